@@ -1,0 +1,368 @@
+"""Emit ``_generated/codec.py``: the decoder and encoder specialised to the schema.
+
+The decoder is one function per message: a loop over the tags of one message with
+an ``if``/``elif`` chain on the whole tag value (field number and wire type), one-byte
+varints, tags and lengths read inline, and the rare cases (long varints, unknown
+fields, errors) in :mod:`mexc_core._pbwire`. Each function converts the
+``IndexError`` and ``UnicodeDecodeError`` of a short or bad frame into a
+:class:`~mexc_core.errors.DecodeError` naming the field and offset; in CPython 3.11+
+the ``try`` costs nothing until it fires.
+
+The encoder writes fields in field-number order, as Google's runtime does, so its
+bytes equal Google's for the same message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from codegen.schema import WRAPPER, Field, Message, Schema
+from codegen.writer import BANNER, Writer
+
+#: Wrapper fields at or above this number that the schema does not know are taken
+#: as new body types (MEXC numbers bodies from 301).
+UNKNOWN_BODY_FLOOR = 300
+
+#: The field order of mexc_core.events.Push (a test checks they agree).
+PUSH_FIELDS = (
+    "channel", "body", "symbol", "symbol_id", "create_time", "send_time", "unknown_fields"
+)
+
+
+def _read_varint(w: Writer, var: str) -> None:
+    w(f"{var} = data[pos]", "pos += 1")
+    with w.block(f"if {var} >= 0x80:"):
+        w(f"{var}, pos = varint_tail(data, pos, {var})")
+
+
+def _read_len(w: Writer, label: str, end: str, stop: str) -> None:
+    _read_varint(w, "size")
+    w(f"{stop} = pos + size")
+    with w.block(f"if {stop} > {end}:"):
+        w(f'raise overrun(data, pos, "{label}")')
+
+
+def _is_leaf(msg: Message) -> bool:
+    return all(f.kind != "message" for f in msg.fields)
+
+
+def _decode_field(
+    w: Writer, schema: Schema, msg_name: str, f: Field, target: str, end: str, depth: int
+) -> None:
+    """Read one field whose tag was just read; ``pos`` ends after it.
+
+    ``end`` names the variable holding the end of the enclosing message. Items of a
+    repeated field whose message has no sub-messages are decoded inline (no call).
+    """
+    label = f"{msg_name}.{f.attr}"
+    stop = f"stop{depth}"
+    if f.kind == "string":
+        _read_len(w, label, end, stop)
+        w(f"{target} = data[pos:{stop}].decode()", f"pos = {stop}")
+    elif f.kind == "message":
+        assert f.message is not None
+        _read_len(w, label, end, stop)
+        item = schema.messages[f.message]
+        if _is_leaf(item):
+            _emit_loop(w, schema, item, stop, depth + 1, lambda g: _local(g, depth + 1))
+            args = ", ".join(_local(g, depth + 1) for g in item.fields)
+            w(f"{target}.append(_new({item.name}, ({args},)))")
+        else:
+            w(f"{target}.append(_dec_{f.message}(data, pos, {stop}, unknown))", f"pos = {stop}")
+    elif f.kind == "bool":
+        _read_varint(w, "value")
+        w(f"{target} = value != 0")
+    elif f.kind == "int64":
+        w("value = data[pos]", "pos += 1")
+        with w.block("if value >= 0x80:"):
+            w("value, pos = varint_tail(data, pos, value)")
+            with w.block("if value >= 0x8000000000000000:"):
+                w("value -= 0x10000000000000000")
+        w(f"{target} = value")
+    elif f.kind == "int32":
+        w("value = data[pos]", "pos += 1")
+        with w.block("if value >= 0x80:"):
+            w("value, pos = varint_tail(data, pos, value)", "value = int32(value)")
+        w(f"{target} = value")
+    else:  # pragma: no cover - schema.py rejects other kinds
+        raise AssertionError(f.kind)
+
+
+def _local(f: Field, depth: int = 0) -> str:
+    return f"f_{f.attr}" if depth == 0 else f"f{depth}_{f.attr}"
+
+
+def _init_value(f: Field) -> str:
+    if f.repeated:
+        return "[]"
+    if f.optional:
+        return "None"
+    return {"string": '""', "int32": "0", "int64": "0", "bool": "False"}[f.kind]
+
+
+def _local_type(f: Field) -> str:
+    if f.repeated:
+        return f"list[{f.message}]"
+    py = {"string": "str", "int32": "int", "int64": "int", "bool": "bool"}[f.kind]
+    return f"{py} | None" if f.optional else py
+
+
+def _names_table(w: Writer, msg: Message) -> None:
+    entries = ", ".join(f'{f.tag}: "{f.attr}"' for f in msg.fields)
+    w(f"_NAMES_{msg.name}: Final[dict[int, str]] = {{{entries}}}")
+
+
+def _tag_var(depth: int) -> str:
+    return "tag" if depth == 0 else f"tag{depth}"
+
+
+def _emit_loop(
+    w: Writer,
+    schema: Schema,
+    msg: Message,
+    end: str,
+    depth: int,
+    local: Callable[[Field], str],
+) -> None:
+    """The tag loop of ``msg`` from ``pos`` to ``end``, filling ``local(field)`` variables."""
+    tag = _tag_var(depth)
+    for f in msg.fields:
+        # inline items re-declare their locals per item: annotate only once (depth 0)
+        w(f"{local(f)}{': ' + _local_type(f) if depth == 0 else ''} = {_init_value(f)}")
+    with w.block(f"while pos < {end}:"):
+        w(f"{tag} = data[pos]", "pos += 1")
+        with w.block(f"if {tag} >= 0x80:"):
+            w(f"{tag}, pos = varint_tail(data, pos, {tag})")
+        for i, f in enumerate(msg.fields):
+            with w.block(f"{'if' if i == 0 else 'elif'} {tag} == {f.tag}:"):
+                _decode_field(w, schema, msg.name, f, local(f), end, depth)
+        with w.block("else:"):
+            w(f'pos = skip_field(data, pos, {end}, {tag}, "{msg.name}", unknown)')
+    with w.block(f"if pos != {end}:"):
+        w(f'raise overrun(data, pos, field_label("{msg.name}", _NAMES_{msg.name}, {tag}))')
+
+
+def _error_handlers(w: Writer, msg_name: str) -> None:
+    label = f'field_label("{msg_name}", _NAMES_{msg_name}, tag)'
+    with w.block("except IndexError:"):
+        w(f"raise truncated(data, pos, {label}) from None")
+    with w.block("except UnicodeDecodeError as exc:"):
+        w(f"raise bad_utf8(data, pos, {label}, exc) from None")
+
+
+def _emit_decoder(w: Writer, schema: Schema, msg: Message) -> None:
+    _names_table(w, msg)
+    w.blank(2)
+    sig = (
+        f"def _dec_{msg.name}(data: bytes, pos: int, end: int, "
+        f"unknown: list[UnknownField]) -> {msg.name}:"
+    )
+    with w.block(sig):
+        w("tag = 0")
+        with w.block("try:"):
+            _emit_loop(w, schema, msg, "end", 0, _local)
+        _error_handlers(w, msg.name)
+        args = ", ".join(
+            f"tuple({_local(f)})" if f.repeated else _local(f) for f in msg.fields
+        )
+        w(f"return _new({msg.name}, ({args},))")
+
+
+def _emit_push_decoder(w: Writer, schema: Schema) -> None:
+    wrapper = schema.wrapper
+    body = schema.body_fields()
+    plain = [f for f in wrapper.fields if f.oneof is None]
+    w(
+        "_BODY_DECODERS: Final[dict[int, Callable[[bytes, int, int, list[UnknownField]], Body]]] = {"
+    )
+    for f in body:
+        w(f"    {f.tag}: _dec_{f.message},  # {f.name} = {f.number}")
+    w("}")
+    _names_table(w, wrapper)
+    w.blank(2)
+    with w.block("def decode_push(data: bytes) -> Push:"):
+        w(
+            '"""Decode one binary push frame (a ``PushDataV3ApiWrapper``) into a :class:`Push`.',
+            "",
+            "Absent singular fields take their proto3 defaults, absent ``optional`` fields",
+            "are ``None``. Fields the schema does not know are listed in",
+            "``Push.unknown_fields``; an unknown body type arrives as :class:`UnknownBody`.",
+            "",
+            ":raises DecodeError: the frame is not a valid wrapper (truncated, malformed,",
+            "    invalid UTF-8, or no body at all).",
+            ':raises ArgumentTypeError: ``data`` is not bytes-like.',
+            '"""',
+        )
+        with w.block("if type(data) is not bytes:"):
+            w("data = as_bytes(data)")
+        w("pos = 0", "end = len(data)")
+        for f in plain:
+            w(f"{_local(f)}: {_local_type(f)} = {_init_value(f)}")
+        w("unknown: list[UnknownField] = []")
+        w("body_tag = 0", "body_start = body_stop = 0")
+        w("merged: list[tuple[int, int]] | None = None")
+        w("new_body: UnknownBody | None = None")
+        w("tag = 0")
+        with w.block("try:"):
+            with w.block("while pos < end:"):
+                w("tag = data[pos]", "pos += 1")
+                with w.block("if tag >= 0x80:"):
+                    w("tag, pos = varint_tail(data, pos, tag)")
+                for i, f in enumerate(plain):
+                    with w.block(f"{'if' if i == 0 else 'elif'} tag == {f.tag}:"):
+                        _decode_field(w, schema, WRAPPER, f, _local(f), "end", 0)
+                with w.block("elif tag in _BODY_DECODERS:"):
+                    _read_len(w, f"{WRAPPER}.body", "end", "stop")
+                    # protobuf semantics: a repeated occurrence of the same message
+                    # field merges into it (equivalent to concatenating the payloads);
+                    # another member of the oneof replaces it.
+                    with w.block("if tag == body_tag:"):
+                        with w.block("if merged is None:"):
+                            w("merged = [(body_start, body_stop)]")
+                        w("merged.append((pos, stop))")
+                    with w.block("else:"):
+                        w("body_tag = tag", "body_start = pos", "body_stop = stop", "merged = None")
+                    w("pos = stop")
+                with w.block("else:"):
+                    w("start = pos")
+                    w(f'pos = skip_field(data, pos, end, tag, "{WRAPPER}", unknown)')
+                    cond = f"tag & 7 == 2 and tag >> 3 >= {UNKNOWN_BODY_FLOOR} and new_body is None"
+                    with w.block(f"if {cond}:"):
+                        w("new_body = unknown_body(data, start, pos, tag >> 3)")
+            with w.block("if pos != end:"):
+                w(f'raise overrun(data, pos, field_label("{WRAPPER}", _NAMES_{WRAPPER}, tag))')
+        _error_handlers(w, WRAPPER)
+        w("body: Body")
+        with w.block("if body_tag:"):
+            w("decode_body = _BODY_DECODERS[body_tag]")
+            with w.block("if merged is None:"):
+                w("body = decode_body(data, body_start, body_stop, unknown)")
+            with w.block("else:"):
+                w("joined = b\"\".join([data[a:b] for a, b in merged])")
+                w("body = decode_body(joined, 0, len(joined), unknown)")
+        with w.block("elif new_body is not None:"):
+            w("body = new_body")
+        with w.block("else:"):
+            w("raise empty_push(data)")
+        # Push is a tuple: build it without the keyword-checking __new__ (the
+        # fields are already validated), in its field order.
+        fields = {f.attr: _local(f) for f in plain}
+        fields["body"] = "body"
+        fields["unknown_fields"] = "tuple(unknown) if unknown else ()"
+        order = ", ".join(fields[name] for name in PUSH_FIELDS)
+        w(f"return _new(Push, ({order}))")
+
+
+# ---------------------------------------------------------------- encoder
+
+
+def _encode_field(w: Writer, f: Field, value: str, label: str) -> None:
+    tag = repr(f.tag_bytes)
+    if f.repeated:
+        with w.block(f"for item in {value}:"):
+            w(f"put_message(out, {tag}, _enc_{f.message}(item, \"{label}\"))")
+        return
+    put = {
+        "string": f'put_string(out, {tag}, {value}, "{label}")',
+        "int32": f'put_int(out, {tag}, {value}, "{label}", 32)',
+        "int64": f'put_int(out, {tag}, {value}, "{label}", 64)',
+        "bool": f'put_bool(out, {tag}, {value}, "{label}")',
+    }[f.kind]
+    if f.optional:
+        cond = f"{value} is not None"
+    else:
+        cond = {
+            "string": f'{value} != ""',
+            "int32": f"{value} != 0",
+            "int64": f"{value} != 0",
+            "bool": f"{value} is not False",
+        }[f.kind]
+    with w.block(f"if {cond}:"):
+        w(put)
+
+
+def _emit_encoder(w: Writer, msg: Message) -> None:
+    with w.block(f"def _enc_{msg.name}(rec: object, label: str) -> bytes:"):
+        with w.block(f"if type(rec) is not {msg.name}:"):
+            w(f'raise wrong_type(label, "{msg.name}", rec)')
+        w("out = bytearray()")
+        for f in msg.fields:
+            _encode_field(w, f, f"rec.{f.attr}", f"{msg.name}.{f.attr}")
+        w("return bytes(out)")
+
+
+def _emit_push_encoder(w: Writer, schema: Schema) -> None:
+    body = schema.body_fields()
+    plain = [f for f in schema.wrapper.fields if f.oneof is None]
+    w("_BODY_ENCODERS: Final[dict[type, tuple[bytes, Callable[[object, str], bytes]]]] = {")
+    for f in body:
+        w(f"    {f.message}: ({f.tag_bytes!r}, _enc_{f.message}),")
+    w("}")
+    w.blank(2)
+    params = ", ".join(
+        f"{f.attr}: {_local_type(f)} = None" if f.optional else f"{f.attr}: {_local_type(f)}"
+        for f in plain
+    )
+    first, *rest = params.split(", ")
+    with w.block(f"def encode_push({first}, body: Body, *, {', '.join(rest)}) -> bytes:"):
+        w(
+            '"""Encode a push frame: a ``PushDataV3ApiWrapper`` around ``body``.',
+            "",
+            "Fields go out in field-number order and proto3 defaults are left out, so",
+            "the bytes equal those of Google's runtime for the same message.",
+            "",
+            ":raises EncodeError: a value has the wrong type or does not fit its field,",
+            "    or ``body`` is not a record of this schema.",
+            '"""',
+        )
+        w("out = bytearray()")
+        for f in plain:
+            _encode_field(w, f, f.attr, f"{WRAPPER}.{f.attr}")
+        with w.block("if type(body) is UnknownBody:"):
+            with w.block(f"if body.number < {UNKNOWN_BODY_FLOOR} or body.number > 0x1FFFFFFF:"):
+                w('raise EncodeError(f"UnknownBody.number {body.number} is not a body field number")')
+            with w.block("if type(body.data) is not bytes:"):
+                w('raise wrong_type("UnknownBody.data", "bytes", body.data)')
+            w("put_message(out, varint(body.number << 3 | 2), body.data)")
+            w("return bytes(out)")
+        w("entry = _BODY_ENCODERS.get(type(body))")
+        with w.block("if entry is None:"):
+            w('raise wrong_type("body", "a message record of the MEXC schema", body)')
+        w("tag, encode_body = entry")
+        w('put_message(out, tag, encode_body(body, "body"))')
+        w("return bytes(out)")
+
+
+def emit(schema: Schema) -> str:
+    w = Writer()
+    w(BANNER + '"""Schema-specialised protobuf decoder and encoder for MEXC push frames."""', "")
+    w("from __future__ import annotations", "")
+    w("from collections.abc import Callable")
+    w("from typing import Final", "")
+    w("from mexc_core._pbwire import (")
+    for name in [
+        "UnknownBody", "UnknownField", "as_bytes", "bad_utf8", "empty_push", "field_label",
+        "int32", "overrun", "put_bool", "put_int", "put_message", "put_string", "skip_field",
+        "truncated", "unknown_body", "varint", "varint_tail", "wrong_type",
+    ]:
+        w(f"    {name},")
+    w(")")
+    w("from mexc_core._generated.records import (")
+    for name in ["Body", *schema.messages]:
+        w(f"    {name},")
+    w(")")
+    w("from mexc_core.errors import EncodeError")
+    w("from mexc_core.events import Push", "")
+    w('__all__ = ("decode_push", "encode_push")', "")
+    w("_new = tuple.__new__")
+    for msg in schema.messages.values():
+        w.blank(2)
+        _emit_decoder(w, schema, msg)
+    w.blank(2)
+    _emit_push_decoder(w, schema)
+    for msg in schema.messages.values():
+        w.blank(2)
+        _emit_encoder(w, msg)
+    w.blank(2)
+    _emit_push_encoder(w, schema)
+    return w.text()

@@ -1,0 +1,59 @@
+"""Emit ``_generated/records.py``: the light, immutable message records.
+
+Each message of the schema (except the wrapper, which becomes
+:class:`mexc_core.events.Push`) becomes a ``typing.NamedTuple`` whose attributes
+are the snake_case field names, with proto3 defaults (``""``, ``0``, ``False``,
+``()``) and ``None`` for fields declared ``optional``. Tuples are cheap to build
+on the hot path, immutable, hashable and comparable, and mypy types them fully.
+"""
+
+from __future__ import annotations
+
+from codegen.schema import Field, Message, Schema
+from codegen.writer import BANNER, Writer
+
+_PY_TYPES = {"string": "str", "int32": "int", "int64": "int", "bool": "bool"}
+_DEFAULTS = {"string": '""', "int32": "0", "int64": "0", "bool": "False"}
+_RESERVED = frozenset(dir(tuple)) | {"_make", "_replace", "_asdict", "_fields", "_field_defaults"}
+
+
+def annotation(field: Field) -> tuple[str, str]:
+    """The record annotation and default for a field."""
+    if field.kind == "message":
+        assert field.repeated and field.message is not None
+        return f"tuple[{field.message}, ...]", "()"
+    py = _PY_TYPES[field.kind]
+    if field.optional:
+        return f"{py} | None", "None"
+    return py, _DEFAULTS[field.kind]
+
+
+def _doc(msg: Message) -> str:
+    source = f"``{msg.name}`` from ``proto/{msg.file}``."
+    return f"{msg.comment.rstrip('.')}: {source}" if msg.comment else source
+
+
+def emit(schema: Schema) -> str:
+    w = Writer()
+    w(BANNER + '"""Immutable records for the push messages of the MEXC schema."""', "")
+    w("from __future__ import annotations", "")
+    w("from typing import NamedTuple, TypeAlias", "")
+    w("from mexc_core._pbwire import UnknownBody, UnknownField", "")
+    names = sorted(schema.messages)
+    w("__all__ = (", *[f'    "{n}",' for n in ["Body", *names, "UnknownBody", "UnknownField"]], ")")
+    # Items first so that annotations read top-down; NamedTuple resolves them lazily anyway.
+    for msg in schema.messages.values():
+        w.blank(2)
+        with w.block(f"class {msg.name}(NamedTuple):"):
+            w(f'"""{_doc(msg)}"""', "")
+            for f in msg.fields:
+                if f.attr in _RESERVED or f.attr.startswith("_"):
+                    msg_ = f"{msg.name}.{f.name} would shadow a tuple attribute ({f.attr})"
+                    raise ValueError(msg_)
+                ann, default = annotation(f)
+                w(f"{f.attr}: {ann} = {default}")
+    body_types = [f.message for f in schema.body_fields()]
+    w.blank(2)
+    w("#: Every body a :class:`~mexc_core.events.Push` can carry.")
+    w(f"Body: TypeAlias = {' | '.join([*body_types, 'UnknownBody'])}")
+    return w.text()

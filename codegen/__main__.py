@@ -10,10 +10,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from codegen import emit_channels, emit_codec, emit_convert, emit_hookspecs, emit_records
+from codegen import emit_channels, emit_codec, emit_convert, emit_hookspecs, emit_records, tools
 from codegen import schema as schema_mod
 from codegen import table as table_mod
-from codegen import tools
 from codegen.writer import BANNER
 
 ROOT = Path(__file__).resolve().parent.parent

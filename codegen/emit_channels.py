@@ -88,8 +88,16 @@ def emit(table: Table) -> str:
     aliases = [k.alias for k in table.kinds.values() if k.values]
     exported = sorted(
         [
-            "BY_BODY_NUMBER", "BY_NAME", "BY_PREFIX", "CHANNELS", "RETIRED", "TOPIC_TYPES",
-            "AnyTopic", *aliases, *(r.cls for r in table.channels), *(r.const for r in table.channels),
+            "BY_BODY_NUMBER",
+            "BY_NAME",
+            "BY_PREFIX",
+            "CHANNELS",
+            "RETIRED",
+            "TOPIC_TYPES",
+            "AnyTopic",
+            *aliases,
+            *(r.cls for r in table.channels),
+            *(r.const for r in table.channels),
             *(_kind_const(k) for k in table.kinds.values()),
         ]
     )

@@ -25,7 +25,13 @@ UNKNOWN_BODY_FLOOR = 300
 
 #: The field order of mexc_core.events.Push (a test checks they agree).
 PUSH_FIELDS = (
-    "channel", "body", "symbol", "symbol_id", "create_time", "send_time", "unknown_fields"
+    "channel",
+    "body",
+    "symbol",
+    "symbol_id",
+    "create_time",
+    "send_time",
+    "unknown_fields",
 )
 
 
@@ -162,9 +168,7 @@ def _emit_decoder(w: Writer, schema: Schema, msg: Message) -> None:
         with w.block("try:"):
             _emit_loop(w, schema, msg, "end", 0, _local)
         _error_handlers(w, msg.name)
-        args = ", ".join(
-            f"tuple({_local(f)})" if f.repeated else _local(f) for f in msg.fields
-        )
+        args = ", ".join(f"tuple({_local(f)})" if f.repeated else _local(f) for f in msg.fields)
         w(f"return _new({msg.name}, ({args},))")
 
 
@@ -172,9 +176,7 @@ def _emit_push_decoder(w: Writer, schema: Schema) -> None:
     wrapper = schema.wrapper
     body = schema.body_fields()
     plain = [f for f in wrapper.fields if f.oneof is None]
-    w(
-        "_BODY_DECODERS: Final[dict[int, Callable[[bytes, int, int, list[UnknownField]], Body]]] = {"
-    )
+    w("_BODY_DECODERS: Final[dict[int, Callable[[bytes, int, int, list[UnknownField]], Body]]] = {")
     for f in body:
         w(f"    {f.tag}: _dec_{f.message},  # {f.name} = {f.number}")
     w("}")
@@ -190,7 +192,7 @@ def _emit_push_decoder(w: Writer, schema: Schema) -> None:
             "",
             ":raises DecodeError: the frame is not a valid wrapper (truncated, malformed,",
             "    invalid UTF-8, or no body at all).",
-            ':raises ArgumentTypeError: ``data`` is not bytes-like.',
+            ":raises ArgumentTypeError: ``data`` is not bytes-like.",
             '"""',
         )
         with w.block("if type(data) is not bytes:"):
@@ -238,7 +240,7 @@ def _emit_push_decoder(w: Writer, schema: Schema) -> None:
             with w.block("if merged is None:"):
                 w("body = decode_body(data, body_start, body_stop, unknown)")
             with w.block("else:"):
-                w("joined = b\"\".join([data[a:b] for a, b in merged])")
+                w('joined = b"".join([data[a:b] for a, b in merged])')
                 w("body = decode_body(joined, 0, len(joined), unknown)")
         with w.block("elif new_body is not None:"):
             w("body = new_body")
@@ -260,7 +262,7 @@ def _encode_field(w: Writer, f: Field, value: str, label: str) -> None:
     tag = repr(f.tag_bytes)
     if f.repeated:
         with w.block(f"for item in {value}:"):
-            w(f"put_message(out, {tag}, _enc_{f.message}(item, \"{label}\"))")
+            w(f'put_message(out, {tag}, _enc_{f.message}(item, "{label}"))')
         return
     put = {
         "string": f'put_string(out, {tag}, {value}, "{label}")',
@@ -320,7 +322,7 @@ def _emit_push_encoder(w: Writer, schema: Schema) -> None:
             _encode_field(w, f, f.attr, f"{WRAPPER}.{f.attr}")
         with w.block("if type(body) is UnknownBody:"):
             with w.block(f"if body.number < {UNKNOWN_BODY_FLOOR} or body.number > 0x1FFFFFFF:"):
-                w('raise EncodeError(f"UnknownBody.number {body.number} is not a body field number")')
+                w('raise EncodeError(f"UnknownBody.number {body.number} is no body number")')
             with w.block("if type(body.data) is not bytes:"):
                 w('raise wrong_type("UnknownBody.data", "bytes", body.data)')
             w("put_message(out, varint(body.number << 3 | 2), body.data)")
@@ -341,9 +343,24 @@ def emit(schema: Schema) -> str:
     w("from typing import Final", "")
     w("from mexc_core._pbwire import (")
     for name in [
-        "UnknownBody", "UnknownField", "as_bytes", "bad_utf8", "empty_push", "field_label",
-        "int32", "overrun", "put_bool", "put_int", "put_message", "put_string", "skip_field",
-        "truncated", "unknown_body", "varint", "varint_tail", "wrong_type",
+        "UnknownBody",
+        "UnknownField",
+        "as_bytes",
+        "bad_utf8",
+        "empty_push",
+        "field_label",
+        "int32",
+        "overrun",
+        "put_bool",
+        "put_int",
+        "put_message",
+        "put_string",
+        "skip_field",
+        "truncated",
+        "unknown_body",
+        "varint",
+        "varint_tail",
+        "wrong_type",
     ]:
         w(f"    {name},")
     w(")")

@@ -22,7 +22,11 @@ def _from_ref(f: Field, value: str) -> str:
 
 def emit(schema: Schema) -> str:
     w = Writer()
-    w(BANNER + '"""Conversions between the hot-path records and the betterproto2 reference model."""', "")
+    w(
+        BANNER
+        + '"""Conversions between the hot-path records and the betterproto2 reference model."""',
+        "",
+    )
     w("from __future__ import annotations", "")
     w("import betterproto2", "")
     w(f"from {REF_MODULE.format(package=schema.package)} import (")
@@ -30,7 +34,7 @@ def emit(schema: Schema) -> str:
         w(f"    {name} as Ref{name},")
     w(")")
     w("from mexc_core._generated.records import (")
-    for name in ["Body", *schema.messages]:
+    for name in ["Body", "Record", *schema.messages]:
         w(f"    {name},")
     w(")")
     w("from mexc_core.errors import EncodeError")
@@ -48,15 +52,15 @@ def emit(schema: Schema) -> str:
     body = schema.body_fields()
     plain = [f for f in schema.wrapper.fields if f.oneof is None]
     w.blank(2)
-    with w.block("def to_reference(body: Body) -> betterproto2.Message:"):
-        w('"""The betterproto2 message equal to the record ``body``.', "")
+    with w.block("def to_reference(body: Record | Body) -> betterproto2.Message:"):
+        w('"""The betterproto2 message equal to the record ``body`` (a body or an item).', "")
         w(":raises EncodeError: ``body`` is an :class:`UnknownBody` or not a record.", '"""')
         for msg in schema.messages.values():
             with w.block(f"if type(body) is {msg.name}:"):
                 w(f"return _ref_{msg.name}(body)")
         w('raise EncodeError(f"no reference message for {type(body).__name__}")')
     w.blank(2)
-    with w.block("def from_reference(message: betterproto2.Message) -> Body:"):
+    with w.block("def from_reference(message: betterproto2.Message) -> Record:"):
         w('"""The record equal to the betterproto2 ``message``.', "")
         w(":raises EncodeError: ``message`` is not a message of this schema.", '"""')
         for msg in schema.messages.values():
@@ -73,7 +77,7 @@ def emit(schema: Schema) -> str:
             with w.block(f"if type(body) is {f.message}:"):
                 w(f"wrapper.{f.attr} = _ref_{f.message}(body)")
                 w("return wrapper")
-        w('raise EncodeError(f"cannot convert a {type(body).__name__} body to the reference model")')
+        w('raise EncodeError(f"no reference message for a {type(body).__name__} body")')
     w.blank(2)
     with w.block(f"def push_from_reference(wrapper: Ref{WRAPPER}) -> Push:"):
         w('"""The :class:`Push` equal to the betterproto2 ``wrapper``.', "")

@@ -19,7 +19,11 @@ def emit(table: Table) -> str:
         w(")")
         w("from mexc_core.events import Push")
     w.blank()
-    w("__all__ = (", *[f"    {r.hook!r}," for r in sorted(table.channels, key=lambda r: r.hook)], ")")
+    w(
+        "__all__ = (",
+        *[f"    {r.hook!r}," for r in sorted(table.channels, key=lambda r: r.hook)],
+        ")",
+    )
     for row in table.channels:
         shown = "@".join([row.prefix, *(f"<{p.name}>" for p in row.params)])
         w.blank(2)

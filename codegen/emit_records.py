@@ -20,7 +20,8 @@ _RESERVED = frozenset(dir(tuple)) | {"_make", "_replace", "_asdict", "_fields", 
 def annotation(field: Field) -> tuple[str, str]:
     """The record annotation and default for a field."""
     if field.kind == "message":
-        assert field.repeated and field.message is not None
+        assert field.repeated
+        assert field.message is not None
         return f"tuple[{field.message}, ...]", "()"
     py = _PY_TYPES[field.kind]
     if field.optional:
@@ -40,7 +41,8 @@ def emit(schema: Schema) -> str:
     w("from typing import NamedTuple, TypeAlias", "")
     w("from mexc_core._pbwire import UnknownBody, UnknownField", "")
     names = sorted(schema.messages)
-    w("__all__ = (", *[f'    "{n}",' for n in ["Body", *names, "UnknownBody", "UnknownField"]], ")")
+    exported = ["Body", "Record", *names, "UnknownBody", "UnknownField"]
+    w("__all__ = (", *[f'    "{n}",' for n in exported], ")")
     # Items first so that annotations read top-down; NamedTuple resolves them lazily anyway.
     for msg in schema.messages.values():
         w.blank(2)
@@ -52,8 +54,10 @@ def emit(schema: Schema) -> str:
                     raise ValueError(msg_)
                 ann, default = annotation(f)
                 w(f"{f.attr}: {ann} = {default}")
-    body_types = [f.message for f in schema.body_fields()]
+    body_types = [f.message for f in schema.body_fields() if f.message is not None]
     w.blank(2)
     w("#: Every body a :class:`~mexc_core.events.Push` can carry.")
     w(f"Body: TypeAlias = {' | '.join([*body_types, 'UnknownBody'])}")
+    w("#: Any record of the schema: a body or an item inside one.")
+    w(f"Record: TypeAlias = {' | '.join(names)}")
     return w.text()

@@ -110,9 +110,7 @@ def load(proto_root: Path) -> Schema:
         raise SchemaError(f"no .proto files under {proto_root}")
     with tempfile.TemporaryDirectory(prefix="mexc-codegen-fds-") as tmp:
         out = Path(tmp, "schema.fds")
-        tools.protoc(
-            proto_root, files, [f"--descriptor_set_out={out}", "--include_source_info"]
-        )
+        tools.protoc(proto_root, files, [f"--descriptor_set_out={out}", "--include_source_info"])
         fds = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
     return from_descriptor_set(fds)
 
@@ -120,7 +118,7 @@ def load(proto_root: Path) -> Schema:
 def _leading_comment(fd: descriptor_pb2.FileDescriptorProto, path: tuple[int, ...]) -> str:
     for loc in fd.source_code_info.location:
         if tuple(loc.path) == path:
-            return loc.leading_comments.strip()
+            return str(loc.leading_comments).strip()
     return ""
 
 
@@ -183,14 +181,14 @@ def from_descriptor_set(fds: descriptor_pb2.FileDescriptorSet) -> Schema:
         raise SchemaError(f"the schema has no {WRAPPER}")
     wrapper = messages.pop(WRAPPER)
     for msg in messages.values():
-        for f in msg.fields:
-            if f.oneof is not None:
-                raise SchemaError(f"{msg.name}.{f.name}: oneofs outside the wrapper")
-            if f.kind == "message" and (not f.repeated):
-                raise SchemaError(f"{msg.name}.{f.name}: singular sub-messages are not supported")
-    for f in wrapper.fields:
-        if f.kind == "message" and f.oneof != "body":
-            raise SchemaError(f"{WRAPPER}.{f.name}: messages must be in the body oneof")
+        for field in msg.fields:
+            if field.oneof is not None:
+                raise SchemaError(f"{msg.name}.{field.name}: oneofs outside the wrapper")
+            if field.kind == "message" and not field.repeated:
+                raise SchemaError(f"{msg.name}.{field.name}: singular sub-messages unsupported")
+    for field in wrapper.fields:
+        if field.kind == "message" and field.oneof != "body":
+            raise SchemaError(f"{WRAPPER}.{field.name}: messages must be in the body oneof")
     return Schema(
         package=package,
         files=tuple(sorted(fd.name for fd in fds.file)),

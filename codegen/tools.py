@@ -49,9 +49,7 @@ def check_pins() -> None:
         if found != pinned:
             wrong.append(f"{dist}: pinned {pinned}, found {found}")
     if wrong:
-        raise ToolError(
-            "codegen needs its pinned tools (run `uv sync`):\n  " + "\n  ".join(wrong)
-        )
+        raise ToolError("codegen needs its pinned tools (run `uv sync`):\n  " + "\n  ".join(wrong))
 
 
 def _scripts_dir() -> Path:

@@ -68,7 +68,9 @@ def field_label(message: str, names: dict[int, str], tag: int) -> str:
 
 
 def truncated(data: bytes, pos: int, label: str) -> DecodeError:
-    return DecodeError("frame ends inside a field", data=data, offset=min(pos, len(data)), field=label)
+    return DecodeError(
+        "frame ends inside a field", data=data, offset=min(pos, len(data)), field=label
+    )
 
 
 def overrun(data: bytes, pos: int, label: str) -> DecodeError:
@@ -141,9 +143,7 @@ def skip_field(
     number = tag >> 3
     wire = tag & 7
     if tag > _MASK32 or number == 0:
-        raise DecodeError(
-            f"invalid field tag {tag}", data=data, offset=start - 1, field=message
-        )
+        raise DecodeError(f"invalid field tag {tag}", data=data, offset=start - 1, field=message)
     pos = _skip_value(data, pos, tag, message, 0)
     if pos > end:
         raise overrun(data, start, f"{message}.<field {number}>")
@@ -173,7 +173,9 @@ def _skip_value(data: bytes, pos: int, tag: int, message: str, depth: int) -> in
     elif wire == 3:
         return _skip_group(data, pos, tag >> 3, message, depth + 1)
     elif wire == 4:
-        raise DecodeError("end-group without a start-group", data=data, offset=pos - 1, field=message)
+        raise DecodeError(
+            "end-group without a start-group", data=data, offset=pos - 1, field=message
+        )
     else:
         raise DecodeError(f"invalid wire type {wire}", data=data, offset=pos - 1, field=message)
     if pos > len(data):
@@ -195,7 +197,10 @@ def _skip_group(data: bytes, pos: int, number: int, message: str, depth: int) ->
         if tag & 7 == 4:
             if tag >> 3 != number:
                 raise DecodeError(
-                    "end-group does not match its start-group", data=data, offset=pos - 1, field=message
+                    "end-group does not match its start-group",
+                    data=data,
+                    offset=pos - 1,
+                    field=message,
                 )
             return pos
         pos = _skip_value(data, pos, tag, message, depth)

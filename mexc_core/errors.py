@@ -114,9 +114,7 @@ class DecodeError(RemoteProtocolError):
         self.field = field
         self.size = len(data)
         self.excerpt = hex_excerpt(data, offset)
-        super().__init__(
-            f"{reason} in {field} at offset {offset} of {self.size}: {self.excerpt}"
-        )
+        super().__init__(f"{reason} in {field} at offset {offset} of {self.size}: {self.excerpt}")
 
 
 class ControlFrameError(RemoteProtocolError):

@@ -1,7 +1,8 @@
 """Events: frozen, slotted, keyword-only records of what happened.
 
 Inbound facts are named in the past tense; the exception is :class:`Push`, the
-one event on the hot path, named after what it is (and built as a tuple, see there). Events are built complete and
+one event on the hot path, named after what it is (and built as a tuple:
+see there). Events are built complete and
 never change; containers inside them are tuples, so events hash and compare.
 """
 

@@ -3558,7 +3558,7 @@ def encode_push(
         put_int(out, b"0", send_time, "PushDataV3ApiWrapper.send_time", 64)
     if type(body) is UnknownBody:
         if body.number < 300 or body.number > 0x1FFFFFFF:
-            raise EncodeError(f"UnknownBody.number {body.number} is not a body field number")
+            raise EncodeError(f"UnknownBody.number {body.number} is no body number")
         if type(body.data) is not bytes:
             raise wrong_type("UnknownBody.data", "bytes", body.data)
         put_message(out, varint(body.number << 3 | 2), body.data)

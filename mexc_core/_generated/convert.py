@@ -31,6 +31,7 @@ from mexc_core._generated.betterproto.mexccore.push.v3 import (
 )
 from mexc_core._generated.records import (
     Body,
+    Record,
     PrivateAccountV3Api,
     PrivateDealsV3Api,
     PrivateOrdersV3Api,
@@ -481,8 +482,8 @@ def _rec_PublicSpotKlineV3Api(ref: RefPublicSpotKlineV3Api) -> PublicSpotKlineV3
     )
 
 
-def to_reference(body: Body) -> betterproto2.Message:
-    """The betterproto2 message equal to the record ``body``.
+def to_reference(body: Record | Body) -> betterproto2.Message:
+    """The betterproto2 message equal to the record ``body`` (a body or an item).
 
     :raises EncodeError: ``body`` is an :class:`UnknownBody` or not a record.
     """
@@ -529,7 +530,7 @@ def to_reference(body: Body) -> betterproto2.Message:
     raise EncodeError(f"no reference message for {type(body).__name__}")
 
 
-def from_reference(message: betterproto2.Message) -> Body:
+def from_reference(message: betterproto2.Message) -> Record:
     """The record equal to the betterproto2 ``message``.
 
     :raises EncodeError: ``message`` is not a message of this schema.
@@ -635,7 +636,7 @@ def push_to_reference(push: Push) -> RefPushDataV3ApiWrapper:
     if type(body) is PublicAggreBookTickerV3Api:
         wrapper.public_aggre_book_ticker = _ref_PublicAggreBookTickerV3Api(body)
         return wrapper
-    raise EncodeError(f"cannot convert a {type(body).__name__} body to the reference model")
+    raise EncodeError(f"no reference message for a {type(body).__name__} body")
 
 
 def push_from_reference(wrapper: RefPushDataV3ApiWrapper) -> Push:

@@ -10,6 +10,7 @@ from mexc_core._pbwire import UnknownBody, UnknownField
 
 __all__ = (
     "Body",
+    "Record",
     "PrivateAccountV3Api",
     "PrivateDealsV3Api",
     "PrivateOrdersV3Api",
@@ -270,4 +271,27 @@ Body: TypeAlias = (
     | PublicAggreDealsV3Api
     | PublicAggreBookTickerV3Api
     | UnknownBody
+)
+#: Any record of the schema: a body or an item inside one.
+Record: TypeAlias = (
+    PrivateAccountV3Api
+    | PrivateDealsV3Api
+    | PrivateOrdersV3Api
+    | PublicAggreBookTickerV3Api
+    | PublicAggreDealsV3Api
+    | PublicAggreDealsV3ApiItem
+    | PublicAggreDepthV3ApiItem
+    | PublicAggreDepthsV3Api
+    | PublicBookTickerBatchV3Api
+    | PublicBookTickerV3Api
+    | PublicDealsV3Api
+    | PublicDealsV3ApiItem
+    | PublicIncreaseDepthV3ApiItem
+    | PublicIncreaseDepthsBatchV3Api
+    | PublicIncreaseDepthsV3Api
+    | PublicLimitDepthV3ApiItem
+    | PublicLimitDepthsV3Api
+    | PublicMiniTickerV3Api
+    | PublicMiniTickersV3Api
+    | PublicSpotKlineV3Api
 )

@@ -42,10 +42,11 @@ def _read_varint(w: Writer, var: str) -> None:
 
 
 def _read_len(w: Writer, label: str, end: str, stop: str) -> None:
+    """Read a length prefix; ``label`` is a Python expression naming the field."""
     _read_varint(w, "size")
     w(f"{stop} = pos + size")
     with w.block(f"if {stop} > {end}:"):
-        w(f'raise overrun(data, pos, "{label}")')
+        w(f"raise overrun(data, pos, {label})")
 
 
 def _is_leaf(msg: Message) -> bool:
@@ -63,11 +64,11 @@ def _decode_field(
     label = f"{msg_name}.{f.attr}"
     stop = f"stop{depth}"
     if f.kind == "string":
-        _read_len(w, label, end, stop)
+        _read_len(w, repr(label), end, stop)
         w(f"{target} = data[pos:{stop}].decode()", f"pos = {stop}")
     elif f.kind == "message":
         assert f.message is not None
-        _read_len(w, label, end, stop)
+        _read_len(w, repr(label), end, stop)
         item = schema.messages[f.message]
         if _is_leaf(item):
             _emit_loop(w, schema, item, stop, depth + 1, lambda g: _local(g, depth + 1))
@@ -214,7 +215,8 @@ def _emit_push_decoder(w: Writer, schema: Schema) -> None:
                     with w.block(f"{'if' if i == 0 else 'elif'} tag == {f.tag}:"):
                         _decode_field(w, schema, WRAPPER, f, _local(f), "end", 0)
                 with w.block("elif tag in _BODY_DECODERS:"):
-                    _read_len(w, f"{WRAPPER}.body", "end", "stop")
+                    label = f'field_label("{WRAPPER}", _NAMES_{WRAPPER}, tag)'
+                    _read_len(w, label, "end", "stop")
                     # protobuf semantics: a repeated occurrence of the same message
                     # field merges into it (equivalent to concatenating the payloads);
                     # another member of the oneof replaces it.

@@ -29,6 +29,13 @@ def annotation(field: Field) -> tuple[str, str]:
     return py, _DEFAULTS[field.kind]
 
 
+def _info(f: Field) -> str:
+    return (
+        f"FieldInfo({f.attr!r}, {f.name!r}, {f.number}, {f.kind!r}, {f.repeated}, "
+        f"{f.optional}, {f.message!r})"
+    )
+
+
 def _doc(msg: Message) -> str:
     source = f"``{msg.name}`` from ``proto/{msg.file}``."
     return f"{msg.comment.rstrip('.')}: {source}" if msg.comment else source
@@ -39,9 +46,13 @@ def emit(schema: Schema) -> str:
     w(BANNER + '"""Immutable records for the push messages of the MEXC schema."""', "")
     w("from __future__ import annotations", "")
     w("from typing import NamedTuple, TypeAlias", "")
-    w("from mexc_core._pbwire import UnknownBody, UnknownField", "")
+    w("from typing import Final", "")
+    w("from mexc_core._pbwire import FieldInfo, UnknownBody, UnknownField", "")
     names = sorted(schema.messages)
-    exported = ["Body", "Record", *names, "UnknownBody", "UnknownField"]
+    exported = [
+        "BODY_FIELDS", "Body", "FIELDS", "FieldInfo", "RECORD_TYPES", "Record", "WRAPPER_FIELDS",
+        *names, "UnknownBody", "UnknownField",
+    ]
     w("__all__ = (", *[f'    "{n}",' for n in exported], ")")
     # Items first so that annotations read top-down; NamedTuple resolves them lazily anyway.
     for msg in schema.messages.values():
@@ -60,4 +71,20 @@ def emit(schema: Schema) -> str:
     w(f"Body: TypeAlias = {' | '.join([*body_types, 'UnknownBody'])}")
     w("#: Any record of the schema: a body or an item inside one.")
     w(f"Record: TypeAlias = {' | '.join(names)}")
+    w.blank()
+    w("#: Record type by message name.")
+    types = ", ".join(f"{n!r}: {n}" for n in names)
+    w(f"RECORD_TYPES: Final[dict[str, type[Record]]] = {{{types}}}")
+    w("#: The schema's fields of every record type, in field-number order.")
+    w("FIELDS: Final[dict[type[Record], tuple[FieldInfo, ...]]] = {")
+    for msg in schema.messages.values():
+        w(f"    {msg.name}: ({''.join(_info(f) + ', ' for f in msg.fields)}),")
+    w("}")
+    w("#: The fields of the wrapper (PushDataV3ApiWrapper) outside its ``body`` oneof.")
+    plain = [f for f in schema.wrapper.fields if f.oneof is None]
+    infos = "".join(_info(f) + ", " for f in plain)
+    w(f"WRAPPER_FIELDS: Final[tuple[FieldInfo, ...]] = ({infos})")
+    w("#: The ``body`` oneof of the wrapper: one field per body type.")
+    infos = "".join(_info(f) + ", " for f in schema.body_fields())
+    w(f"BODY_FIELDS: Final[tuple[FieldInfo, ...]] = ({infos})")
     return w.text()

@@ -23,7 +23,7 @@ from typing import Final, NamedTuple
 
 from mexc_core.errors import ArgumentTypeError, DecodeError, EncodeError
 
-__all__ = ("UnknownBody", "UnknownField")
+__all__ = ("FieldInfo", "UnknownBody", "UnknownField")
 
 MAX_DEPTH: Final = 100
 _MASK64: Final = (1 << 64) - 1
@@ -59,6 +59,27 @@ class UnknownBody(NamedTuple):
     data: bytes
 
 
+class FieldInfo(NamedTuple):
+    """What the schema says about one field of a record (see ``messages.FIELDS``).
+
+    :ivar attr: the record attribute, e.g. ``last_order_create_time``.
+    :ivar name: the field name in the ``.proto`` file, e.g. ``lastOrderCreateTime``.
+    :ivar number: the field number.
+    :ivar kind: ``string``, ``int32``, ``int64``, ``bool`` or ``message``.
+    :ivar repeated: a repeated field (a tuple in the record).
+    :ivar optional: declared ``optional`` (``None`` when absent).
+    :ivar message: for ``message`` fields, the record type's name.
+    """
+
+    attr: str
+    name: str
+    number: int
+    kind: str
+    repeated: bool
+    optional: bool
+    message: str | None
+
+
 # ---------------------------------------------------------------- errors
 
 
@@ -68,9 +89,8 @@ def field_label(message: str, names: dict[int, str], tag: int) -> str:
 
 
 def truncated(data: bytes, pos: int, label: str) -> DecodeError:
-    return DecodeError(
-        "frame ends inside a field", data=data, offset=min(pos, len(data)), field=label
-    )
+    del pos  # the frame ended: report its end, whatever the caller had read last
+    return DecodeError("frame ends inside a field", data=data, offset=len(data), field=label)
 
 
 def overrun(data: bytes, pos: int, label: str) -> DecodeError:

@@ -10,7 +10,13 @@ MEXC sends them; convert with :class:`decimal.Decimal` where you do arithmetic.
 from __future__ import annotations
 
 from mexc_core._generated.records import (
+    BODY_FIELDS,
+    FIELDS,
+    RECORD_TYPES,
+    WRAPPER_FIELDS,
     Body,
+    FieldInfo,
+    Record,
     PrivateAccountV3Api,
     PrivateDealsV3Api,
     PrivateOrdersV3Api,
@@ -36,7 +42,13 @@ from mexc_core._generated.records import (
 )
 
 __all__ = (
+    "BODY_FIELDS",
+    "FIELDS",
+    "RECORD_TYPES",
+    "WRAPPER_FIELDS",
     "Body",
+    "FieldInfo",
+    "Record",
     "PrivateAccountV3Api",
     "PrivateDealsV3Api",
     "PrivateOrdersV3Api",

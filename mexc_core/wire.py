@@ -21,9 +21,10 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final, TypeAlias, final
+from typing import Any, Final, TypeAlias, final
 
 from mexc_core._generated.codec import decode_push, encode_push
+from mexc_core._generated.records import FIELDS, Record
 from mexc_core._pbwire import UnknownBody, UnknownField
 from mexc_core.errors import ArgumentTypeError, ControlFrameError, EncodeError
 from mexc_core.events import Push
@@ -46,6 +47,8 @@ __all__ = (
     "encode_request",
     "encode_subscription",
     "encode_unsubscription",
+    "push_as_dict",
+    "record_as_dict",
 )
 
 SUBSCRIPTION: Final = "SUBSCRIPTION"
@@ -156,8 +159,8 @@ class Pong:
 class SubscriptionRejected:
     """MEXC refused to subscribe ``topics``, though ``code`` is still 0.
 
-    Observed text: ``Not Subscribed successfully! [<topics>].  Reason： Blocked! ``
-    (full-width colon), for retired and malformed topics.
+    Observed text: ``"Not Subscribed successfully! [<topics>].  Reason： Blocked! "``
+    (full-width colon, trailing space), for retired and malformed topics.
 
     :ivar topics: the topics MEXC listed between the brackets.
     :ivar reason: the text after ``Reason``, e.g. ``Blocked!``; empty if absent.
@@ -261,6 +264,47 @@ def decode_control(frame: str | bytes) -> ControlReply:
             msg=msg,
         )
     return Ack(topics=_split_topics(msg), request_id=request_id, msg=msg)
+
+
+# ---------------------------------------------------------------- JSON view
+
+
+def record_as_dict(record: Record) -> dict[str, Any]:
+    """A record as plain JSON-ready data: snake_case keys, lists for repeated fields.
+
+    Prices and quantities stay strings; ``None`` marks an absent ``optional`` field.
+    """
+    out: dict[str, Any] = {}
+    for info in FIELDS[type(record)]:
+        value = getattr(record, info.attr)
+        out[info.attr] = [record_as_dict(item) for item in value] if info.repeated else value
+    return out
+
+
+def push_as_dict(push: Push) -> dict[str, Any]:
+    """A push as plain JSON-ready data (what ``mexc watch --json`` prints).
+
+    Keys: ``channel``, ``symbol``, ``symbol_id``, ``create_time``, ``send_time``,
+    ``body_type`` (the message name) and ``body`` (its fields); an unknown body is
+    ``{"number": n, "data": "<hex>"}``. Unknown fields, if any, are listed under
+    ``unknown_fields`` as ``[message, number, wire_type]``.
+    """
+    body = push.body
+    out: dict[str, Any] = {
+        "channel": push.channel,
+        "symbol": push.symbol,
+        "symbol_id": push.symbol_id,
+        "create_time": push.create_time,
+        "send_time": push.send_time,
+        "body_type": type(body).__name__,
+    }
+    if isinstance(body, UnknownBody):
+        out["body"] = {"number": body.number, "data": body.data.hex()}
+    else:
+        out["body"] = record_as_dict(body)
+    if push.unknown_fields:
+        out["unknown_fields"] = [list(u) for u in push.unknown_fields]
+    return out
 
 
 # ---------------------------------------------------------------- schema drift

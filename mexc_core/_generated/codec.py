@@ -3039,7 +3039,11 @@ def decode_push(data: bytes) -> Push:
                     size, pos = varint_tail(data, pos, size)
                 stop = pos + size
                 if stop > end:
-                    raise overrun(data, pos, "PushDataV3ApiWrapper.body")
+                    raise overrun(
+                        data,
+                        pos,
+                        field_label("PushDataV3ApiWrapper", _NAMES_PushDataV3ApiWrapper, tag),
+                    )
                 if tag == body_tag:
                     if merged is None:
                         merged = [(body_start, body_stop)]

@@ -6,11 +6,18 @@ from __future__ import annotations
 
 from typing import NamedTuple, TypeAlias
 
-from mexc_core._pbwire import UnknownBody, UnknownField
+from typing import Final
+
+from mexc_core._pbwire import FieldInfo, UnknownBody, UnknownField
 
 __all__ = (
+    "BODY_FIELDS",
     "Body",
+    "FIELDS",
+    "FieldInfo",
+    "RECORD_TYPES",
     "Record",
+    "WRAPPER_FIELDS",
     "PrivateAccountV3Api",
     "PrivateDealsV3Api",
     "PrivateOrdersV3Api",
@@ -294,4 +301,300 @@ Record: TypeAlias = (
     | PublicMiniTickerV3Api
     | PublicMiniTickersV3Api
     | PublicSpotKlineV3Api
+)
+
+#: Record type by message name.
+RECORD_TYPES: Final[dict[str, type[Record]]] = {
+    "PrivateAccountV3Api": PrivateAccountV3Api,
+    "PrivateDealsV3Api": PrivateDealsV3Api,
+    "PrivateOrdersV3Api": PrivateOrdersV3Api,
+    "PublicAggreBookTickerV3Api": PublicAggreBookTickerV3Api,
+    "PublicAggreDealsV3Api": PublicAggreDealsV3Api,
+    "PublicAggreDealsV3ApiItem": PublicAggreDealsV3ApiItem,
+    "PublicAggreDepthV3ApiItem": PublicAggreDepthV3ApiItem,
+    "PublicAggreDepthsV3Api": PublicAggreDepthsV3Api,
+    "PublicBookTickerBatchV3Api": PublicBookTickerBatchV3Api,
+    "PublicBookTickerV3Api": PublicBookTickerV3Api,
+    "PublicDealsV3Api": PublicDealsV3Api,
+    "PublicDealsV3ApiItem": PublicDealsV3ApiItem,
+    "PublicIncreaseDepthV3ApiItem": PublicIncreaseDepthV3ApiItem,
+    "PublicIncreaseDepthsBatchV3Api": PublicIncreaseDepthsBatchV3Api,
+    "PublicIncreaseDepthsV3Api": PublicIncreaseDepthsV3Api,
+    "PublicLimitDepthV3ApiItem": PublicLimitDepthV3ApiItem,
+    "PublicLimitDepthsV3Api": PublicLimitDepthsV3Api,
+    "PublicMiniTickerV3Api": PublicMiniTickerV3Api,
+    "PublicMiniTickersV3Api": PublicMiniTickersV3Api,
+    "PublicSpotKlineV3Api": PublicSpotKlineV3Api,
+}
+#: The schema's fields of every record type, in field-number order.
+FIELDS: Final[dict[type[Record], tuple[FieldInfo, ...]]] = {
+    PrivateAccountV3Api: (
+        FieldInfo("vcoin_name", "vcoinName", 1, "string", False, False, None),
+        FieldInfo("coin_id", "coinId", 2, "string", False, False, None),
+        FieldInfo("balance_amount", "balanceAmount", 3, "string", False, False, None),
+        FieldInfo("balance_amount_change", "balanceAmountChange", 4, "string", False, False, None),
+        FieldInfo("frozen_amount", "frozenAmount", 5, "string", False, False, None),
+        FieldInfo("frozen_amount_change", "frozenAmountChange", 6, "string", False, False, None),
+        FieldInfo("type", "type", 7, "string", False, False, None),
+        FieldInfo("time", "time", 8, "int64", False, False, None),
+    ),
+    PrivateDealsV3Api: (
+        FieldInfo("price", "price", 1, "string", False, False, None),
+        FieldInfo("quantity", "quantity", 2, "string", False, False, None),
+        FieldInfo("amount", "amount", 3, "string", False, False, None),
+        FieldInfo("trade_type", "tradeType", 4, "int32", False, False, None),
+        FieldInfo("is_maker", "isMaker", 5, "bool", False, False, None),
+        FieldInfo("is_self_trade", "isSelfTrade", 6, "bool", False, False, None),
+        FieldInfo("trade_id", "tradeId", 7, "string", False, False, None),
+        FieldInfo("client_order_id", "clientOrderId", 8, "string", False, False, None),
+        FieldInfo("order_id", "orderId", 9, "string", False, False, None),
+        FieldInfo("fee_amount", "feeAmount", 10, "string", False, False, None),
+        FieldInfo("fee_currency", "feeCurrency", 11, "string", False, False, None),
+        FieldInfo("time", "time", 12, "int64", False, False, None),
+    ),
+    PrivateOrdersV3Api: (
+        FieldInfo("id", "id", 1, "string", False, False, None),
+        FieldInfo("client_id", "clientId", 2, "string", False, False, None),
+        FieldInfo("price", "price", 3, "string", False, False, None),
+        FieldInfo("quantity", "quantity", 4, "string", False, False, None),
+        FieldInfo("amount", "amount", 5, "string", False, False, None),
+        FieldInfo("avg_price", "avgPrice", 6, "string", False, False, None),
+        FieldInfo("order_type", "orderType", 7, "int32", False, False, None),
+        FieldInfo("trade_type", "tradeType", 8, "int32", False, False, None),
+        FieldInfo("is_maker", "isMaker", 9, "bool", False, False, None),
+        FieldInfo("remain_amount", "remainAmount", 10, "string", False, False, None),
+        FieldInfo("remain_quantity", "remainQuantity", 11, "string", False, False, None),
+        FieldInfo("last_deal_quantity", "lastDealQuantity", 12, "string", False, True, None),
+        FieldInfo("cumulative_quantity", "cumulativeQuantity", 13, "string", False, False, None),
+        FieldInfo("cumulative_amount", "cumulativeAmount", 14, "string", False, False, None),
+        FieldInfo("status", "status", 15, "int32", False, False, None),
+        FieldInfo("create_time", "createTime", 16, "int64", False, False, None),
+        FieldInfo("market", "market", 17, "string", False, True, None),
+        FieldInfo("trigger_type", "triggerType", 18, "int32", False, True, None),
+        FieldInfo("trigger_price", "triggerPrice", 19, "string", False, True, None),
+        FieldInfo("state", "state", 20, "int32", False, True, None),
+        FieldInfo("oco_id", "ocoId", 21, "string", False, True, None),
+        FieldInfo("route_factor", "routeFactor", 22, "string", False, True, None),
+        FieldInfo("symbol_id", "symbolId", 23, "string", False, True, None),
+        FieldInfo("market_id", "marketId", 24, "string", False, True, None),
+        FieldInfo("market_currency_id", "marketCurrencyId", 25, "string", False, True, None),
+        FieldInfo("currency_id", "currencyId", 26, "string", False, True, None),
+    ),
+    PublicAggreBookTickerV3Api: (
+        FieldInfo("bid_price", "bidPrice", 1, "string", False, False, None),
+        FieldInfo("bid_quantity", "bidQuantity", 2, "string", False, False, None),
+        FieldInfo("ask_price", "askPrice", 3, "string", False, False, None),
+        FieldInfo("ask_quantity", "askQuantity", 4, "string", False, False, None),
+        FieldInfo("version", "version", 5, "string", False, False, None),
+        FieldInfo("last_order_create_time", "lastOrderCreateTime", 6, "int64", False, False, None),
+    ),
+    PublicAggreDealsV3Api: (
+        FieldInfo("deals", "deals", 1, "message", True, False, "PublicAggreDealsV3ApiItem"),
+        FieldInfo("event_type", "eventType", 2, "string", False, False, None),
+    ),
+    PublicAggreDealsV3ApiItem: (
+        FieldInfo("price", "price", 1, "string", False, False, None),
+        FieldInfo("quantity", "quantity", 2, "string", False, False, None),
+        FieldInfo("trade_type", "tradeType", 3, "int32", False, False, None),
+        FieldInfo("time", "time", 4, "int64", False, False, None),
+        FieldInfo("trade_id", "tradeId", 5, "string", False, False, None),
+    ),
+    PublicAggreDepthV3ApiItem: (
+        FieldInfo("price", "price", 1, "string", False, False, None),
+        FieldInfo("quantity", "quantity", 2, "string", False, False, None),
+    ),
+    PublicAggreDepthsV3Api: (
+        FieldInfo("asks", "asks", 1, "message", True, False, "PublicAggreDepthV3ApiItem"),
+        FieldInfo("bids", "bids", 2, "message", True, False, "PublicAggreDepthV3ApiItem"),
+        FieldInfo("event_type", "eventType", 3, "string", False, False, None),
+        FieldInfo("from_version", "fromVersion", 4, "string", False, False, None),
+        FieldInfo("to_version", "toVersion", 5, "string", False, False, None),
+        FieldInfo("last_order_create_time", "lastOrderCreateTime", 6, "int64", False, False, None),
+    ),
+    PublicBookTickerBatchV3Api: (
+        FieldInfo("items", "items", 1, "message", True, False, "PublicBookTickerV3Api"),
+        FieldInfo("version", "version", 2, "string", False, False, None),
+        FieldInfo("last_order_create_time", "lastOrderCreateTime", 3, "int64", False, False, None),
+    ),
+    PublicBookTickerV3Api: (
+        FieldInfo("bid_price", "bidPrice", 1, "string", False, False, None),
+        FieldInfo("bid_quantity", "bidQuantity", 2, "string", False, False, None),
+        FieldInfo("ask_price", "askPrice", 3, "string", False, False, None),
+        FieldInfo("ask_quantity", "askQuantity", 4, "string", False, False, None),
+    ),
+    PublicDealsV3Api: (
+        FieldInfo("deals", "deals", 1, "message", True, False, "PublicDealsV3ApiItem"),
+        FieldInfo("event_type", "eventType", 2, "string", False, False, None),
+    ),
+    PublicDealsV3ApiItem: (
+        FieldInfo("price", "price", 1, "string", False, False, None),
+        FieldInfo("quantity", "quantity", 2, "string", False, False, None),
+        FieldInfo("trade_type", "tradeType", 3, "int32", False, False, None),
+        FieldInfo("time", "time", 4, "int64", False, False, None),
+    ),
+    PublicIncreaseDepthV3ApiItem: (
+        FieldInfo("price", "price", 1, "string", False, False, None),
+        FieldInfo("quantity", "quantity", 2, "string", False, False, None),
+    ),
+    PublicIncreaseDepthsBatchV3Api: (
+        FieldInfo("items", "items", 1, "message", True, False, "PublicIncreaseDepthsV3Api"),
+        FieldInfo("event_type", "eventType", 2, "string", False, False, None),
+    ),
+    PublicIncreaseDepthsV3Api: (
+        FieldInfo("asks", "asks", 1, "message", True, False, "PublicIncreaseDepthV3ApiItem"),
+        FieldInfo("bids", "bids", 2, "message", True, False, "PublicIncreaseDepthV3ApiItem"),
+        FieldInfo("event_type", "eventType", 3, "string", False, False, None),
+        FieldInfo("version", "version", 4, "string", False, False, None),
+    ),
+    PublicLimitDepthV3ApiItem: (
+        FieldInfo("price", "price", 1, "string", False, False, None),
+        FieldInfo("quantity", "quantity", 2, "string", False, False, None),
+    ),
+    PublicLimitDepthsV3Api: (
+        FieldInfo("asks", "asks", 1, "message", True, False, "PublicLimitDepthV3ApiItem"),
+        FieldInfo("bids", "bids", 2, "message", True, False, "PublicLimitDepthV3ApiItem"),
+        FieldInfo("event_type", "eventType", 3, "string", False, False, None),
+        FieldInfo("version", "version", 4, "string", False, False, None),
+        FieldInfo("last_order_create_time", "lastOrderCreateTime", 5, "int64", False, False, None),
+    ),
+    PublicMiniTickerV3Api: (
+        FieldInfo("symbol", "symbol", 1, "string", False, False, None),
+        FieldInfo("price", "price", 2, "string", False, False, None),
+        FieldInfo("rate", "rate", 3, "string", False, False, None),
+        FieldInfo("zoned_rate", "zonedRate", 4, "string", False, False, None),
+        FieldInfo("high", "high", 5, "string", False, False, None),
+        FieldInfo("low", "low", 6, "string", False, False, None),
+        FieldInfo("volume", "volume", 7, "string", False, False, None),
+        FieldInfo("quantity", "quantity", 8, "string", False, False, None),
+        FieldInfo("last_close_rate", "lastCloseRate", 9, "string", False, False, None),
+        FieldInfo("last_close_zoned_rate", "lastCloseZonedRate", 10, "string", False, False, None),
+        FieldInfo("last_close_high", "lastCloseHigh", 11, "string", False, False, None),
+        FieldInfo("last_close_low", "lastCloseLow", 12, "string", False, False, None),
+    ),
+    PublicMiniTickersV3Api: (
+        FieldInfo("items", "items", 1, "message", True, False, "PublicMiniTickerV3Api"),
+    ),
+    PublicSpotKlineV3Api: (
+        FieldInfo("interval", "interval", 1, "string", False, False, None),
+        FieldInfo("window_start", "windowStart", 2, "int64", False, False, None),
+        FieldInfo("opening_price", "openingPrice", 3, "string", False, False, None),
+        FieldInfo("closing_price", "closingPrice", 4, "string", False, False, None),
+        FieldInfo("highest_price", "highestPrice", 5, "string", False, False, None),
+        FieldInfo("lowest_price", "lowestPrice", 6, "string", False, False, None),
+        FieldInfo("volume", "volume", 7, "string", False, False, None),
+        FieldInfo("amount", "amount", 8, "string", False, False, None),
+        FieldInfo("window_end", "windowEnd", 9, "int64", False, False, None),
+    ),
+}
+#: The fields of the wrapper (PushDataV3ApiWrapper) outside its ``body`` oneof.
+WRAPPER_FIELDS: Final[tuple[FieldInfo, ...]] = (
+    FieldInfo("channel", "channel", 1, "string", False, False, None),
+    FieldInfo("symbol", "symbol", 3, "string", False, True, None),
+    FieldInfo("symbol_id", "symbolId", 4, "string", False, True, None),
+    FieldInfo("create_time", "createTime", 5, "int64", False, True, None),
+    FieldInfo("send_time", "sendTime", 6, "int64", False, True, None),
+)
+#: The ``body`` oneof of the wrapper: one field per body type.
+BODY_FIELDS: Final[tuple[FieldInfo, ...]] = (
+    FieldInfo("public_deals", "publicDeals", 301, "message", False, False, "PublicDealsV3Api"),
+    FieldInfo(
+        "public_increase_depths",
+        "publicIncreaseDepths",
+        302,
+        "message",
+        False,
+        False,
+        "PublicIncreaseDepthsV3Api",
+    ),
+    FieldInfo(
+        "public_limit_depths",
+        "publicLimitDepths",
+        303,
+        "message",
+        False,
+        False,
+        "PublicLimitDepthsV3Api",
+    ),
+    FieldInfo(
+        "private_orders", "privateOrders", 304, "message", False, False, "PrivateOrdersV3Api"
+    ),
+    FieldInfo(
+        "public_book_ticker",
+        "publicBookTicker",
+        305,
+        "message",
+        False,
+        False,
+        "PublicBookTickerV3Api",
+    ),
+    FieldInfo("private_deals", "privateDeals", 306, "message", False, False, "PrivateDealsV3Api"),
+    FieldInfo(
+        "private_account", "privateAccount", 307, "message", False, False, "PrivateAccountV3Api"
+    ),
+    FieldInfo(
+        "public_spot_kline", "publicSpotKline", 308, "message", False, False, "PublicSpotKlineV3Api"
+    ),
+    FieldInfo(
+        "public_mini_ticker",
+        "publicMiniTicker",
+        309,
+        "message",
+        False,
+        False,
+        "PublicMiniTickerV3Api",
+    ),
+    FieldInfo(
+        "public_mini_tickers",
+        "publicMiniTickers",
+        310,
+        "message",
+        False,
+        False,
+        "PublicMiniTickersV3Api",
+    ),
+    FieldInfo(
+        "public_book_ticker_batch",
+        "publicBookTickerBatch",
+        311,
+        "message",
+        False,
+        False,
+        "PublicBookTickerBatchV3Api",
+    ),
+    FieldInfo(
+        "public_increase_depths_batch",
+        "publicIncreaseDepthsBatch",
+        312,
+        "message",
+        False,
+        False,
+        "PublicIncreaseDepthsBatchV3Api",
+    ),
+    FieldInfo(
+        "public_aggre_depths",
+        "publicAggreDepths",
+        313,
+        "message",
+        False,
+        False,
+        "PublicAggreDepthsV3Api",
+    ),
+    FieldInfo(
+        "public_aggre_deals",
+        "publicAggreDeals",
+        314,
+        "message",
+        False,
+        False,
+        "PublicAggreDealsV3Api",
+    ),
+    FieldInfo(
+        "public_aggre_book_ticker",
+        "publicAggreBookTicker",
+        315,
+        "message",
+        False,
+        False,
+        "PublicAggreBookTickerV3Api",
+    ),
 )

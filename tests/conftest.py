@@ -1,0 +1,27 @@
+"""Shared test configuration: hypothesis profiles picked with HYPOTHESIS_PROFILE.
+
+- ``dev`` (default): hypothesis defaults, a local example database.
+- ``ci``: derandomised (the same examples every run), no deadline, more examples.
+- ``nightly``: many more examples, for long runs.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("dev", deadline=None)
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    max_examples=200,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "nightly", deadline=None, max_examples=5000, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

@@ -183,7 +183,20 @@ def _emit_push_decoder(w: Writer, schema: Schema) -> None:
     w("}")
     _names_table(w, wrapper)
     w.blank(2)
-    with w.block("def decode_push(data: bytes) -> Push:"):
+    sig = (
+        "def _decode_body(tag: int, data: bytes, start: int, stop: int, "
+        "merged: list[tuple[int, int]] | None, unknown: list[UnknownField]) -> Body:"
+    )
+    with w.block(sig):
+        w('"""Decode the body field ``tag``, merging its repeated occurrences if any."""')
+        w("decode = _BODY_DECODERS[tag]")
+        with w.block("if merged is None:"):
+            w("return decode(data, start, stop, unknown)")
+        # a message field seen more than once merges: decode the concatenation
+        w('joined = b"".join([data[a:b] for a, b in merged])')
+        w("return decode(joined, 0, len(joined), unknown)")
+    w.blank(2)
+    with w.block("def decode_push(data: bytes | bytearray | memoryview) -> Push:"):
         w(
             '"""Decode one binary push frame (a ``PushDataV3ApiWrapper``) into a :class:`Push`.',
             "",
@@ -225,6 +238,10 @@ def _emit_push_decoder(w: Writer, schema: Schema) -> None:
                             w("merged = [(body_start, body_stop)]")
                         w("merged.append((pos, stop))")
                     with w.block("else:"):
+                        with w.block("if body_tag:"):
+                            # protobuf parses every occurrence, so a member the oneof
+                            # then replaces must still be valid (its content is dropped)
+                            w("_decode_body(body_tag, data, body_start, body_stop, merged, [])")
                         w("body_tag = tag", "body_start = pos", "body_stop = stop", "merged = None")
                     w("pos = stop")
                 with w.block("else:"):
@@ -238,12 +255,7 @@ def _emit_push_decoder(w: Writer, schema: Schema) -> None:
         _error_handlers(w, WRAPPER)
         w("body: Body")
         with w.block("if body_tag:"):
-            w("decode_body = _BODY_DECODERS[body_tag]")
-            with w.block("if merged is None:"):
-                w("body = decode_body(data, body_start, body_stop, unknown)")
-            with w.block("else:"):
-                w('joined = b"".join([data[a:b] for a, b in merged])')
-                w("body = decode_body(joined, 0, len(joined), unknown)")
+            w("body = _decode_body(body_tag, data, body_start, body_stop, merged, unknown)")
         with w.block("elif new_body is not None:"):
             w("body = new_body")
         with w.block("else:"):

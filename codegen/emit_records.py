@@ -50,8 +50,16 @@ def emit(schema: Schema) -> str:
     w("from mexc_core._pbwire import FieldInfo, UnknownBody, UnknownField", "")
     names = sorted(schema.messages)
     exported = [
-        "BODY_FIELDS", "Body", "FIELDS", "FieldInfo", "RECORD_TYPES", "Record", "WRAPPER_FIELDS",
-        *names, "UnknownBody", "UnknownField",
+        "BODY_FIELDS",
+        "Body",
+        "FIELDS",
+        "FieldInfo",
+        "RECORD_TYPES",
+        "Record",
+        "WRAPPER_FIELDS",
+        *names,
+        "UnknownBody",
+        "UnknownField",
     ]
     w("__all__ = (", *[f'    "{n}",' for n in exported], ")")
     # Items first so that annotations read top-down; NamedTuple resolves them lazily anyway.

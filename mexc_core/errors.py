@@ -18,14 +18,24 @@ from typing import Final
 
 __all__ = (
     "ArgumentTypeError",
+    "ClockError",
     "ControlFrameError",
     "DecodeError",
     "EncodeError",
+    "HandshakeError",
+    "InvalidConfig",
     "InvalidTopic",
+    "ListenKeyRequired",
     "LocalProtocolError",
+    "MessageTooBig",
     "MexcError",
     "ProtocolError",
     "RemoteProtocolError",
+    "StateError",
+    "SubscriptionLimitExceeded",
+    "SubscriptionStateError",
+    "WebSocketError",
+    "hex_excerpt",
 )
 
 #: Bytes of context shown on each side of an offending offset in a hex excerpt.
@@ -82,7 +92,7 @@ def hex_excerpt(data: bytes, offset: int, radius: int = EXCERPT_RADIUS) -> str:
     """Render the bytes around ``offset`` as hex, the offending byte in brackets.
 
     >>> hex_excerpt(bytes(range(8)), 3, radius=2)
-    '0102[03]0405'
+    '...0102[03]0405...'
     """
     if not data:
         return "(empty)"
@@ -127,3 +137,132 @@ class ControlFrameError(RemoteProtocolError):
         self.reason = reason
         self.text = text[:200]
         super().__init__(f"{reason}: {self.text!r}")
+
+
+# ---------------------------------------------------------------- session and connection
+
+
+class InvalidConfig(LocalProtocolError, ValueError):  # noqa: N818 - reads as a fact
+    """A session or connection setting is out of range (or breaks a MEXC limit).
+
+    :ivar setting: the name of the offending setting.
+    """
+
+    def __init__(self, message: str, *, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+class ClockError(LocalProtocolError, ValueError):
+    """``now`` is not a finite number, or went backwards.
+
+    The core needs a monotonic clock (``time.monotonic``, ``anyio.current_time``),
+    never the wall clock.
+
+    :ivar now: the value given.
+    :ivar last: the latest ``now`` seen before it.
+    """
+
+    def __init__(self, message: str, *, now: object, last: float) -> None:
+        super().__init__(message)
+        self.now = now
+        self.last = last
+
+
+class StateError(LocalProtocolError):
+    """The call is not allowed in the machine's current state.
+
+    When the machine is a whole session or connection, it is now in its terminal
+    ``ERROR`` state and every later call raises too.
+
+    :ivar machine: which machine refused (``session``, ``subscription``, ``connection``).
+    :ivar state: the state's name when the call was made.
+    :ivar input: the input's name (what the call asked for).
+    """
+
+    def __init__(self, message: str, *, machine: str, state: str, input: str) -> None:
+        super().__init__(message)
+        self.machine = machine
+        self.state = state
+        self.input = input
+
+
+class SubscriptionStateError(StateError):
+    """A subscribe or unsubscribe the topic's state does not allow.
+
+    Raised before anything changes (commands are all or nothing), so the session
+    stays usable; for example unsubscribing a topic that is not subscribed.
+
+    :ivar topic: the offending topic.
+    """
+
+    def __init__(self, message: str, *, topic: str, state: str, input: str) -> None:
+        super().__init__(message, machine="subscription", state=state, input=input)
+        self.topic = topic
+
+
+class SubscriptionLimitExceeded(LocalProtocolError):  # noqa: N818 - reads as a fact
+    """Subscribing would exceed the per-connection cap; nothing was subscribed.
+
+    MEXC allows 30 subscriptions per connection (fewer in practice); the runtime
+    catches this and opens another connection for the rest (sharding).
+
+    :ivar limit: the configured cap.
+    :ivar used: slots already taken on this connection.
+    :ivar requested: new slots the call asked for.
+    """
+
+    def __init__(self, message: str, *, limit: int, used: int, requested: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.used = used
+        self.requested = requested
+
+    @property
+    def free(self) -> int:
+        """Slots still free on this connection."""
+        return max(0, self.limit - self.used)
+
+
+class ListenKeyRequired(LocalProtocolError):  # noqa: N818 - reads as a fact
+    """A private topic was asked for on a connection opened without a listen key.
+
+    :ivar topic: the private topic.
+    """
+
+    def __init__(self, message: str, *, topic: str) -> None:
+        super().__init__(message)
+        self.topic = topic
+
+
+class WebSocketError(RemoteProtocolError):
+    """The peer broke the WebSocket protocol (RFC 6455); the connection is dead.
+
+    The close frame with :attr:`close_code` is already queued: send
+    ``data_to_send()`` before closing the socket.
+
+    :ivar close_code: the close code we sent (the hint), or ``None`` if none could be.
+    """
+
+    def __init__(self, message: str, *, close_code: int | None) -> None:
+        super().__init__(message)
+        self.close_code = close_code
+
+
+class MessageTooBig(WebSocketError):  # noqa: N818 - reads as a fact
+    """A message exceeded the connection's ``max_message_size`` (close code 1009).
+
+    :ivar limit: the configured limit in bytes.
+    """
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message, close_code=1009)
+        self.limit = limit
+
+
+class HandshakeError(RemoteProtocolError):
+    """The server's answer to the WebSocket upgrade is not valid HTTP or not a
+    valid WebSocket acceptance (bad ``Sec-WebSocket-Accept``, missing headers).
+
+    Nothing can be sent back: close the socket.
+    """

@@ -139,7 +139,7 @@ def _unknown_field(rng: random.Random, known: set[int]) -> bytes:
 
 def _scalar_bytes(kind: str, value: Any) -> bytes:
     if kind == "string":
-        raw = value.encode()
+        raw: bytes = value.encode()
         return varint(len(raw)) + raw
     if kind == "bool":
         return b"\x01" if value else b"\x00"
@@ -198,7 +198,9 @@ def wild_encode(push: Push, rng: random.Random, counter: list[int]) -> bytes:
         value = getattr(push, info.attr)
         if value is not None:
             wire_type = 2 if info.kind == "string" else 0
-            chunks.append((info.number, _tag(info.number, wire_type) + _scalar_bytes(info.kind, value)))
+            chunks.append(
+                (info.number, _tag(info.number, wire_type) + _scalar_bytes(info.kind, value))
+            )
     (body_field,) = [f for f in BODY_FIELDS if f.message == type(push.body).__name__]
     body = _wild_message(push.body, rng, counter)  # type: ignore[arg-type]
     chunks.append((body_field.number, _tag(body_field.number, 2) + varint(len(body)) + body))
@@ -308,3 +310,15 @@ def test_every_message_type_round_trips_through_google(name: str, data: st.DataO
     wire_bytes = msg.SerializeToString()
     again = google_type.FromString(wire_bytes)
     assert_identical(record_from_google(again, type(record)), record)
+
+
+def test_a_replaced_body_must_still_be_valid_like_google() -> None:
+    """Found by the mutation test: Google parses every oneof occurrence, so an invalid
+    body that a later body replaces still makes the frame invalid."""
+    bad_then_good = b"\xda\x13\x02\x0a\x05" + b"\xea\x12\x00"  # 315 truncated, then 301
+    assert assert_agree(bad_then_good) is None
+    good_then_good = b"\xda\x13\x00\xea\x12\x00"
+    push = assert_agree(good_then_good)
+    assert push is not None
+    assert type(push.body).__name__ == "PublicDealsV3Api"
+    assert push.unknown_fields == ()

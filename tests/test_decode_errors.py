@@ -102,7 +102,7 @@ def test_hex_excerpt_edges() -> None:
             "does not fit in int32",
         ),
         (
-            PublicAggreDealsV3Api(deals=(PublicAggreDealsV3ApiItem(time=True),)),  # type: ignore[arg-type]
+            PublicAggreDealsV3Api(deals=(PublicAggreDealsV3ApiItem(time=True),)),
             "must be int",
         ),
         (PublicAggreDealsV3Api(deals=("x",)), "must be PublicAggreDealsV3ApiItem"),  # type: ignore[arg-type]

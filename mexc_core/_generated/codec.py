@@ -2954,7 +2954,23 @@ _NAMES_PushDataV3ApiWrapper: Final[dict[int, str]] = {
 }
 
 
-def decode_push(data: bytes) -> Push:
+def _decode_body(
+    tag: int,
+    data: bytes,
+    start: int,
+    stop: int,
+    merged: list[tuple[int, int]] | None,
+    unknown: list[UnknownField],
+) -> Body:
+    """Decode the body field ``tag``, merging its repeated occurrences if any."""
+    decode = _BODY_DECODERS[tag]
+    if merged is None:
+        return decode(data, start, stop, unknown)
+    joined = b"".join([data[a:b] for a, b in merged])
+    return decode(joined, 0, len(joined), unknown)
+
+
+def decode_push(data: bytes | bytearray | memoryview) -> Push:
     """Decode one binary push frame (a ``PushDataV3ApiWrapper``) into a :class:`Push`.
 
     Absent singular fields take their proto3 defaults, absent ``optional`` fields
@@ -3049,6 +3065,8 @@ def decode_push(data: bytes) -> Push:
                         merged = [(body_start, body_stop)]
                     merged.append((pos, stop))
                 else:
+                    if body_tag:
+                        _decode_body(body_tag, data, body_start, body_stop, merged, [])
                     body_tag = tag
                     body_start = pos
                     body_stop = stop
@@ -3073,12 +3091,7 @@ def decode_push(data: bytes) -> Push:
         ) from None
     body: Body
     if body_tag:
-        decode_body = _BODY_DECODERS[body_tag]
-        if merged is None:
-            body = decode_body(data, body_start, body_stop, unknown)
-        else:
-            joined = b"".join([data[a:b] for a, b in merged])
-            body = decode_body(joined, 0, len(joined), unknown)
+        body = _decode_body(body_tag, data, body_start, body_stop, merged, unknown)
     elif new_body is not None:
         body = new_body
     else:

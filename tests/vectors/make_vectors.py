@@ -373,7 +373,7 @@ def main() -> None:
         if spec is not None and spec != vector["hex"]:
             raise SystemExit(f"{vector['name']}: Google's bytes differ from the spec's")
     OUT.write_text(json.dumps(vectors, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"wrote {len(vectors)} vectors to {OUT}")
+    print(f"wrote {len(vectors)} vectors to {OUT}")  # noqa: T201 - a script
 
 
 if __name__ == "__main__":

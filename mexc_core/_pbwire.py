@@ -99,6 +99,10 @@ def overrun(data: bytes, pos: int, label: str) -> DecodeError:
     )
 
 
+def too_long(data: bytes, pos: int) -> DecodeError:
+    return DecodeError("varint longer than 10 bytes", data=data, offset=pos, field="varint")
+
+
 def bad_utf8(data: bytes, pos: int, label: str, exc: UnicodeDecodeError) -> DecodeError:
     return DecodeError(
         f"string is not valid UTF-8 ({exc.reason})",
@@ -134,9 +138,7 @@ def varint_tail(data: bytes, pos: int, first: int) -> tuple[int, int]:
             return value & _MASK64, pos
         shift += 7
         if shift >= 70:
-            raise DecodeError(
-                "varint longer than 10 bytes", data=data, offset=pos - 1, field="varint"
-            )
+            raise too_long(data, pos - 1)
 
 
 def int32(value: int) -> int:

@@ -8,11 +8,35 @@ never change; containers inside them are tuples, so events hash and compare.
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
 from typing import NamedTuple, final
 
 from mexc_core._generated.records import Body, UnknownField
 
-__all__ = ("Event", "Push")
+__all__ = (
+    "ConnectionClosed",
+    "ConnectionOpened",
+    "ErrorReplyReceived",
+    "Event",
+    "FailureCause",
+    "FrameKind",
+    "FrameRejected",
+    "HandshakeRejected",
+    "HealthCause",
+    "HealthCheckFailed",
+    "IdleWithoutSubscriptions",
+    "ListenKeyInvalidated",
+    "PongReceived",
+    "Push",
+    "RotationDue",
+    "ServerNoticeReceived",
+    "Subscribed",
+    "SubscriptionFailed",
+    "UnexpectedReplyReceived",
+    "Unsubscribed",
+    "UnsubscriptionFailed",
+)
 
 
 class Event:
@@ -71,3 +95,295 @@ class Push(_PushFields, Event):
         return tuple.__new__(
             cls, (channel, body, symbol, symbol_id, create_time, send_time, unknown_fields)
         )
+
+    def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, object]]:
+        # pickle and copy call __new__ with these: keywords, as __new__ requires
+        return (), self._asdict()
+
+
+# ---------------------------------------------------------------- session events
+#
+# Emitted by mexc_core.session.Session (and passed through by
+# mexc_core.connection.Connection). Topics are the exact strings sent to MEXC.
+
+
+class FailureCause(enum.Enum):
+    """Why a subscribe or unsubscribe request did not succeed."""
+
+    #: MEXC answered "Not Subscribed successfully! [...] Reason： ..." (``code`` 0).
+    REJECTED = "rejected"
+    #: No reply naming the topic arrived within the ack deadline.
+    ACK_TIMEOUT = "ack_timeout"
+
+
+class HealthCause(enum.Enum):
+    """Which liveness check failed (see :class:`HealthCheckFailed`)."""
+
+    #: ``{"method":"PING"}`` got no PONG within the pong deadline.
+    PONG_TIMEOUT = "pong_timeout"
+    #: Topics are subscribed but no push arrived within the data-silence timeout.
+    DATA_SILENCE = "data_silence"
+    #: Too many malformed frames in a row.
+    BAD_FRAMES = "bad_frames"
+
+
+class FrameKind(enum.Enum):
+    """The WebSocket message type a frame arrived in."""
+
+    TEXT = "text"
+    BINARY = "binary"
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Subscribed(Event):
+    """MEXC acknowledged a SUBSCRIPTION for ``topics``; pushes for them will flow.
+
+    :ivar topics: the topics acknowledged by one reply, in MEXC's order.
+    """
+
+    topics: tuple[str, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unsubscribed(Event):
+    """MEXC acknowledged an UNSUBSCRIPTION for ``topics``.
+
+    :ivar topics: the topics acknowledged by one reply, in MEXC's order.
+    """
+
+    topics: tuple[str, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriptionFailed(Event):
+    """Subscribing ``topics`` failed: MEXC rejected them, or no ack came in time.
+
+    After a rejection the topics are ``REJECTED`` (MEXC does not hold them); after
+    a timeout they are ``FAILED`` (MEXC may or may not hold them). Either way the
+    caller decides: subscribe again, or unsubscribe to forget them.
+
+    :ivar topics: the topics concerned.
+    :ivar cause: :attr:`FailureCause.REJECTED` or :attr:`FailureCause.ACK_TIMEOUT`.
+    :ivar reason: MEXC's reason (e.g. ``Blocked!``) or a description of the timeout.
+    """
+
+    topics: tuple[str, ...]
+    cause: FailureCause
+    reason: str
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnsubscriptionFailed(Event):
+    """No ack for an UNSUBSCRIPTION of ``topics`` came in time; they are ``FAILED``.
+
+    :ivar topics: the topics concerned.
+    :ivar cause: always :attr:`FailureCause.ACK_TIMEOUT` (MEXC never rejects these).
+    :ivar reason: a description of the timeout.
+    """
+
+    topics: tuple[str, ...]
+    cause: FailureCause
+    reason: str
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PongReceived(Event):
+    """MEXC answered our ``{"method":"PING"}``.
+
+    :ivar round_trip: seconds between sending the PING and reading the PONG.
+    """
+
+    round_trip: float
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FrameRejected(Event):
+    """A frame could not be read and was dropped; the session goes on.
+
+    On a depth channel a dropped frame is a gap: the book must resync.
+
+    :ivar kind: the frame's message type.
+    :ivar reason: what is wrong, from the decoder.
+    :ivar size: the frame's length (bytes for binary, characters for text).
+    :ivar offset: for binary frames, the byte offset where decoding stopped.
+    :ivar field: for binary frames, the ``Message.field`` being read.
+    :ivar excerpt: hex of the bytes around ``offset`` (binary) or the text, cut short.
+    :ivar consecutive: bad frames in a row, this one included.
+    :ivar total: bad frames on this session so far, this one included.
+    """
+
+    kind: FrameKind
+    reason: str
+    size: int
+    offset: int | None
+    field: str | None
+    excerpt: str
+    consecutive: int
+    total: int
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerNoticeReceived(Event):
+    """The server sent a text frame that is not a JSON reply (and not about keys).
+
+    :ivar text: the frame's text, whole.
+    """
+
+    text: str
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenKeyInvalidated(Event):
+    """MEXC says the listen key is not (or no longer) valid (``Invalid listen key``).
+
+    Private pushes stop; the runtime gets a new key, reconnects and reconciles.
+
+    :ivar text: the frame's text.
+    """
+
+    text: str
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorReplyReceived(Event):
+    """A JSON reply with a non-zero ``code`` (undocumented by MEXC; kept whole).
+
+    :ivar code: the reply's ``code``.
+    :ivar msg: the reply's ``msg``.
+    :ivar request_id: the reply's ``id``.
+    """
+
+    code: int
+    msg: str
+    request_id: int
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnexpectedReplyReceived(Event):
+    """An ack or rejection that names topics with no request of ours in flight.
+
+    Nothing changes state; a request it should have answered fails at its ack
+    deadline. Typically a late reply after a timeout, or an ack whose ``msg`` is
+    not the topic list we sent.
+
+    :ivar topics: the topics the reply names (may be empty).
+    :ivar msg: the reply's ``msg``.
+    """
+
+    topics: tuple[str, ...]
+    msg: str
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthCheckFailed(Event):
+    """A liveness deadline was missed: abort the transport and reconnect.
+
+    Do not wait for a close handshake on a connection in this state. The
+    session stops its timers and sends nothing more (state ``STALE``).
+
+    :ivar cause: which check failed.
+    :ivar detail: a human-readable account (how long we waited for what).
+    """
+
+    cause: HealthCause
+    detail: str
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RotationDue(Event):
+    """The connection nears MEXC's 24 h cut-off: open a new one, then close this one.
+
+    The session is now ``DRAINING``: pushes still flow, subscriptions still work.
+
+    :ivar age: seconds since the connection opened.
+    :ivar remaining: seconds left before MEXC's 24 h cut-off.
+    """
+
+    age: float
+    remaining: float
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdleWithoutSubscriptions(Event):
+    """No topic has been subscribed for ``idle_for`` seconds.
+
+    MEXC closes a connection after 30 s without a valid subscription: subscribe
+    something or close it. Emitted once per idle stretch.
+
+    :ivar idle_for: seconds since the last subscription went away (or the open).
+    """
+
+    idle_for: float
+
+
+# ---------------------------------------------------------------- connection events
+#
+# Emitted by mexc_core.connection.Connection (WebSocket level).
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionOpened(Event):
+    """The WebSocket handshake succeeded; queued subscriptions are being sent.
+
+    :ivar headers: the server's response headers, as ``(name, value)`` bytes.
+    """
+
+    headers: tuple[tuple[bytes, bytes], ...]
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandshakeRejected(Event):
+    """The server answered the upgrade request with a status other than 101.
+
+    On 429 honour the ``Retry-After`` header; other 4xx are usually fatal.
+
+    :ivar status_code: the HTTP status.
+    :ivar headers: the response headers, as ``(name, value)`` bytes.
+    :ivar body: the response body (cut at the connection's limit).
+    """
+
+    status_code: int
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+
+    @property
+    def retry_after(self) -> float | None:
+        """The ``Retry-After`` header in seconds, if present and numeric."""
+        for name, value in self.headers:
+            if name.lower() == b"retry-after":
+                try:
+                    seconds = float(value.decode("ascii"))
+                except (UnicodeDecodeError, ValueError):
+                    return None
+                return seconds if seconds >= 0 else None
+        return None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionClosed(Event):
+    """The WebSocket is closed; send what :meth:`data_to_send` holds, then close TCP.
+
+    :ivar code: the close code (1006 when the transport ended without a close frame).
+    :ivar reason: the close reason.
+    :ivar clean: whether a close handshake completed.
+    """
+
+    code: int
+    reason: str
+    clean: bool

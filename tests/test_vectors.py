@@ -113,3 +113,23 @@ def test_spec_sample_field_values() -> None:
     deals = {v["name"]: v for v in VECTORS}["aggre_deals_with_trade_ids"]
     push = wire.decode_push(bytes.fromhex(deals["hex"]))
     assert push.body.deals[1].trade_id == "605979017439002625"  # type: ignore[union-attr]
+
+
+def test_push_is_an_immutable_event_that_pickles() -> None:
+    import copy
+    import pickle
+
+    from mexc_core.events import Event
+
+    push = wire.decode_push(bytes.fromhex(SPEC_HEX["spec_v1_aggre_depth"]))
+    assert isinstance(push, Event)
+    assert not hasattr(push, "__dict__")
+    with pytest.raises(AttributeError):
+        push.symbol = "ETHUSDT"  # type: ignore[misc]
+    for again in (pickle.loads(pickle.dumps(push)), copy.deepcopy(push), copy.copy(push)):
+        assert again == push
+        assert type(again) is Push
+    assert push._replace(symbol="ETHUSDT").symbol == "ETHUSDT"
+    with pytest.raises(TypeError):
+        Push("positional", push.body)  # type: ignore[misc]
+    assert hash(push) == hash(wire.decode_push(bytes.fromhex(SPEC_HEX["spec_v1_aggre_depth"])))

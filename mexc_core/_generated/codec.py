@@ -21,6 +21,7 @@ from mexc_core._pbwire import (
     put_message,
     put_string,
     skip_field,
+    too_long,
     truncated,
     unknown_body,
     varint,
@@ -87,7 +88,12 @@ def _dec_PrivateAccountV3Api(
             tag = data[pos]
             pos += 1
             if tag >= 0x80:
-                tag, pos = varint_tail(data, pos, tag)
+                byte = data[pos]
+                if byte < 0x80:
+                    tag = (tag & 0x7F) | (byte << 7)
+                    pos += 1
+                else:
+                    tag, pos = varint_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
@@ -162,9 +168,20 @@ def _dec_PrivateAccountV3Api(
                 value = data[pos]
                 pos += 1
                 if value >= 0x80:
-                    value, pos = varint_tail(data, pos, value)
-                    if value >= 0x8000000000000000:
-                        value -= 0x10000000000000000
+                    value &= 0x7F
+                    shift = 7
+                    while True:
+                        byte = data[pos]
+                        pos += 1
+                        value |= (byte & 0x7F) << shift
+                        if byte < 0x80:
+                            break
+                        shift += 7
+                        if shift >= 70:
+                            raise too_long(data, pos - 1)
+                    value &= 0xFFFFFFFFFFFFFFFF
+                if value >= 0x8000000000000000:
+                    value -= 0x10000000000000000
                 f_time = value
             else:
                 pos = skip_field(data, pos, end, tag, "PrivateAccountV3Api", unknown)
@@ -232,7 +249,12 @@ def _dec_PrivateDealsV3Api(
             tag = data[pos]
             pos += 1
             if tag >= 0x80:
-                tag, pos = varint_tail(data, pos, tag)
+                byte = data[pos]
+                if byte < 0x80:
+                    tag = (tag & 0x7F) | (byte << 7)
+                    pos += 1
+                else:
+                    tag, pos = varint_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
@@ -268,6 +290,7 @@ def _dec_PrivateDealsV3Api(
                 pos += 1
                 if value >= 0x80:
                     value, pos = varint_tail(data, pos, value)
+                if value >= 0x80000000:
                     value = int32(value)
                 f_trade_type = value
             elif tag == 40:
@@ -336,9 +359,20 @@ def _dec_PrivateDealsV3Api(
                 value = data[pos]
                 pos += 1
                 if value >= 0x80:
-                    value, pos = varint_tail(data, pos, value)
-                    if value >= 0x8000000000000000:
-                        value -= 0x10000000000000000
+                    value &= 0x7F
+                    shift = 7
+                    while True:
+                        byte = data[pos]
+                        pos += 1
+                        value |= (byte & 0x7F) << shift
+                        if byte < 0x80:
+                            break
+                        shift += 7
+                        if shift >= 70:
+                            raise too_long(data, pos - 1)
+                    value &= 0xFFFFFFFFFFFFFFFF
+                if value >= 0x8000000000000000:
+                    value -= 0x10000000000000000
                 f_time = value
             else:
                 pos = skip_field(data, pos, end, tag, "PrivateDealsV3Api", unknown)
@@ -438,7 +472,12 @@ def _dec_PrivateOrdersV3Api(
             tag = data[pos]
             pos += 1
             if tag >= 0x80:
-                tag, pos = varint_tail(data, pos, tag)
+                byte = data[pos]
+                if byte < 0x80:
+                    tag = (tag & 0x7F) | (byte << 7)
+                    pos += 1
+                else:
+                    tag, pos = varint_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
@@ -504,6 +543,7 @@ def _dec_PrivateOrdersV3Api(
                 pos += 1
                 if value >= 0x80:
                     value, pos = varint_tail(data, pos, value)
+                if value >= 0x80000000:
                     value = int32(value)
                 f_order_type = value
             elif tag == 64:
@@ -511,6 +551,7 @@ def _dec_PrivateOrdersV3Api(
                 pos += 1
                 if value >= 0x80:
                     value, pos = varint_tail(data, pos, value)
+                if value >= 0x80000000:
                     value = int32(value)
                 f_trade_type = value
             elif tag == 72:
@@ -574,15 +615,27 @@ def _dec_PrivateOrdersV3Api(
                 pos += 1
                 if value >= 0x80:
                     value, pos = varint_tail(data, pos, value)
+                if value >= 0x80000000:
                     value = int32(value)
                 f_status = value
             elif tag == 128:
                 value = data[pos]
                 pos += 1
                 if value >= 0x80:
-                    value, pos = varint_tail(data, pos, value)
-                    if value >= 0x8000000000000000:
-                        value -= 0x10000000000000000
+                    value &= 0x7F
+                    shift = 7
+                    while True:
+                        byte = data[pos]
+                        pos += 1
+                        value |= (byte & 0x7F) << shift
+                        if byte < 0x80:
+                            break
+                        shift += 7
+                        if shift >= 70:
+                            raise too_long(data, pos - 1)
+                    value &= 0xFFFFFFFFFFFFFFFF
+                if value >= 0x8000000000000000:
+                    value -= 0x10000000000000000
                 f_create_time = value
             elif tag == 138:
                 size = data[pos]
@@ -599,6 +652,7 @@ def _dec_PrivateOrdersV3Api(
                 pos += 1
                 if value >= 0x80:
                     value, pos = varint_tail(data, pos, value)
+                if value >= 0x80000000:
                     value = int32(value)
                 f_trigger_type = value
             elif tag == 154:
@@ -616,6 +670,7 @@ def _dec_PrivateOrdersV3Api(
                 pos += 1
                 if value >= 0x80:
                     value, pos = varint_tail(data, pos, value)
+                if value >= 0x80000000:
                     value = int32(value)
                 f_state = value
             elif tag == 170:
@@ -750,7 +805,12 @@ def _dec_PublicAggreBookTickerV3Api(
             tag = data[pos]
             pos += 1
             if tag >= 0x80:
-                tag, pos = varint_tail(data, pos, tag)
+                byte = data[pos]
+                if byte < 0x80:
+                    tag = (tag & 0x7F) | (byte << 7)
+                    pos += 1
+                else:
+                    tag, pos = varint_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
@@ -805,9 +865,20 @@ def _dec_PublicAggreBookTickerV3Api(
                 value = data[pos]
                 pos += 1
                 if value >= 0x80:
-                    value, pos = varint_tail(data, pos, value)
-                    if value >= 0x8000000000000000:
-                        value -= 0x10000000000000000
+                    value &= 0x7F
+                    shift = 7
+                    while True:
+                        byte = data[pos]
+                        pos += 1
+                        value |= (byte & 0x7F) << shift
+                        if byte < 0x80:
+                            break
+                        shift += 7
+                        if shift >= 70:
+                            raise too_long(data, pos - 1)
+                    value &= 0xFFFFFFFFFFFFFFFF
+                if value >= 0x8000000000000000:
+                    value -= 0x10000000000000000
                 f_last_order_create_time = value
             else:
                 pos = skip_field(data, pos, end, tag, "PublicAggreBookTickerV3Api", unknown)
@@ -857,7 +928,12 @@ def _dec_PublicAggreDealsV3Api(
             tag = data[pos]
             pos += 1
             if tag >= 0x80:
-                tag, pos = varint_tail(data, pos, tag)
+                byte = data[pos]
+                if byte < 0x80:
+                    tag = (tag & 0x7F) | (byte << 7)
+                    pos += 1
+                else:
+                    tag, pos = varint_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
@@ -875,7 +951,12 @@ def _dec_PublicAggreDealsV3Api(
                     tag1 = data[pos]
                     pos += 1
                     if tag1 >= 0x80:
-                        tag1, pos = varint_tail(data, pos, tag1)
+                        byte = data[pos]
+                        if byte < 0x80:
+                            tag1 = (tag1 & 0x7F) | (byte << 7)
+                            pos += 1
+                        else:
+                            tag1, pos = varint_tail(data, pos, tag1)
                     if tag1 == 10:
                         size = data[pos]
                         pos += 1
@@ -901,15 +982,27 @@ def _dec_PublicAggreDealsV3Api(
                         pos += 1
                         if value >= 0x80:
                             value, pos = varint_tail(data, pos, value)
+                        if value >= 0x80000000:
                             value = int32(value)
                         f1_trade_type = value
                     elif tag1 == 32:
                         value = data[pos]
                         pos += 1
                         if value >= 0x80:
-                            value, pos = varint_tail(data, pos, value)
-                            if value >= 0x8000000000000000:
-                                value -= 0x10000000000000000
+                            value &= 0x7F
+                            shift = 7
+                            while True:
+                                byte = data[pos]
+                                pos += 1
+                                value |= (byte & 0x7F) << shift
+                                if byte < 0x80:
+                                    break
+                                shift += 7
+                                if shift >= 70:
+                                    raise too_long(data, pos - 1)
+                            value &= 0xFFFFFFFFFFFFFFFF
+                        if value >= 0x8000000000000000:
+                            value -= 0x10000000000000000
                         f1_time = value
                     elif tag1 == 42:
                         size = data[pos]
@@ -1001,7 +1094,12 @@ def _dec_PublicAggreDealsV3ApiItem(
             tag = data[pos]
             pos += 1
             if tag >= 0x80:
-                tag, pos = varint_tail(data, pos, tag)
+                byte = data[pos]
+                if byte < 0x80:
+                    tag = (tag & 0x7F) | (byte << 7)
+                    pos += 1
+                else:
+                    tag, pos = varint_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
@@ -1027,15 +1125,27 @@ def _dec_PublicAggreDealsV3ApiItem(
                 pos += 1
                 if value >= 0x80:
                     value, pos = varint_tail(data, pos, value)
+                if value >= 0x80000000:
                     value = int32(value)
                 f_trade_type = value
             elif tag == 32:
                 value = data[pos]
                 pos += 1
                 if value >= 0x80:
-                    value, pos = varint_tail(data, pos, value)
-                    if value >= 0x8000000000000000:
-                        value -= 0x10000000000000000
+                    value &= 0x7F
+                    shift = 7
+                    while True:
+                        byte = data[pos]
+                        pos += 1
+                        value |= (byte & 0x7F) << shift
+                        if byte < 0x80:
+                            break
+                        shift += 7
+                        if shift >= 70:
+                            raise too_long(data, pos - 1)
+                    value &= 0xFFFFFFFFFFFFFFFF
+                if value >= 0x8000000000000000:
+                    value -= 0x10000000000000000
                 f_time = value
             elif tag == 42:
                 size = data[pos]
@@ -1094,7 +1204,12 @@ def _dec_PublicAggreDepthV3ApiItem(
             tag = data[pos]
             pos += 1
             if tag >= 0x80:
-                tag, pos = varint_tail(data, pos, tag)
+                byte = data[pos]
+                if byte < 0x80:
+                    tag = (tag & 0x7F) | (byte << 7)
+                    pos += 1
+                else:
+                    tag, pos = varint_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
@@ -1170,7 +1285,12 @@ def _dec_PublicAggreDepthsV3Api(
             tag = data[pos]
             pos += 1
             if tag >= 0x80:
-                tag, pos = varint_tail(data, pos, tag)
+                byte = data[pos]
+                if byte < 0x80:
+                    tag = (tag & 0x7F) | (byte << 7)
+                    pos += 1
+                else:
+                    tag, pos = varint_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
@@ -1185,7 +1305,12 @@ def _dec_PublicAggreDepthsV3Api(
                     tag1 = data[pos]
                     pos += 1
                     if tag1 >= 0x80:
-                        tag1, pos = varint_tail(data, pos, tag1)
+                        byte = data[pos]
+                        if byte < 0x80:
+                            tag1 = (tag1 & 0x7F) | (byte << 7)
+                            pos += 1
+                        else:
+                            tag1, pos = varint_tail(data, pos, tag1)
                     if tag1 == 10:
                         size = data[pos]
                         pos += 1
@@ -1241,7 +1366,12 @@ def _dec_PublicAggreDepthsV3Api(
                     tag1 = data[pos]
                     pos += 1
                     if tag1 >= 0x80:
-                        tag1, pos = varint_tail(data, pos, tag1)
+                        byte = data[pos]
+                        if byte < 0x80:
+                            tag1 = (tag1 & 0x7F) | (byte << 7)
+                            pos += 1
+                        else:
+                            tag1, pos = varint_tail(data, pos, tag1)
                     if tag1 == 10:
                         size = data[pos]
                         pos += 1
@@ -1317,9 +1447,20 @@ def _dec_PublicAggreDepthsV3Api(
                 value = data[pos]
                 pos += 1
                 if value >= 0x80:
-                    value, pos = varint_tail(data, pos, value)
-                    if value >= 0x8000000000000000:
-                        value -= 0x10000000000000000
+                    value &= 0x7F
+                    shift = 7
+                    while True:
+                        byte = data[pos]
+                        pos += 1
+                        value |= (byte & 0x7F) << shift
+                        if byte < 0x80:
+                            break
+                        shift += 7
+                        if shift >= 70:
+                            raise too_long(data, pos - 1)
+                    value &= 0xFFFFFFFFFFFFFFFF
+                if value >= 0x8000000000000000:
+                    value -= 0x10000000000000000
                 f_last_order_create_time = value
             else:
                 pos = skip_field(data, pos, end, tag, "PublicAggreDepthsV3Api", unknown)
@@ -1370,7 +1511,12 @@ def _dec_PublicBookTickerBatchV3Api(
             tag = data[pos]
             pos += 1
             if tag >= 0x80:
-                tag, pos = varint_tail(data, pos, tag)
+                byte = data[pos]
+                if byte < 0x80:
+                    tag = (tag & 0x7F) | (byte << 7)
+                    pos += 1
+                else:
+                    tag, pos = varint_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
@@ -1387,7 +1533,12 @@ def _dec_PublicBookTickerBatchV3Api(
                     tag1 = data[pos]
                     pos += 1
                     if tag1 >= 0x80:
-                        tag1, pos = varint_tail(data, pos, tag1)
+                        byte = data[pos]
+                        if byte < 0x80:
+                            tag1 = (tag1 & 0x7F) | (byte << 7)
+                            pos += 1
+                        else:
+                            tag1, pos = varint_tail(data, pos, tag1)
                     if tag1 == 10:
                         size = data[pos]
                         pos += 1
@@ -1461,9 +1612,20 @@ def _dec_PublicBookTickerBatchV3Api(
                 value = data[pos]
                 pos += 1
                 if value >= 0x80:
-                    value, pos = varint_tail(data, pos, value)
-                    if value >= 0x8000000000000000:
-                        value -= 0x10000000000000000
+                    value &= 0x7F
+                    shift = 7
+                    while True:
+                        byte = data[pos]
+                        pos += 1
+                        value |= (byte & 0x7F) << shift
+                        if byte < 0x80:
+                            break
+                        shift += 7
+                        if shift >= 70:
+                            raise too_long(data, pos - 1)
+                    value &= 0xFFFFFFFFFFFFFFFF
+                if value >= 0x8000000000000000:
+                    value -= 0x10000000000000000
                 f_last_order_create_time = value
             else:
                 pos = skip_field(data, pos, end, tag, "PublicBookTickerBatchV3Api", unknown)
@@ -1517,7 +1679,12 @@ def _dec_PublicBookTickerV3Api(
             tag = data[pos]
             pos += 1
             if tag >= 0x80:
-                tag, pos = varint_tail(data, pos, tag)
+                byte = data[pos]
+                if byte < 0x80:
+                    tag = (tag & 0x7F) | (byte << 7)
+                    pos += 1
+                else:
+                    tag, pos = varint_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
@@ -1597,7 +1764,12 @@ def _dec_PublicDealsV3Api(
             tag = data[pos]
             pos += 1
             if tag >= 0x80:
-                tag, pos = varint_tail(data, pos, tag)
+                byte = data[pos]
+                if byte < 0x80:
+                    tag = (tag & 0x7F) | (byte << 7)
+                    pos += 1
+                else:
+                    tag, pos = varint_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
@@ -1614,7 +1786,12 @@ def _dec_PublicDealsV3Api(
                     tag1 = data[pos]
                     pos += 1
                     if tag1 >= 0x80:
-                        tag1, pos = varint_tail(data, pos, tag1)
+                        byte = data[pos]
+                        if byte < 0x80:
+                            tag1 = (tag1 & 0x7F) | (byte << 7)
+                            pos += 1
+                        else:
+                            tag1, pos = varint_tail(data, pos, tag1)
                     if tag1 == 10:
                         size = data[pos]
                         pos += 1
@@ -1640,15 +1817,27 @@ def _dec_PublicDealsV3Api(
                         pos += 1
                         if value >= 0x80:
                             value, pos = varint_tail(data, pos, value)
+                        if value >= 0x80000000:
                             value = int32(value)
                         f1_trade_type = value
                     elif tag1 == 32:
                         value = data[pos]
                         pos += 1
                         if value >= 0x80:
-                            value, pos = varint_tail(data, pos, value)
-                            if value >= 0x8000000000000000:
-                                value -= 0x10000000000000000
+                            value &= 0x7F
+                            shift = 7
+                            while True:
+                                byte = data[pos]
+                                pos += 1
+                                value |= (byte & 0x7F) << shift
+                                if byte < 0x80:
+                                    break
+                                shift += 7
+                                if shift >= 70:
+                                    raise too_long(data, pos - 1)
+                            value &= 0xFFFFFFFFFFFFFFFF
+                        if value >= 0x8000000000000000:
+                            value -= 0x10000000000000000
                         f1_time = value
                     else:
                         pos = skip_field(data, pos, stop0, tag1, "PublicDealsV3ApiItem", unknown)
@@ -1721,7 +1910,12 @@ def _dec_PublicDealsV3ApiItem(
             tag = data[pos]
             pos += 1
             if tag >= 0x80:
-                tag, pos = varint_tail(data, pos, tag)
+                byte = data[pos]
+                if byte < 0x80:
+                    tag = (tag & 0x7F) | (byte << 7)
+                    pos += 1
+                else:
+                    tag, pos = varint_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
@@ -1747,15 +1941,27 @@ def _dec_PublicDealsV3ApiItem(
                 pos += 1
                 if value >= 0x80:
                     value, pos = varint_tail(data, pos, value)
+                if value >= 0x80000000:
                     value = int32(value)
                 f_trade_type = value
             elif tag == 32:
                 value = data[pos]
                 pos += 1
                 if value >= 0x80:
-                    value, pos = varint_tail(data, pos, value)
-                    if value >= 0x8000000000000000:
-                        value -= 0x10000000000000000
+                    value &= 0x7F
+                    shift = 7
+                    while True:
+                        byte = data[pos]
+                        pos += 1
+                        value |= (byte & 0x7F) << shift
+                        if byte < 0x80:
+                            break
+                        shift += 7
+                        if shift >= 70:
+                            raise too_long(data, pos - 1)
+                    value &= 0xFFFFFFFFFFFFFFFF
+                if value >= 0x8000000000000000:
+                    value -= 0x10000000000000000
                 f_time = value
             else:
                 pos = skip_field(data, pos, end, tag, "PublicDealsV3ApiItem", unknown)
@@ -1796,7 +2002,12 @@ def _dec_PublicIncreaseDepthV3ApiItem(
             tag = data[pos]
             pos += 1
             if tag >= 0x80:
-                tag, pos = varint_tail(data, pos, tag)
+                byte = data[pos]
+                if byte < 0x80:
+                    tag = (tag & 0x7F) | (byte << 7)
+                    pos += 1
+                else:
+                    tag, pos = varint_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
@@ -1863,7 +2074,12 @@ def _dec_PublicIncreaseDepthsBatchV3Api(
             tag = data[pos]
             pos += 1
             if tag >= 0x80:
-                tag, pos = varint_tail(data, pos, tag)
+                byte = data[pos]
+                if byte < 0x80:
+                    tag = (tag & 0x7F) | (byte << 7)
+                    pos += 1
+                else:
+                    tag, pos = varint_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
@@ -1941,7 +2157,12 @@ def _dec_PublicIncreaseDepthsV3Api(
             tag = data[pos]
             pos += 1
             if tag >= 0x80:
-                tag, pos = varint_tail(data, pos, tag)
+                byte = data[pos]
+                if byte < 0x80:
+                    tag = (tag & 0x7F) | (byte << 7)
+                    pos += 1
+                else:
+                    tag, pos = varint_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
@@ -1956,7 +2177,12 @@ def _dec_PublicIncreaseDepthsV3Api(
                     tag1 = data[pos]
                     pos += 1
                     if tag1 >= 0x80:
-                        tag1, pos = varint_tail(data, pos, tag1)
+                        byte = data[pos]
+                        if byte < 0x80:
+                            tag1 = (tag1 & 0x7F) | (byte << 7)
+                            pos += 1
+                        else:
+                            tag1, pos = varint_tail(data, pos, tag1)
                     if tag1 == 10:
                         size = data[pos]
                         pos += 1
@@ -2014,7 +2240,12 @@ def _dec_PublicIncreaseDepthsV3Api(
                     tag1 = data[pos]
                     pos += 1
                     if tag1 >= 0x80:
-                        tag1, pos = varint_tail(data, pos, tag1)
+                        byte = data[pos]
+                        if byte < 0x80:
+                            tag1 = (tag1 & 0x7F) | (byte << 7)
+                            pos += 1
+                        else:
+                            tag1, pos = varint_tail(data, pos, tag1)
                     if tag1 == 10:
                         size = data[pos]
                         pos += 1
@@ -2124,7 +2355,12 @@ def _dec_PublicLimitDepthV3ApiItem(
             tag = data[pos]
             pos += 1
             if tag >= 0x80:
-                tag, pos = varint_tail(data, pos, tag)
+                byte = data[pos]
+                if byte < 0x80:
+                    tag = (tag & 0x7F) | (byte << 7)
+                    pos += 1
+                else:
+                    tag, pos = varint_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
@@ -2198,7 +2434,12 @@ def _dec_PublicLimitDepthsV3Api(
             tag = data[pos]
             pos += 1
             if tag >= 0x80:
-                tag, pos = varint_tail(data, pos, tag)
+                byte = data[pos]
+                if byte < 0x80:
+                    tag = (tag & 0x7F) | (byte << 7)
+                    pos += 1
+                else:
+                    tag, pos = varint_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
@@ -2213,7 +2454,12 @@ def _dec_PublicLimitDepthsV3Api(
                     tag1 = data[pos]
                     pos += 1
                     if tag1 >= 0x80:
-                        tag1, pos = varint_tail(data, pos, tag1)
+                        byte = data[pos]
+                        if byte < 0x80:
+                            tag1 = (tag1 & 0x7F) | (byte << 7)
+                            pos += 1
+                        else:
+                            tag1, pos = varint_tail(data, pos, tag1)
                     if tag1 == 10:
                         size = data[pos]
                         pos += 1
@@ -2269,7 +2515,12 @@ def _dec_PublicLimitDepthsV3Api(
                     tag1 = data[pos]
                     pos += 1
                     if tag1 >= 0x80:
-                        tag1, pos = varint_tail(data, pos, tag1)
+                        byte = data[pos]
+                        if byte < 0x80:
+                            tag1 = (tag1 & 0x7F) | (byte << 7)
+                            pos += 1
+                        else:
+                            tag1, pos = varint_tail(data, pos, tag1)
                     if tag1 == 10:
                         size = data[pos]
                         pos += 1
@@ -2335,9 +2586,20 @@ def _dec_PublicLimitDepthsV3Api(
                 value = data[pos]
                 pos += 1
                 if value >= 0x80:
-                    value, pos = varint_tail(data, pos, value)
-                    if value >= 0x8000000000000000:
-                        value -= 0x10000000000000000
+                    value &= 0x7F
+                    shift = 7
+                    while True:
+                        byte = data[pos]
+                        pos += 1
+                        value |= (byte & 0x7F) << shift
+                        if byte < 0x80:
+                            break
+                        shift += 7
+                        if shift >= 70:
+                            raise too_long(data, pos - 1)
+                    value &= 0xFFFFFFFFFFFFFFFF
+                if value >= 0x8000000000000000:
+                    value -= 0x10000000000000000
                 f_last_order_create_time = value
             else:
                 pos = skip_field(data, pos, end, tag, "PublicLimitDepthsV3Api", unknown)
@@ -2405,7 +2667,12 @@ def _dec_PublicMiniTickerV3Api(
             tag = data[pos]
             pos += 1
             if tag >= 0x80:
-                tag, pos = varint_tail(data, pos, tag)
+                byte = data[pos]
+                if byte < 0x80:
+                    tag = (tag & 0x7F) | (byte << 7)
+                    pos += 1
+                else:
+                    tag, pos = varint_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
@@ -2572,7 +2839,12 @@ def _dec_PublicMiniTickersV3Api(
             tag = data[pos]
             pos += 1
             if tag >= 0x80:
-                tag, pos = varint_tail(data, pos, tag)
+                byte = data[pos]
+                if byte < 0x80:
+                    tag = (tag & 0x7F) | (byte << 7)
+                    pos += 1
+                else:
+                    tag, pos = varint_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
@@ -2597,7 +2869,12 @@ def _dec_PublicMiniTickersV3Api(
                     tag1 = data[pos]
                     pos += 1
                     if tag1 >= 0x80:
-                        tag1, pos = varint_tail(data, pos, tag1)
+                        byte = data[pos]
+                        if byte < 0x80:
+                            tag1 = (tag1 & 0x7F) | (byte << 7)
+                            pos += 1
+                        else:
+                            tag1, pos = varint_tail(data, pos, tag1)
                     if tag1 == 10:
                         size = data[pos]
                         pos += 1
@@ -2796,7 +3073,12 @@ def _dec_PublicSpotKlineV3Api(
             tag = data[pos]
             pos += 1
             if tag >= 0x80:
-                tag, pos = varint_tail(data, pos, tag)
+                byte = data[pos]
+                if byte < 0x80:
+                    tag = (tag & 0x7F) | (byte << 7)
+                    pos += 1
+                else:
+                    tag, pos = varint_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
@@ -2811,9 +3093,20 @@ def _dec_PublicSpotKlineV3Api(
                 value = data[pos]
                 pos += 1
                 if value >= 0x80:
-                    value, pos = varint_tail(data, pos, value)
-                    if value >= 0x8000000000000000:
-                        value -= 0x10000000000000000
+                    value &= 0x7F
+                    shift = 7
+                    while True:
+                        byte = data[pos]
+                        pos += 1
+                        value |= (byte & 0x7F) << shift
+                        if byte < 0x80:
+                            break
+                        shift += 7
+                        if shift >= 70:
+                            raise too_long(data, pos - 1)
+                    value &= 0xFFFFFFFFFFFFFFFF
+                if value >= 0x8000000000000000:
+                    value -= 0x10000000000000000
                 f_window_start = value
             elif tag == 26:
                 size = data[pos]
@@ -2879,9 +3172,20 @@ def _dec_PublicSpotKlineV3Api(
                 value = data[pos]
                 pos += 1
                 if value >= 0x80:
-                    value, pos = varint_tail(data, pos, value)
-                    if value >= 0x8000000000000000:
-                        value -= 0x10000000000000000
+                    value &= 0x7F
+                    shift = 7
+                    while True:
+                        byte = data[pos]
+                        pos += 1
+                        value |= (byte & 0x7F) << shift
+                        if byte < 0x80:
+                            break
+                        shift += 7
+                        if shift >= 70:
+                            raise too_long(data, pos - 1)
+                    value &= 0xFFFFFFFFFFFFFFFF
+                if value >= 0x8000000000000000:
+                    value -= 0x10000000000000000
                 f_window_end = value
             else:
                 pos = skip_field(data, pos, end, tag, "PublicSpotKlineV3Api", unknown)
@@ -3001,7 +3305,12 @@ def decode_push(data: bytes | bytearray | memoryview) -> Push:
             tag = data[pos]
             pos += 1
             if tag >= 0x80:
-                tag, pos = varint_tail(data, pos, tag)
+                byte = data[pos]
+                if byte < 0x80:
+                    tag = (tag & 0x7F) | (byte << 7)
+                    pos += 1
+                else:
+                    tag, pos = varint_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
@@ -3036,17 +3345,39 @@ def decode_push(data: bytes | bytearray | memoryview) -> Push:
                 value = data[pos]
                 pos += 1
                 if value >= 0x80:
-                    value, pos = varint_tail(data, pos, value)
-                    if value >= 0x8000000000000000:
-                        value -= 0x10000000000000000
+                    value &= 0x7F
+                    shift = 7
+                    while True:
+                        byte = data[pos]
+                        pos += 1
+                        value |= (byte & 0x7F) << shift
+                        if byte < 0x80:
+                            break
+                        shift += 7
+                        if shift >= 70:
+                            raise too_long(data, pos - 1)
+                    value &= 0xFFFFFFFFFFFFFFFF
+                if value >= 0x8000000000000000:
+                    value -= 0x10000000000000000
                 f_create_time = value
             elif tag == 48:
                 value = data[pos]
                 pos += 1
                 if value >= 0x80:
-                    value, pos = varint_tail(data, pos, value)
-                    if value >= 0x8000000000000000:
-                        value -= 0x10000000000000000
+                    value &= 0x7F
+                    shift = 7
+                    while True:
+                        byte = data[pos]
+                        pos += 1
+                        value |= (byte & 0x7F) << shift
+                        if byte < 0x80:
+                            break
+                        shift += 7
+                        if shift >= 70:
+                            raise too_long(data, pos - 1)
+                    value &= 0xFFFFFFFFFFFFFFFF
+                if value >= 0x8000000000000000:
+                    value -= 0x10000000000000000
                 f_send_time = value
             elif tag in _BODY_DECODERS:
                 size = data[pos]

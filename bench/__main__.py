@@ -1,0 +1,57 @@
+"""Command line: ``python -m bench decode [--messages N] [--repeat R] [--seed S] [--json-only]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from bench import decode
+
+
+def _positive(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    cmd = commands.add_parser(
+        "decode",
+        help="decode throughput: mexc_core against upb and betterproto2",
+        description=decode.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cmd.add_argument(
+        "--messages", type=_positive, default=100_000, help="corpus size (default 100000)"
+    )
+    cmd.add_argument(
+        "--repeat", type=_positive, default=5, help="passes per timing, best kept (default 5)"
+    )
+    cmd.add_argument("--seed", type=int, default=1, help="corpus seed (default 1)")
+    cmd.add_argument("--json-only", action="store_true", help="print only the one-line JSON report")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark named in ``argv``; return the exit status.
+
+    A disagreement between the implementations prints an error and returns 1.
+    """
+    args = _parser().parse_args(argv)
+    try:
+        decode.run(
+            messages=args.messages, repeat=args.repeat, seed=args.seed, json_only=args.json_only
+        )
+    except decode.BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,49 +10,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mexc_core._generated.hookspecs import (
-    mexc_account_received,
-    mexc_aggre_book_ticker_received,
-    mexc_aggre_deals_received,
-    mexc_aggre_depth_received,
-    mexc_book_ticker_batch_received,
-    mexc_book_ticker_received,
-    mexc_deals_received,
-    mexc_increase_depth_batch_received,
-    mexc_increase_depth_received,
-    mexc_kline_received,
-    mexc_limit_depth_received,
-    mexc_mini_ticker_received,
-    mexc_mini_tickers_received,
-    mexc_private_deals_received,
-    mexc_private_orders_received,
-)
-from mexc_core._markers import PROJECT, hookimpl, hookspec
+from mexc_core._generated import hookspecs as _generated
+from mexc_core._generated.hookspecs import *  # noqa: F403 - one generated hook per channel
+from mexc_core._markers import PROJECT as PROJECT
+from mexc_core._markers import hookimpl as hookimpl
+from mexc_core._markers import hookspec
 
 if TYPE_CHECKING:
     from mexc_core.events import Push
 
-__all__ = (
-    "PROJECT",
-    "hookimpl",
-    "hookspec",
-    "mexc_account_received",
-    "mexc_aggre_book_ticker_received",
-    "mexc_aggre_deals_received",
-    "mexc_aggre_depth_received",
-    "mexc_book_ticker_batch_received",
-    "mexc_book_ticker_received",
-    "mexc_deals_received",
-    "mexc_increase_depth_batch_received",
-    "mexc_increase_depth_received",
-    "mexc_kline_received",
-    "mexc_limit_depth_received",
-    "mexc_mini_ticker_received",
-    "mexc_mini_tickers_received",
-    "mexc_private_deals_received",
-    "mexc_private_orders_received",
-    "mexc_push_received",
-)
+# concatenated, not unpacked: ruff's __all__ check reads this form
+__all__ = _generated.__all__ + ("PROJECT", "hookimpl", "hookspec", "mexc_push_received")  # noqa: RUF005
 
 
 @hookspec

@@ -9,60 +9,9 @@ oracle in property tests. They are far slower than :func:`mexc_core.wire.decode_
 
 from __future__ import annotations
 
-from mexc_core._generated.betterproto.mexccore.push.v3 import (
-    PrivateAccountV3Api,
-    PrivateDealsV3Api,
-    PrivateOrdersV3Api,
-    PublicAggreBookTickerV3Api,
-    PublicAggreDealsV3Api,
-    PublicAggreDealsV3ApiItem,
-    PublicAggreDepthsV3Api,
-    PublicAggreDepthV3ApiItem,
-    PublicBookTickerBatchV3Api,
-    PublicBookTickerV3Api,
-    PublicDealsV3Api,
-    PublicDealsV3ApiItem,
-    PublicIncreaseDepthsBatchV3Api,
-    PublicIncreaseDepthsV3Api,
-    PublicIncreaseDepthV3ApiItem,
-    PublicLimitDepthsV3Api,
-    PublicLimitDepthV3ApiItem,
-    PublicMiniTickersV3Api,
-    PublicMiniTickerV3Api,
-    PublicSpotKlineV3Api,
-    PushDataV3ApiWrapper,
-)
-from mexc_core._generated.convert import (
-    from_reference,
-    push_from_reference,
-    push_to_reference,
-    to_reference,
-)
+from mexc_core._generated import convert as _convert
+from mexc_core._generated.betterproto.mexccore.push import v3 as _v3
+from mexc_core._generated.betterproto.mexccore.push.v3 import *  # noqa: F403 - generated API
+from mexc_core._generated.convert import *  # noqa: F403 - generated API
 
-__all__ = (
-    "PrivateAccountV3Api",
-    "PrivateDealsV3Api",
-    "PrivateOrdersV3Api",
-    "PublicAggreBookTickerV3Api",
-    "PublicAggreDealsV3Api",
-    "PublicAggreDealsV3ApiItem",
-    "PublicAggreDepthV3ApiItem",
-    "PublicAggreDepthsV3Api",
-    "PublicBookTickerBatchV3Api",
-    "PublicBookTickerV3Api",
-    "PublicDealsV3Api",
-    "PublicDealsV3ApiItem",
-    "PublicIncreaseDepthV3ApiItem",
-    "PublicIncreaseDepthsBatchV3Api",
-    "PublicIncreaseDepthsV3Api",
-    "PublicLimitDepthV3ApiItem",
-    "PublicLimitDepthsV3Api",
-    "PublicMiniTickerV3Api",
-    "PublicMiniTickersV3Api",
-    "PublicSpotKlineV3Api",
-    "PushDataV3ApiWrapper",
-    "from_reference",
-    "push_from_reference",
-    "push_to_reference",
-    "to_reference",
-)
+__all__ = _v3.__all__ + _convert.__all__

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ from google.protobuf import json_format
 
 from codegen import oracle
 from mexc_core import wire
-from mexc_core.events import Push
+from mexc_core.events import Event, Push
 from mexc_core.messages import FIELDS, RECORD_TYPES, Record
 from tests.vectors.make_vectors import SPEC_HEX
 
@@ -116,11 +118,6 @@ def test_spec_sample_field_values() -> None:
 
 
 def test_push_is_an_immutable_event_that_pickles() -> None:
-    import copy
-    import pickle
-
-    from mexc_core.events import Event
-
     push = wire.decode_push(bytes.fromhex(SPEC_HEX["spec_v1_aggre_depth"]))
     assert isinstance(push, Event)
     assert not hasattr(push, "__dict__")
@@ -131,5 +128,5 @@ def test_push_is_an_immutable_event_that_pickles() -> None:
         assert type(again) is Push
     assert push._replace(symbol="ETHUSDT").symbol == "ETHUSDT"
     with pytest.raises(TypeError):
-        Push("positional", push.body)  # type: ignore[misc]
+        Push("positional", push.body)  # type: ignore[call-arg]
     assert hash(push) == hash(wire.decode_push(bytes.fromhex(SPEC_HEX["spec_v1_aggre_depth"])))

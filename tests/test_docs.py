@@ -1,0 +1,133 @@
+"""The documentation: its examples run and print what the pages say, and it builds.
+
+The self-contained scripts in ``docs/examples/`` run in a fresh interpreter and must
+print the lines listed for them in ``EXPECTED``. Examples that need a server (the
+adapter examples) are run by their own tests; every example must be run somewhere.
+The Sphinx build runs with ``-W``, as in CI, and its generated tables must cover
+every message of the schema and every channel of the registry.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sphinx.cmd.build import build_main
+
+from mexc_core.channels import CHANNELS
+from mexc_core.messages import RECORD_TYPES
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+EXAMPLES = DOCS / "examples"
+
+
+def _line(text: str) -> str:
+    """A pattern matching exactly ``text``, with any run of spaces as in the output."""
+    return r"\s+".join(re.escape(part) for part in text.split())
+
+
+#: Per example, patterns that must each match one whole line of its output (stripped).
+EXPECTED: dict[str, list[str]] = {
+    "decode_frame.py": [
+        _line("channel: spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT"),
+        _line("symbol: BTCUSDT"),
+        _line("send_time: 1778075380657"),
+        _line("body type: PublicAggreDepthsV3Api"),
+        _line("versions: 10023..10023"),
+        _line("bid: 100 x 4"),
+        _line("asks: 0 levels"),
+        _line("last order: 1778075380572"),
+        _line("unknown: ()"),
+        _line("re-encoded: 140 bytes, identical to V1: True"),
+        _line("unknown: (UnknownField(message='PushDataV3ApiWrapper', number=7, wire_type=0),)"),
+        _line("drift: SchemaDrift(frames=2,") + r".*\('PushDataV3ApiWrapper', 7\): 1.*",
+        _line("error:") + r"\s+\S.*",
+        _line("field: PushDataV3ApiWrapper.") + r"\w+",
+        _line("offset: 68 of 100"),
+        _line(
+            "excerpt: ...54435553445430b1d7b4ecdf33ca1348[12]080a033130301201341a2773706f7440..."
+        ),
+        _line(
+            'request: {"method":"SUBSCRIPTION",'
+            '"params":["spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT"],"id":1}'
+        ),
+        _line("ack: ('spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT',)"),
+        _line("rejected: ('spot@public.aggre.deals.v3.api.pb@BTCUSDT',) reason='Blocked!'"),
+    ],
+    "topics.py": [
+        _line(
+            "AggreDepth(interval='10ms', symbol='BTCUSDT') -> "
+            "spot@public.aggre.depth.v3.api.pb@10ms@BTCUSDT"
+        ),
+        _line("AggreDepth(interval='100ms', symbol='ETHUSDT') -> default interval"),
+        _line("Kline(symbol='BTCUSDT', interval='Min15') -> mexc_kline_received"),
+        _line("LimitDepth(symbol='BTCUSDT', level=20) -> PublicLimitDepthsV3Api"),
+        _line("Account() -> private: True"),
+        _line("parsed: LimitDepth(symbol='ETHUSDT', level=5)"),
+        _line("formatted: spot@public.kline.v3.api.pb@BTCUSDT@Day1"),
+        _line("spec_of: aggre_deals: body publicAggreDeals (314) -> mexc_aggre_deals_received"),
+        _line("registry: BY_BODY_NUMBER[313] = aggre_depth"),
+        _line("registry: BY_NAME['kline'].message = PublicSpotKlineV3Api"),
+        _line("interval allowed=('100ms', '10ms')"),
+        _line("symbol allowed=()"),
+        _line("shape allowed=('spot@public.aggre.deals.v3.api.pb@{interval}@{symbol}',)"),
+        _line("level allowed=('5', '10', '20')"),
+        _line("channel allowed=('spot@public.aggre.deals.v3.api.pb',)"),
+        r".*MEXC wants upper case: 'BTCUSDT'",
+        r".*retired JSON channel.*\(aggre_deals\)",
+        _line("interval kline needs interval") + r".*",
+    ],
+}
+
+
+def test_every_example_is_run_by_a_test() -> None:
+    """An example nobody runs rots: each runs here or is named by another test module."""
+    others = "\n".join(
+        p.read_text(encoding="utf-8")
+        for p in (ROOT / "tests").glob("test_*.py")
+        if p.name != Path(__file__).name
+    )
+    found = {p.name for p in EXAMPLES.glob("*.py")}
+    assert set(EXPECTED) <= found
+    assert not [name for name in sorted(found - set(EXPECTED)) if name not in others]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_runs_and_prints_what_the_docs_show(name: str) -> None:
+    path = EXAMPLES / name
+    proc = subprocess.run(
+        [sys.executable, str(path)], check=True, capture_output=True, text=True, timeout=60
+    )
+    assert proc.stderr == ""
+    lines = [line.strip() for line in proc.stdout.splitlines()]
+    missing = [
+        pattern
+        for pattern in EXPECTED[name]
+        if not any(re.fullmatch(pattern, line) for line in lines)
+    ]
+    assert not missing, f"{name} printed:\n{proc.stdout}\nno line matches: {missing}"
+
+
+def test_docs_build_without_warnings(tmp_path: Path) -> None:
+    out = tmp_path / "html"
+    warnings = tmp_path / "warnings.txt"
+    status = build_main(
+        ["-W", "--keep-going", "-b", "html", "-q", "-w", str(warnings), str(DOCS), str(out)]
+    )
+    assert status == 0, warnings.read_text(encoding="utf-8")
+
+    # The generated tables cover the live schema and registry.
+    schema = (out / "schema.html").read_text(encoding="utf-8")
+    for name in ["PushDataV3ApiWrapper", *RECORD_TYPES]:
+        assert f'id="schema-{name.lower()}"' in schema, name
+    assert len(RECORD_TYPES) + 1 == 21  # MEXC's 2026-06 schema
+    channels = html.unescape((out / "channels.html").read_text(encoding="utf-8"))
+    for spec in CHANNELS:
+        assert spec.template in channels, spec.name
+        assert spec.hook in channels, spec.name
+    assert len(CHANNELS) == 15  # 12 current + 3 legacy

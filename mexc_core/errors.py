@@ -58,7 +58,7 @@ class RemoteProtocolError(ProtocolError):
     """The peer sent data that does not follow the protocol."""
 
 
-class InvalidTopic(LocalProtocolError, ValueError):  # noqa: N818 - reads as a fact
+class InvalidTopic(LocalProtocolError, ValueError):
     """A topic (channel) string or parameter is not one MEXC accepts.
 
     :ivar topic: the offending topic string, or ``None`` when building from parts.
@@ -142,7 +142,7 @@ class ControlFrameError(RemoteProtocolError):
 # ---------------------------------------------------------------- session and connection
 
 
-class InvalidConfig(LocalProtocolError, ValueError):  # noqa: N818 - reads as a fact
+class InvalidConfig(LocalProtocolError, ValueError):
     """A session or connection setting is out of range (or breaks a MEXC limit).
 
     :ivar setting: the name of the offending setting.
@@ -201,7 +201,7 @@ class SubscriptionStateError(StateError):
         self.topic = topic
 
 
-class SubscriptionLimitExceeded(LocalProtocolError):  # noqa: N818 - reads as a fact
+class SubscriptionLimitExceeded(LocalProtocolError):
     """Subscribing would exceed the per-connection cap; nothing was subscribed.
 
     MEXC allows 30 subscriptions per connection (fewer in practice); the runtime
@@ -224,7 +224,7 @@ class SubscriptionLimitExceeded(LocalProtocolError):  # noqa: N818 - reads as a 
         return max(0, self.limit - self.used)
 
 
-class ListenKeyRequired(LocalProtocolError):  # noqa: N818 - reads as a fact
+class ListenKeyRequired(LocalProtocolError):
     """A private topic was asked for on a connection opened without a listen key.
 
     :ivar topic: the private topic.
@@ -249,7 +249,7 @@ class WebSocketError(RemoteProtocolError):
         self.close_code = close_code
 
 
-class MessageTooBig(WebSocketError):  # noqa: N818 - reads as a fact
+class MessageTooBig(WebSocketError):
     """A message exceeded the connection's ``max_message_size`` (close code 1009).
 
     :ivar limit: the configured limit in bytes.

@@ -17,6 +17,9 @@ PUBLIC = [
     "mexc_core.errors",
     "mexc_core.reference",
     "mexc_core.hookspecs",
+    "mexc_core.rest",
+    "mexc_core.session",
+    "mexc_core.connection",
 ]
 
 
@@ -43,7 +46,9 @@ def test_public_definitions_are_exported(name: str) -> None:
             assert attr in module.__all__, f"{name}.{attr} is public but not in __all__"
 
 
-@pytest.mark.parametrize("name", ["mexc_core.wire", "mexc_core.channels", "mexc_core.errors"])
+@pytest.mark.parametrize(
+    "name", ["mexc_core.wire", "mexc_core.channels", "mexc_core.errors", "mexc_core.rest"]
+)
 def test_docstring_examples(name: str) -> None:
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

@@ -9,7 +9,7 @@ never change; containers inside them are tuples, so events hash and compare.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple, final
 
 from mexc_core._generated.records import Body, UnknownField
@@ -26,7 +26,15 @@ __all__ = (
     "HealthCause",
     "HealthCheckFailed",
     "IdleWithoutSubscriptions",
+    "ListenKeyClosed",
+    "ListenKeyCreateFailed",
+    "ListenKeyCreated",
     "ListenKeyInvalidated",
+    "ListenKeyLost",
+    "ListenKeyLostReason",
+    "ListenKeyRenewalFailed",
+    "ListenKeyRenewed",
+    "ListenKeysListed",
     "PongReceived",
     "Push",
     "RotationDue",
@@ -387,3 +395,126 @@ class ConnectionClosed(Event):
     code: int
     reason: str
     clean: bool
+
+
+# ---------------------------------------------------------------- listen keys
+
+
+def _short(key: str) -> str:
+    return f"{key[:4]}…{key[-4:]}" if len(key) > 8 else "…"
+
+
+class ListenKeyLostReason(enum.Enum):
+    """Why a listen key stopped being usable."""
+
+    EXPIRED = "expired"  #: no keepalive succeeded before its validity ran out
+    REJECTED = "rejected"  #: MEXC refused a keepalive for it
+    INVALIDATED = "invalidated"  #: a WebSocket said ``Invalid listen key``
+    NOT_LISTED = "not listed"  #: reconciliation found it missing from MEXC's list
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenKeyCreated(Event):
+    """A new listen key: (re)connect the private streams with it.
+
+    :ivar key: the key (shown shortened in the repr).
+    :ivar valid_until: monotonic time until which it is trusted without keepalive.
+    """
+
+    key: str = field(repr=False)
+    valid_until: float
+
+    def __repr__(self) -> str:
+        return f"ListenKeyCreated(key={_short(self.key)!r}, valid_until={self.valid_until})"
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenKeyCreateFailed(Event):
+    """Creating a key failed; it is retried at ``retry_at``.
+
+    :ivar error: what went wrong.
+    :ivar retry_at: monotonic time of the next attempt.
+    :ivar rejected: MEXC refused (4xx): likely credentials or the 60-key limit.
+    """
+
+    error: str
+    retry_at: float
+    rejected: bool
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenKeyRenewed(Event):
+    """A keepalive succeeded.
+
+    :ivar valid_until: monotonic time until which the key is now trusted.
+    """
+
+    valid_until: float
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenKeyRenewalFailed(Event):
+    """A keepalive failed for a transient reason; the key is still valid for now.
+
+    :ivar error: what went wrong.
+    :ivar retry_at: monotonic time of the retry, or ``None`` if no retry fits
+        before the key's deadline (it will then be lost and replaced).
+    :ivar valid_until: the key's unchanged deadline.
+    """
+
+    error: str
+    retry_at: float | None
+    valid_until: float
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenKeyLost(Event):
+    """The key is gone; a new one is being created.
+
+    Private events between the loss and the new connection are lost: reconcile
+    orders, balances and trades over REST once the new key is connected.
+
+    :ivar key: the lost key (shown shortened).
+    :ivar reason: why.
+    :ivar detail: MEXC's error, when it gave one.
+    """
+
+    key: str = field(repr=False)
+    reason: ListenKeyLostReason
+    detail: str = ""
+
+    def __repr__(self) -> str:
+        return (
+            f"ListenKeyLost(key={_short(self.key)!r}, reason={self.reason}, detail={self.detail!r})"
+        )
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenKeysListed(Event):
+    """The answer to a reconciliation (``GET /api/v3/userDataStream``).
+
+    :ivar count: valid keys of the account (MEXC allows 60), or ``None`` on error.
+    :ivar holds_key: whether the held key is among them (``None``: no key held, or error).
+    :ivar error: what went wrong, or ``None``.
+    """
+
+    count: int | None
+    holds_key: bool | None
+    error: str | None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenKeyClosed(Event):
+    """The manager stopped.
+
+    :ivar deleted: MEXC confirmed the ``DELETE`` (otherwise the key, if any, just expires).
+    """
+
+    deleted: bool

@@ -18,6 +18,7 @@ PUBLIC = [
     "mexc_core.reference",
     "mexc_core.hookspecs",
     "mexc_core.rest",
+    "mexc_core.listenkey",
     "mexc_core.session",
     "mexc_core.connection",
 ]

@@ -1,0 +1,462 @@
+"""The listen-key lifecycle: unit rules and a stateful test against a model MEXC."""
+
+from __future__ import annotations
+
+import math
+from typing import TypeVar
+
+import pytest
+from hypothesis import note, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from mexc_core import errors, events, listenkey, rest
+from mexc_core.listenkey import (
+    CloseListenKey,
+    CreateListenKey,
+    KeepAliveListenKey,
+    ListenKeyConfig,
+    ListenKeyManager,
+    ListenKeyState,
+    ListListenKeys,
+)
+from mexc_core.rest import ApiError, ListenKey, ListenKeys, RateLimited, ServerError
+
+KEY = "a" * 64
+KEY2 = "b" * 64
+
+
+E = TypeVar("E", bound=events.Event)
+
+
+def one(manager: ListenKeyManager, kind: type[E]) -> E:
+    """The single pending event, which must be a ``kind``."""
+    (event,) = manager.events()
+    assert isinstance(event, kind), event
+    return event
+
+
+def state_of(manager: ListenKeyManager) -> ListenKeyState:
+    # a call, so mypy does not carry a narrowed state from one assert to the next
+    return manager.state
+
+
+def started(**config: float) -> tuple[ListenKeyManager, CreateListenKey]:
+    manager = ListenKeyManager(ListenKeyConfig(**config))
+    manager.start(0.0)
+    (intent,) = manager.intents()
+    assert isinstance(intent, CreateListenKey)
+    return manager, intent
+
+
+def active() -> ListenKeyManager:
+    manager, create = started()
+    manager.receive_result(create.request_id, ListenKey(KEY), 1.0)
+    list(manager.events())
+    return manager
+
+
+def test_create_then_keepalive_every_30_minutes() -> None:
+    manager, create = started()
+    assert manager.next_deadline() is None  # waiting for the answer, nothing timed
+    assert manager.valid_until is None
+    manager.receive_result(create.request_id, ListenKey(KEY), 0.5)
+    (created,) = manager.events()
+    assert created == events.ListenKeyCreated(key=KEY, valid_until=3600.0)
+    assert KEY not in repr(created)
+    assert manager.key == KEY
+    assert state_of(manager) is ListenKeyState.ACTIVE
+    assert manager.next_deadline() == 1800.0
+    manager.handle_timer(1799.0)
+    assert manager.intents() == []
+    manager.handle_timer(1800.0)
+    (keepalive,) = manager.intents()
+    assert keepalive == KeepAliveListenKey(request_id=2, key=KEY)
+    assert KEY not in repr(keepalive)
+    assert state_of(manager) is ListenKeyState.RENEWING
+    manager.receive_result(keepalive.request_id, ListenKey(KEY), 1801.0)
+    assert list(manager.events()) == [events.ListenKeyRenewed(valid_until=5400.0)]
+    assert manager.next_deadline() == 3600.0
+
+
+def test_a_failed_keepalive_is_retried_with_backoff_before_expiry() -> None:
+    manager = active()
+    manager.handle_timer(1800.0)
+    (keepalive,) = manager.intents()
+    manager.receive_result(keepalive.request_id, ServerError("HTTP 503", status=503), 1801.0)
+    failed = one(manager, events.ListenKeyRenewalFailed)
+    assert failed.retry_at == 1803.0  # retry_initial 2 s, no jitter
+    assert manager.key == KEY  # still valid
+    manager.handle_timer(1803.0)
+    (retry,) = manager.intents()
+    manager.request_failed(retry.request_id, 1804.0, "timeout")
+    failed = one(manager, events.ListenKeyRenewalFailed)
+    assert failed.retry_at == 1808.0  # doubled
+    assert failed.error == "timeout"
+    manager.handle_timer(1808.0)
+    (retry,) = manager.intents()
+    manager.receive_result(retry.request_id, ListenKey(KEY), 1809.0)
+    assert list(manager.events()) == [events.ListenKeyRenewed(valid_until=5408.0)]
+
+
+def test_retry_after_is_honoured() -> None:
+    manager = active()
+    manager.handle_timer(1800.0)
+    (keepalive,) = manager.intents()
+    limited = RateLimited("HTTP 429", status=429, retry_after=60.0)
+    manager.receive_result(keepalive.request_id, limited, 1801.0)
+    failed = one(manager, events.ListenKeyRenewalFailed)
+    assert failed.retry_at == 1861.0
+
+
+def test_a_rejected_keepalive_loses_the_key_and_creates_a_new_one() -> None:
+    manager = active()
+    manager.handle_timer(1800.0)
+    (keepalive,) = manager.intents()
+    manager.receive_result(
+        keepalive.request_id, ApiError("HTTP 400", status=400, code=730001, msg="invalid"), 1801.0
+    )
+    lost = one(manager, events.ListenKeyLost)
+    assert lost == events.ListenKeyLost(
+        key=KEY, reason=events.ListenKeyLostReason.REJECTED, detail="HTTP 400"
+    )
+    assert KEY not in repr(lost)
+    assert manager.key is None
+    (create,) = manager.intents()
+    assert isinstance(create, CreateListenKey)
+    manager.receive_result(create.request_id, ListenKey(KEY2), 1802.0)
+    assert manager.key == KEY2
+
+
+def test_expiry_without_successful_keepalive_loses_the_key() -> None:
+    manager = active()
+    manager.handle_timer(1800.0)
+    (keepalive,) = manager.intents()  # never answered
+    assert manager.next_deadline() == 3600.0 - 60.0
+    manager.handle_timer(3540.0)
+    lost = one(manager, events.ListenKeyLost)
+    assert lost.reason is events.ListenKeyLostReason.EXPIRED
+    (create,) = manager.intents()
+    assert isinstance(create, CreateListenKey)
+    # the late answer to the old keepalive is ignored
+    manager.receive_result(keepalive.request_id, ListenKey(KEY), 3541.0)
+    assert list(manager.events()) == []
+    assert state_of(manager) is ListenKeyState.CREATING
+
+
+def test_no_retry_that_lands_after_the_deadline() -> None:
+    manager = active()
+    manager.handle_timer(1800.0)
+    (keepalive,) = manager.intents()
+    manager.receive_result(
+        keepalive.request_id, RateLimited("429", status=429, retry_after=3000.0), 1801.0
+    )
+    failed = one(manager, events.ListenKeyRenewalFailed)
+    assert failed.retry_at is None
+    assert manager.next_deadline() == 3540.0
+
+
+def test_invalid_listen_key_on_the_socket_loses_the_key() -> None:
+    manager = active()
+    manager.key_invalidated(10.0)
+    lost = one(manager, events.ListenKeyLost)
+    assert lost.reason is events.ListenKeyLostReason.INVALIDATED
+    assert isinstance(manager.intents()[0], CreateListenKey)
+    manager.key_invalidated(11.0)  # no key held: nothing more
+    assert list(manager.events()) == []
+
+
+def test_create_failures_back_off_and_refusals_wait_long() -> None:
+    manager, create = started()
+    manager.request_failed(create.request_id, 1.0)
+    failed = one(manager, events.ListenKeyCreateFailed)
+    assert failed == events.ListenKeyCreateFailed(
+        error="transport error", retry_at=3.0, rejected=False
+    )
+    manager.handle_timer(3.0)
+    (retry,) = manager.intents()
+    manager.receive_result(retry.request_id, ApiError("HTTP 401", status=401, code=10072), 4.0)
+    refused = one(manager, events.ListenKeyCreateFailed)
+    assert refused.rejected
+    assert refused.retry_at == 304.0
+
+
+def test_jitter_is_injected() -> None:
+    manager = ListenKeyManager(jitter=lambda: 0.0)
+    manager.start(0.0)
+    (create,) = manager.intents()
+    manager.request_failed(create.request_id, 0.0)
+    failed = one(manager, events.ListenKeyCreateFailed)
+    assert failed.retry_at == 1.0  # half of 2 s with zero jitter
+
+
+def test_reconcile() -> None:
+    manager = active()
+    manager.reconcile(5.0)
+    (listing,) = manager.intents()
+    assert isinstance(listing, ListListenKeys)
+    manager.receive_result(listing.request_id, ListenKeys((KEY, KEY2)), 6.0)
+    assert list(manager.events()) == [events.ListenKeysListed(count=2, holds_key=True, error=None)]
+    manager.reconcile(7.0)
+    (listing,) = manager.intents()
+    manager.receive_result(listing.request_id, ServerError("503", status=503), 8.0)
+    listed = one(manager, events.ListenKeysListed)
+    assert listed.error == "503"
+    manager.reconcile(9.0)
+    (listing,) = manager.intents()
+    manager.receive_result(listing.request_id, ListenKeys((KEY2,)), 10.0)
+    missing, lost = manager.events()
+    assert isinstance(missing, events.ListenKeysListed)
+    assert missing.holds_key is False
+    assert isinstance(lost, events.ListenKeyLost)
+    assert lost.reason is events.ListenKeyLostReason.NOT_LISTED
+
+
+def test_close_deletes_once() -> None:
+    manager = active()
+    manager.close(5.0)
+    (delete,) = manager.intents()
+    assert delete == CloseListenKey(request_id=2, key=KEY)
+    assert manager.key is None
+    manager.close(6.0)
+    assert manager.intents() == []
+    manager.receive_result(delete.request_id, ListenKey(KEY), 7.0)
+    assert list(manager.events()) == [events.ListenKeyClosed(deleted=True)]
+    assert state_of(manager) is ListenKeyState.CLOSED
+    assert manager.next_deadline() is None
+
+
+def test_close_without_a_key_and_failed_delete() -> None:
+    manager, _ = started()
+    manager.close(1.0)
+    assert list(manager.events()) == [events.ListenKeyClosed(deleted=False)]
+    assert state_of(manager) is ListenKeyState.CLOSED
+    idle = ListenKeyManager()
+    idle.close(0.0)
+    assert state_of(idle) is ListenKeyState.CLOSED
+    other = active()
+    other.close(2.0)
+    (delete,) = other.intents()
+    other.request_failed(delete.request_id, 3.0)
+    assert list(other.events()) == [events.ListenKeyClosed(deleted=False)]
+
+
+def test_connections_per_key() -> None:
+    manager = active()
+    for n in range(1, 6):
+        assert manager.connection_opened() == n
+    with pytest.raises(listenkey.TooManyConnections):
+        manager.connection_opened()
+    assert manager.connection_closed() == 4
+    idle = ListenKeyManager()
+    with pytest.raises(errors.StateError):
+        idle.connection_opened()
+    assert idle.connection_closed() == 0
+
+
+def test_misuse() -> None:
+    manager = active()
+    with pytest.raises(errors.StateError):
+        manager.start(2.0)
+    assert state_of(manager) is ListenKeyState.ERROR
+    fresh = ListenKeyManager()
+    with pytest.raises(errors.LocalProtocolError, match="not issued"):
+        fresh.receive_result(1, ListenKey(KEY), 0.0)
+    fresh.handle_timer(5.0)
+    with pytest.raises(errors.ClockError):
+        fresh.handle_timer(4.0)
+    with pytest.raises(errors.ClockError):
+        fresh.handle_timer(math.nan)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"validity": 0},
+        {"keepalive_interval": math.inf},
+        {"safety_margin": -1},
+        {"keepalive_interval": 3600},
+        {"retry_initial": 10, "retry_max": 5},
+        {"rejected_retry": 0},
+    ],
+)
+def test_bad_config(config: dict[str, float]) -> None:
+    with pytest.raises(errors.InvalidConfig):
+        ListenKeyConfig(**config)
+
+
+def test_intents_build_signed_requests() -> None:
+    client = rest.RestClient(rest.Credentials("key", "secret"))
+    assert CreateListenKey(request_id=1).build(client, 5).method == "POST"
+    assert ListListenKeys(request_id=1).build(client, 5).method == "GET"
+    put = KeepAliveListenKey(request_id=1, key=KEY).build(client, 5)
+    assert (put.method, put.signed) == ("PUT", True)
+    assert f"listenKey={KEY}" in put.query
+    assert CloseListenKey(request_id=1, key=KEY).build(client, 5).method == "DELETE"
+    assert KEY not in repr(ListenKeyManager()) + repr(active())
+
+
+# ---------------------------------------------------------------- stateful
+
+
+class ListenKeyLifecycle(RuleBasedStateMachine):
+    """The manager against a model MEXC that keeps keys 60 minutes, over hours.
+
+    Time is a rule. The model server extends a key from the moment it answers,
+    which is never before the manager sent the request, so the manager must never
+    trust a key longer than the server keeps it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0.0
+        self.manager = ListenKeyManager(ListenKeyConfig())
+        self.server: dict[str, float] = {}  # key -> expiry
+        self.inflight: list[listenkey.ListenKeyIntent] = []
+        self.serial = 0
+        self.lost = 0
+        self.created = 0
+
+    @initialize()
+    def start(self) -> None:
+        self.manager.start(self.now)
+        self._collect()
+
+    def _collect(self) -> None:
+        self.inflight.extend(self.manager.intents())
+        for event in self.manager.events():
+            note(repr(event))
+            if isinstance(event, events.ListenKeyLost):
+                self.lost += 1
+            if isinstance(event, events.ListenKeyCreated):
+                self.created += 1
+
+    def _valid(self, key: str) -> bool:
+        return self.server.get(key, -1.0) > self.now
+
+    @rule(dt=st.floats(0.0, 2400.0))
+    def time_passes(self, dt: float) -> None:
+        target = self.now + dt
+        while True:
+            deadline = self.manager.next_deadline()
+            if deadline is None or deadline > target:
+                break
+            self.now = max(self.now, deadline)
+            self.manager.handle_timer(self.now)
+            self._collect()
+        self.now = target
+        self.manager.handle_timer(self.now)
+        self._collect()
+
+    @precondition(lambda self: bool(self.inflight))
+    @rule(outcome=st.sampled_from(["ok", "ok", "ok", "5xx", "429", "transport"]))
+    def server_answers(self, outcome: str) -> None:
+        intent = self.inflight.pop(0)
+        result: ListenKey | ListenKeys | rest.RestError
+        if outcome == "5xx":
+            result = ServerError("HTTP 503", status=503)
+        elif outcome == "429":
+            result = RateLimited("HTTP 429", status=429, retry_after=30.0)
+        elif outcome == "transport":
+            self.manager.request_failed(intent.request_id, self.now)
+            self._collect()
+            return
+        elif isinstance(intent, CreateListenKey):
+            self.serial += 1
+            key = f"{self.serial:064d}"
+            self.server[key] = self.now + listenkey.VALIDITY
+            result = ListenKey(key)
+        elif isinstance(intent, KeepAliveListenKey):
+            if self._valid(intent.key):
+                self.server[intent.key] = self.now + listenkey.VALIDITY
+                result = ListenKey(intent.key)
+            else:
+                result = ApiError("HTTP 400", status=400, code=730001, msg="invalid listen key")
+        elif isinstance(intent, CloseListenKey):
+            self.server.pop(intent.key, None)
+            result = ListenKey(intent.key)
+        else:
+            result = ListenKeys(tuple(k for k in self.server if self._valid(k)))
+        self.manager.receive_result(intent.request_id, result, self.now)
+        self._collect()
+
+    @precondition(lambda self: self.manager.key is not None)
+    @rule()
+    def server_drops_the_key(self) -> None:
+        key = self.manager.key
+        assert key is not None
+        self.server.pop(key)
+        self.manager.key_invalidated(self.now)
+        self._collect()
+
+    @rule()
+    def reconcile(self) -> None:
+        if self.manager.state in (ListenKeyState.CLOSING, ListenKeyState.CLOSED):
+            return
+        self.manager.reconcile(self.now)
+        self._collect()
+
+    @precondition(lambda self: self.manager.state is not ListenKeyState.CLOSED)
+    @rule()
+    def close(self) -> None:
+        self.manager.close(self.now)
+        self.inflight = [i for i in self.inflight if isinstance(i, CloseListenKey)]
+        self._collect()
+
+    @invariant()
+    def never_trusts_a_key_longer_than_the_server_keeps_it(self) -> None:
+        key = self.manager.key
+        if key is None:
+            return
+        valid_until = self.manager.valid_until
+        assert valid_until is not None
+        if key in self.server:
+            assert valid_until <= self.server[key] + 1e-9
+        # a held key is always inside its trusted window
+        assert self.now < valid_until - self.manager.config.safety_margin + 1e-9
+
+    @invariant()
+    def something_is_always_scheduled_or_awaited(self) -> None:
+        state = self.manager.state
+        assert state is not ListenKeyState.ERROR
+        if state in (ListenKeyState.ACTIVE, ListenKeyState.RENEWING, ListenKeyState.CREATING):
+            assert self.manager.next_deadline() is not None or self.inflight
+
+    @invariant()
+    def no_request_flood(self) -> None:
+        assert len(self.inflight) <= 4
+
+
+ListenKeyLifecycle.TestCase.settings = settings(stateful_step_count=40)
+TestListenKeyLifecycle = ListenKeyLifecycle.TestCase
+
+
+def test_an_answer_that_arrives_too_late_is_not_trusted() -> None:
+    """Found by the stateful test: a create answered 59 minutes after it was sent."""
+    manager, create = started()
+    manager.receive_result(create.request_id, ListenKey(KEY), 3541.0)
+    created, lost = manager.events()
+    assert isinstance(created, events.ListenKeyCreated)
+    assert isinstance(lost, events.ListenKeyLost)
+    assert lost.reason is events.ListenKeyLostReason.EXPIRED
+    assert manager.key is None
+    assert isinstance(manager.intents()[0], CreateListenKey)
+
+
+def test_odds_and_ends() -> None:
+    assert KEY not in repr(CloseListenKey(request_id=3, key=KEY))
+    manager = active()
+    assert manager.next_event() is None
+    with pytest.raises(errors.StateError):
+        manager.start(2.0)
+    assert manager.next_deadline() is None  # ERROR: nothing scheduled
+    renewing = active()
+    renewing.handle_timer(1800.0)
+    renewing.handle_timer(1900.0)  # a keepalive in flight: nothing else to do
+    assert len(renewing.intents()) == 1

@@ -147,11 +147,6 @@ def int32(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-def int64(value: int) -> int:
-    """Reinterpret a decoded varint (< 2**64) as a signed ``int64``."""
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
 def skip_field(
     data: bytes, pos: int, end: int, tag: int, message: str, unknown: list[UnknownField]
 ) -> int:

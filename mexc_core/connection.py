@@ -20,7 +20,8 @@ calls back, reads no clock and opens no socket, so any event loop can drive it::
         for event in conn.events(): ...
         sock.sendall(conn.data_to_send())
 
-The machine (table below, rules after it):
+The machine (the table ``_TRANSITIONS`` in this module, shown in the embedding guide;
+rules after it):
 
 - ``IDLE`` until :meth:`Connection.connect`; ``CONNECTING`` while the upgrade
   request waits for its answer; ``REJECTING`` while a non-101 answer's body
@@ -338,13 +339,11 @@ class Connection:
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or ``None`` for never."""
-        ours = self._deadline if self._state in _TIMED else None
-        theirs = self.session.next_deadline() if self._state is ConnectionState.OPEN else None
-        if ours is None:
-            return theirs
-        if theirs is None:
-            return ours
-        return min(ours, theirs)
+        # The handshakes' deadlines and the session's never overlap: the session
+        # runs only while the WebSocket is open, and no handshake is then pending.
+        if self._state is ConnectionState.OPEN:
+            return self.session.next_deadline()
+        return self._deadline if self._state in _TIMED else None
 
     # ------------------------------------------------------------ commands
 
@@ -383,6 +382,7 @@ class Connection:
 
         :param code: the close code: 1000, or an application code in [3000, 4999].
         :raises EncodeError: ``code`` is not one an endpoint may send.
+        :raises ArgumentTypeError: ``reason`` is not a ``str``.
         :raises StateError: the connection is in ``ERROR``.
         """
         if type(code) is not int or not (code == _CLOSE_NORMAL or 3000 <= code <= 4999):
@@ -410,13 +410,15 @@ class Connection:
 
     # ------------------------------------------------------------ inputs
 
-    def receive_data(self, data: bytes, now: float) -> None:
+    def receive_data(self, data: bytes | bytearray | memoryview, now: float) -> None:
         """Feed bytes read from the socket; ``b""`` means the peer closed it (EOF).
 
         :raises HandshakeError: the server's answer is not a valid upgrade.
         :raises WebSocketError: the server broke RFC 6455 (close frame queued).
         :raises MessageTooBig: a message exceeded ``max_message_size`` (1009 queued).
         :raises StateError: called before :meth:`connect`, or in ``ERROR``.
+        :raises ArgumentTypeError: ``data`` is not bytes-like.
+        :raises ClockError: ``now`` is not finite or went backwards.
         """
         if not isinstance(data, bytes | bytearray | memoryview):
             raise ArgumentTypeError(f"data must be bytes, not {type(data).__name__}")

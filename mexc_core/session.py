@@ -21,7 +21,8 @@ library::
         ...
     session.handle_timer(now)               # at session.next_deadline()
 
-Two machines, both tables below:
+Two machines, each an enum and a transition table in this module (the embedding
+guide shows the tables, rendered from them):
 
 - The **session** machine (:class:`SessionState`): ``CONNECTING`` until the
   WebSocket opens, ``OPEN``, ``DRAINING`` once the 24 h rotation is due, ``STALE``
@@ -102,6 +103,7 @@ from mexc_core.errors import (
     DecodeError,
     InvalidConfig,
     ListenKeyRequired,
+    LocalProtocolError,
     StateError,
     SubscriptionLimitExceeded,
     SubscriptionStateError,
@@ -417,20 +419,19 @@ def render_transitions(
 ) -> str:
     """Render a transition table as a reST ``list-table``: states down, inputs across.
 
-    A cell holds the next state, or ``—`` where the pair is missing (an error).
-    The docs show the tables through this function, so they cannot drift.
+    Every member of the state enum is a row and every member of the input enum a
+    column, in definition order, so a state that accepts nothing (``ERROR``) shows
+    as a row of dashes. A cell holds the next state, or ``—`` where the pair is
+    missing (an error). The docs show the tables through this function (the
+    ``mexc-transitions`` directive), so they cannot drift.
+
+    :raises LocalProtocolError: ``table`` is empty (its enums cannot be known).
     """
-    states: list[_StateT] = []
-    inputs: list[_InputT] = []
-    for state, inp in table:
-        if state not in states:
-            states.append(state)
-        if inp not in inputs:
-            inputs.append(inp)
-    state_type = type(states[0])
-    input_type = type(inputs[0])
-    states = [s for s in state_type if s in states]
-    inputs = [i for i in input_type if i in inputs]
+    if not table:
+        raise LocalProtocolError("an empty transition table has no states to render")
+    first_state, first_input = next(iter(table))
+    states = list(type(first_state))
+    inputs = list(type(first_input))
     lines = [
         ".. list-table::",
         "   :header-rows: 1",
@@ -609,7 +610,7 @@ class Session:
         self._opened_at = now
         self._next_ping = now + cfg.ping_interval
         self._rotate_at = now + cfg.rotate_after
-        self._idle_since = now if not self._held() else None
+        self._idle_since = now  # nothing is held yet: only an ack holds a topic
         self._flush(now)
 
     def close(self) -> None:
@@ -913,9 +914,9 @@ class Session:
             self._idle_since = None
             self._silence_origin = now
         elif was_held and not held:
+            # Only an ack makes a topic held, so the session is open (or later) here.
             self._silence_origin = None
-            if self._state is not SessionState.CONNECTING:
-                self._idle_since = now
+            self._idle_since = now
 
     def _flush(self, now: float) -> None:
         """Send what the rate window allows: PING first, then unsubscriptions."""

@@ -113,6 +113,24 @@ def test_lower_case_symbols_are_refused_with_a_hint() -> None:
         AggreDepth(symbol="btcusdt")
 
 
+def test_an_invalid_symbol_gets_no_case_hint_when_upper_case_does_not_help() -> None:
+    with pytest.raises(InvalidTopic) as info:
+        parse("spot@public.aggre.depth.v3.api.pb@100ms@btc-usdt")
+    assert info.value.part == "symbol"
+    assert "MEXC wants" not in str(info.value)
+    assert str(info.value).endswith("(must match [A-Z0-9]{2,32})")
+
+
+def test_format_topic_takes_a_spec_as_well_as_a_name() -> None:
+    spec = channels.TOPIC_TYPES["kline"].spec
+    by_spec = format_topic(spec, symbol="BTCUSDT", interval="Min15")
+    assert by_spec == format_topic("kline", symbol="BTCUSDT", interval="Min15")
+    assert by_spec == "spot@public.kline.v3.api.pb@BTCUSDT@Min15"
+    with pytest.raises(InvalidTopic) as info:
+        format_topic(spec, symbol="BTCUSDT")
+    assert info.value.part == "interval"
+
+
 def test_retired_json_channel_names_the_replacement() -> None:
     with pytest.raises(InvalidTopic, match="retired JSON channel") as info:
         parse("spot@public.deals.v3.api@BTCUSDT")

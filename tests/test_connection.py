@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
+import math
 import struct
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 import wsproto.frame_protocol
@@ -15,8 +17,17 @@ import wsproto.utilities
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mexc_core.connection import Connection, ConnectionState, shorten_listen_key
+from mexc_core.connection import (
+    _TRANSITIONS,
+    MAX_REJECTION_BODY,
+    Connection,
+    ConnectionInput,
+    ConnectionState,
+    shorten_listen_key,
+)
 from mexc_core.errors import (
+    ArgumentTypeError,
+    ClockError,
     EncodeError,
     HandshakeError,
     InvalidConfig,
@@ -35,8 +46,9 @@ from mexc_core.events import (
     Push,
     Subscribed,
     SubscriptionFailed,
+    Unsubscribed,
 )
-from mexc_core.session import SessionConfig, SessionState
+from mexc_core.session import SessionConfig, SessionState, SubscriptionState
 from mexc_core.testing.server import MiniServer, trade_push
 
 A = "spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT"
@@ -438,3 +450,376 @@ def test_arbitrary_bytes_after_the_handshake_raise_only_mexc_errors(chunks: list
     except MexcError:
         conn.data_to_send()
         assert conn.state is ConnectionState.ERROR
+
+
+# ---------------------------------------------------------------- edges
+
+
+def test_short_listen_keys_are_hidden_entirely() -> None:
+    assert shorten_listen_key("abcdefghijkl") == "…"
+    assert shorten_listen_key("abcdefghijklm") == "abcd…jklm"
+    conn = Connection(listen_key="short-key")
+    assert conn.target == "/ws?listenKey=…"
+    assert conn.listen_key_hint == "…"
+    assert "short-key" not in repr(conn)
+    public = Connection(path="/ws2")
+    assert public.target == "/ws2"
+    assert public.listen_key_hint is None
+    assert "listen_key" not in repr(public)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "setting"),
+    [
+        ({"host": ""}, "host"),
+        ({"host": "wbs-api.mexc.com\r\nX: y"}, "host"),
+        ({"host": "mexc.cöm"}, "host"),
+        ({"path": "ws"}, "path"),
+        ({"path": "/wś"}, "path"),
+        ({"path": 5}, "path"),
+        ({"listen_key": "  "}, "listen_key"),
+        ({"max_message_size": 4096.0}, "max_message_size"),
+        ({"open_timeout": 0}, "open_timeout"),
+        ({"open_timeout": float("nan")}, "open_timeout"),
+        ({"open_timeout": "1"}, "open_timeout"),
+        ({"close_timeout": -1.0}, "close_timeout"),
+        ({"close_timeout": float("inf")}, "close_timeout"),
+    ],
+)
+def test_bad_parameters_name_the_setting(kwargs: dict[str, object], setting: str) -> None:
+    with pytest.raises(InvalidConfig) as info:
+        Connection(**kwargs)  # type: ignore[arg-type]
+    assert info.value.setting == setting
+
+
+def test_wrong_argument_types_and_clocks_are_caught_and_harmless() -> None:
+    conn, _ = open_pair()
+    with pytest.raises(ArgumentTypeError):
+        conn.receive_data("text", 1.0)  # type: ignore[arg-type]
+    with pytest.raises(ArgumentTypeError):
+        conn.close(reason=b"bytes")  # type: ignore[arg-type]
+    with pytest.raises(ClockError):
+        conn.handle_timer(math.nan)
+    conn.handle_timer(2.0)
+    with pytest.raises(ClockError) as info:
+        conn.receive_data(b"", 1.0)
+    assert (info.value.now, info.value.last) == (1.0, 2.0)
+    assert state_of(conn) is ConnectionState.OPEN  # none of these changed anything
+    assert conn.data_to_send() == b""
+    conn.receive_data(bytearray(frame(0x2, V1)), 3.0)  # bytes-like data is fine
+    assert isinstance(conn.next_event(), Push)
+
+
+def test_unsubscribe_goes_through_the_connection() -> None:
+    conn, server = open_pair()
+    conn.subscribe([A, B], 0.1)
+    assert exchange(conn, server, 0.2) == [Subscribed(topics=(A, B))]
+    conn.unsubscribe([A], 0.3)
+    assert exchange(conn, server, 0.4) == [Unsubscribed(topics=(A,))]
+    assert server.received[-1] == f'{{"method":"UNSUBSCRIPTION","params":["{A}"]}}'
+    assert dict(conn.session.subscriptions) == {B: SubscriptionState.ACTIVE}
+
+
+@pytest.mark.usefixtures("zero_entropy")
+def test_a_fragmented_text_message_is_reassembled() -> None:
+    conn, _ = open_pair()
+    conn.handle_timer(CFG.ping_interval)
+    assert conn.data_to_send() == text('{"method":"PING"}', masked=True)
+    pong = b'{"id":0,"code":0,"msg":"PONG"}'
+    conn.receive_data(frame(0x1, pong[:7], fin=False), 5.1)
+    conn.receive_data(frame(0x0, pong[7:20], fin=False) + frame(0x0, pong[20:]), 5.2)
+    (event,) = conn.events()
+    assert isinstance(event, PongReceived)
+    assert event.round_trip == pytest.approx(0.2)
+
+
+def test_an_unsolicited_pong_frame_is_ignored() -> None:
+    conn, _ = open_pair()
+    conn.receive_data(frame(0xA, b"unasked"), 0.1)  # RFC 6455 5.5.3: no reply expected
+    assert (list(conn.events()), conn.data_to_send()) == ([], b"")
+    assert state_of(conn) is ConnectionState.OPEN
+    assert conn.session.stats.text_frames + conn.session.stats.binary_frames == 0
+
+
+def test_a_single_oversized_frame_queues_1009_then_raises() -> None:
+    conn, server = open_pair(max_message_size=1024)
+    conn.receive_data(frame(0x2, trade_push(A, 1)), 0.1)  # small frames pass
+    assert isinstance(conn.next_event(), Push)
+    with pytest.raises(MessageTooBig):
+        conn.receive_data(frame(0x2, bytes(1025)), 0.2)
+    server.receive_data(conn.data_to_send())
+    assert server.closed is not None
+    assert server.closed.code == 1009
+
+
+@pytest.mark.usefixtures("zero_entropy")
+def test_closing_twice_sends_one_close_frame() -> None:
+    conn, server = open_pair()
+    conn.close(3001, "rotating")
+    out = conn.data_to_send()
+    assert out == close_frame(3001, "rotating", masked=True)
+    assert conn.session.state is SessionState.CLOSED
+    assert conn.next_deadline() == conn.close_timeout
+    conn.close()
+    assert conn.data_to_send() == b""
+    assert state_of(conn) is ConnectionState.CLOSING
+    server.receive_data(out)
+    conn.receive_data(server.data_to_send(), 0.5)
+    assert list(conn.events()) == [ConnectionClosed(code=3001, reason="rotating", clean=True)]
+    conn.close()  # closed: nothing more
+    assert (conn.data_to_send(), list(conn.events())) == (b"", [])
+    assert conn.next_deadline() is None
+
+
+def test_pushes_and_pings_during_the_close_handshake_are_dropped() -> None:
+    conn, server = open_pair()
+    conn.subscribe([A], 0.0)
+    exchange(conn, server, 0.0)
+    conn.close()
+    conn.data_to_send()  # our close frame, not yet read by the server
+    conn.receive_data(
+        frame(0x2, trade_push(A, 2)) + frame(0x9, b"ping") + text('{"id":0,"code":0,"msg":"x"}'),
+        0.1,
+    )
+    assert list(conn.events()) == []  # the session is closed: nothing reaches it
+    assert conn.data_to_send() == b""  # no pong: a close frame was our last word
+    assert conn.session.stats.binary_frames == 0
+    conn.receive_data(close_frame(1000), 0.2)
+    assert list(conn.events()) == [ConnectionClosed(code=1000, reason="", clean=True)]
+    assert conn.data_to_send() == b""  # the close frame was already sent
+
+
+def test_subscribing_while_closing_fails_but_the_close_completes() -> None:
+    conn, _ = open_pair()
+    conn.close()
+    with pytest.raises(StateError) as info:
+        conn.subscribe([A], 0.1)
+    assert info.value.machine == "session"
+    assert conn.session.state is SessionState.ERROR
+    assert state_of(conn) is ConnectionState.CLOSING  # the connection itself is fine
+    conn.receive_data(b"", 0.2)
+    assert list(conn.events()) == [
+        ConnectionClosed(code=1006, reason="connection lost", clean=False)
+    ]
+    assert state_of(conn) is ConnectionState.CLOSED
+
+
+def test_commands_after_a_fatal_error_raise_state_error() -> None:
+    conn, _ = open_pair()
+    with pytest.raises(WebSocketError):
+        conn.receive_data(frame(0x3, b""), 0.1)
+    calls: list[Callable[[], None]] = [
+        lambda: conn.subscribe([A], 0.2),
+        lambda: conn.unsubscribe([A], 0.2),
+        lambda: conn.handle_timer(0.2),
+        lambda: conn.connect(0.2),
+        conn.close,
+        conn.send_failed,
+    ]
+    for call in calls:
+        with pytest.raises(StateError) as info:
+            call()
+        assert info.value.machine == "connection"
+        assert state_of(conn) is ConnectionState.ERROR
+
+
+def test_the_open_deadline_waits_until_it_is_due() -> None:
+    conn = Connection(open_timeout=3.0)
+    conn.handle_timer(0.5)  # idle: nothing to do, nothing due
+    assert conn.next_deadline() is None
+    conn.connect(1.0)
+    conn.handle_timer(3.9)
+    assert state_of(conn) is ConnectionState.CONNECTING
+    assert list(conn.events()) == []
+    assert conn.next_deadline() == 4.0
+
+
+# -- rejected handshakes
+
+REJECT_HEAD = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 10\r\n\r\n"
+
+
+def state_of(conn: Connection) -> ConnectionState:
+    # a call, so mypy does not carry a narrowed state from one assert to the next
+    return conn.state
+
+
+def connecting() -> Connection:
+    conn = Connection(session_config=CFG)
+    conn.connect(0.0)
+    conn.data_to_send()
+    return conn
+
+
+def test_a_rejection_body_may_arrive_in_pieces() -> None:
+    conn = connecting()
+    conn.receive_data(REJECT_HEAD + b"down", 0.1)
+    assert state_of(conn) is ConnectionState.REJECTING
+    assert list(conn.events()) == []
+    conn.receive_data(b" for a", 0.2)
+    (event,) = conn.events()
+    assert event == HandshakeRejected(
+        status_code=503,
+        headers=((b"retry-after", b"7"), (b"content-length", b"10")),
+        body=b"down for a",
+    )
+    assert event.retry_after == 7.0
+    assert state_of(conn) is ConnectionState.CLOSED
+
+
+def test_eof_in_the_middle_of_a_rejection_keeps_what_arrived() -> None:
+    conn = connecting()
+    conn.receive_data(REJECT_HEAD + b"dow", 0.1)
+    conn.receive_data(b"", 0.2)
+    (event,) = conn.events()
+    assert isinstance(event, HandshakeRejected)
+    assert (event.status_code, event.body) == (503, b"dow")
+    assert state_of(conn) is ConnectionState.CLOSED
+
+
+def test_a_huge_rejection_body_is_cut() -> None:
+    conn = connecting()
+    size = MAX_REJECTION_BODY + 1000
+    conn.receive_data(b"HTTP/1.1 403 Forbidden\r\nContent-Length: %d\r\n\r\n" % size, 0.1)
+    conn.receive_data(b"x" * (MAX_REJECTION_BODY - 10), 0.1)
+    conn.receive_data(b"y" * 500, 0.1)
+    conn.receive_data(b"z" * 510, 0.1)
+    (event,) = conn.events()
+    assert isinstance(event, HandshakeRejected)
+    assert event.body == b"x" * (MAX_REJECTION_BODY - 10) + b"y" * 10
+
+
+def test_an_informational_answer_other_than_101_is_a_rejection_without_body() -> None:
+    conn = connecting()
+    conn.receive_data(b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n", 0.1)
+    assert list(conn.events()) == [
+        HandshakeRejected(status_code=103, headers=((b"link", b"</x>"),), body=b"")
+    ]
+    assert state_of(conn) is ConnectionState.CLOSED
+    assert conn.session.state is SessionState.CLOSED
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ((), None),
+        (((b"Content-Type", b"text/plain"), (b"RETRY-AFTER", b"2.5")), 2.5),
+        (((b"retry-after", b"0"),), 0.0),
+        (((b"retry-after", b"-3"),), None),
+        (((b"retry-after", b"Wed, 21 Oct 2015 07:28:00 GMT"),), None),
+        (((b"retry-after", b"\xff1"),), None),
+        (((b"x-other", b"5"),), None),
+    ],
+)
+def test_retry_after_reads_only_non_negative_seconds(
+    headers: tuple[tuple[bytes, bytes], ...], seconds: float | None
+) -> None:
+    event = HandshakeRejected(status_code=429, headers=headers, body=b"")
+    assert event.retry_after == seconds
+
+
+# ---------------------------------------------------------------- table sweep
+#
+# Every (state, input) of the connection table through the public API, as the
+# session's sweep does: the table's next state, or StateError and ERROR. Inputs
+# the connection derives from wsproto's events (ACCEPT, REJECT, ...) are swept
+# where the table has them; elsewhere wsproto cannot produce them.
+
+CHUNKED_503 = (
+    b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n" + b"3\r\nabc\r\n"
+)
+_CS = ConnectionState
+_CIN = ConnectionInput
+
+
+def _connection_in(state: ConnectionState) -> Connection:
+    if state is _CS.IDLE:
+        return Connection(session_config=CFG)
+    if state in (_CS.CONNECTING, _CS.REJECTING):
+        conn = connecting()
+        if state is _CS.REJECTING:
+            conn.receive_data(CHUNKED_503, 0.0)
+    else:
+        conn, _ = open_pair()
+        if state is _CS.CLOSING:
+            conn.close()
+        elif state is _CS.CLOSED:
+            conn.receive_data(b"", 0.0)
+        elif state is _CS.ERROR:
+            with pytest.raises(WebSocketError):
+                conn.receive_data(frame(0x3, b""), 0.0)
+    conn.data_to_send()
+    list(conn.events())
+    assert conn.state is state
+    return conn
+
+
+# Bytes that are an input of their own in a state: (state, input) -> data.
+_BYTES: dict[tuple[ConnectionState, ConnectionInput], bytes] = {
+    (_CS.CONNECTING, _CIN.RECEIVE): b"HTTP/1.1 ",  # half a status line
+    (_CS.REJECTING, _CIN.RECEIVE): b"2\r\nde\r\n",  # one more chunk of the body
+    (_CS.OPEN, _CIN.RECEIVE): frame(0x2, V1),
+    (_CS.CLOSING, _CIN.RECEIVE): frame(0x2, V1),  # read and dropped
+    (_CS.CLOSED, _CIN.RECEIVE): b"junk past the end",  # ignored
+    (_CS.IDLE, _CIN.RECEIVE): b"HTTP/1.1 101 ",
+    (_CS.ERROR, _CIN.RECEIVE): frame(0x2, V1),
+    (_CS.CONNECTING, _CIN.ACCEPT): SWITCHING,
+    (_CS.CONNECTING, _CIN.REJECT): CHUNKED_503,
+    (_CS.REJECTING, _CIN.REJECT_DONE): b"0\r\n\r\n",
+    (_CS.OPEN, _CIN.REMOTE_CLOSE): close_frame(1000),
+    (_CS.CLOSING, _CIN.REMOTE_CLOSE): close_frame(1000),
+    (_CS.CONNECTING, _CIN.FATAL): b"HTTP/1.1 101 Switching Protocols\r\n\r\n",  # no Accept
+    (_CS.REJECTING, _CIN.FATAL): b"zz\r\n",  # not a chunk size
+    (_CS.OPEN, _CIN.FATAL): frame(0x3, b""),  # a reserved opcode
+    (_CS.CLOSING, _CIN.FATAL): frame(0x3, b""),
+}
+_PUBLIC = frozenset({_CIN.CONNECT, _CIN.RECEIVE, _CIN.LOCAL_CLOSE, _CIN.EOF, _CIN.TIMER})
+
+
+def _apply(conn: Connection, state: ConnectionState, inp: ConnectionInput) -> None:
+    if inp is _CIN.CONNECT:
+        conn.connect(0.5)
+    elif inp is _CIN.LOCAL_CLOSE:
+        conn.close()
+    elif inp is _CIN.EOF:
+        conn.receive_data(b"", 0.5)
+    elif inp is _CIN.TIMER:
+        conn.handle_timer(0.5)  # before every deadline
+    elif inp is _CIN.TIMEOUT:
+        conn.handle_timer(100.0)
+    else:
+        conn.receive_data(_BYTES[state, inp], 0.5)
+
+
+@pytest.mark.usefixtures("zero_entropy")  # SWITCHING's accept token needs the zero nonce
+@pytest.mark.parametrize(("state", "inp"), list(itertools.product(_CS, _CIN)), ids=lambda x: x.name)
+def test_connection_table_sweep(state: ConnectionState, inp: ConnectionInput) -> None:
+    conn = _connection_in(state)
+    expected = _TRANSITIONS.get((state, inp))
+    if expected is None and inp not in _PUBLIC:
+        assert (state, inp) not in _BYTES
+        return  # derived from wsproto's events, which never bring it in this state
+    if expected is None:
+        with pytest.raises(StateError):
+            _apply(conn, state, inp)
+    elif expected is _CS.ERROR:
+        with pytest.raises((HandshakeError, WebSocketError)):
+            _apply(conn, state, inp)
+    else:
+        _apply(conn, state, inp)
+        conn.data_to_send()
+        list(conn.events())
+    assert conn.state is (expected or _CS.ERROR)
+    # The session runs only while the WebSocket is open, and is closed once it is not.
+    session_state = {
+        _CS.IDLE: SessionState.CONNECTING,
+        _CS.CONNECTING: SessionState.CONNECTING,
+        _CS.REJECTING: SessionState.CONNECTING,
+        _CS.OPEN: SessionState.OPEN,
+    }.get(conn.state, SessionState.CLOSED)
+    assert conn.session.state is session_state
+
+
+def test_every_connection_state_is_reachable() -> None:
+    assert set(_TRANSITIONS.values()) == set(ConnectionState)
+    assert {s for s, _ in _TRANSITIONS} == set(ConnectionState) - {ConnectionState.ERROR}

@@ -7,7 +7,14 @@ import pytest
 from mexc_core import errors, wire
 from mexc_core._pbwire import varint
 from mexc_core.errors import hex_excerpt
-from mexc_core.messages import PublicAggreDealsV3Api, PublicAggreDealsV3ApiItem
+from mexc_core.messages import (
+    PrivateDealsV3Api,
+    PublicAggreDealsV3Api,
+    PublicAggreDealsV3ApiItem,
+    UnknownBody,
+    UnknownField,
+)
+from tests.google_oracle import GoogleDecodeError, count_unknown, google_parse, push_from_google
 
 CHANNEL = "spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT"
 FRAME = wire.encode_push(
@@ -120,3 +127,99 @@ def test_negative_ints_encode_as_ten_bytes_like_google() -> None:
     frame = wire.encode_push(CHANNEL, PublicAggreDealsV3Api(deals=(item,)))
     assert wire.decode_push(frame).body == PublicAggreDealsV3Api(deals=(item,))
     assert b"\x18" + b"\xff" * 9 + b"\x01" in frame
+
+
+# ---------------------------------------------------------------- unknown-field skipping
+#
+# Every rule of _pbwire's skipper, one frame each, checked against Google's runtime
+# (upb): both accept the frame with the same unknown field, or both reject it. The
+# random differential tests (test_codec_differential.py) find these too, but only
+# by chance; these run every time.
+
+
+def _tag(number: int, wire_type: int) -> bytes:
+    return varint(number << 3 | wire_type)
+
+
+SKIPPED: list[tuple[str, bytes, tuple[int, int]]] = [
+    ("varint, multi-byte value", _tag(7, 0) + varint(300), (7, 0)),
+    ("varint, negative (10 bytes)", _tag(7, 0) + varint(2**64 - 1), (7, 0)),
+    ("fixed64", _tag(7, 1) + bytes(range(8)), (7, 1)),
+    ("fixed32", _tag(7, 5) + bytes(range(4)), (7, 5)),
+    ("len, multi-byte length", _tag(7, 2) + varint(200) + bytes(200), (7, 2)),
+    ("multi-byte field number", _tag(5000, 0) + b"\x01", (5000, 0)),
+    (
+        "group holding a multi-byte tag",
+        _tag(7, 3) + _tag(2000, 0) + b"\x01" + _tag(7, 4),
+        (7, 3),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "want"), [(f, w) for _, f, w in SKIPPED], ids=[name for name, _, _ in SKIPPED]
+)
+def test_unknown_fields_of_every_wire_type_are_skipped_like_google(
+    field: bytes, want: tuple[int, int]
+) -> None:
+    frame = field + FRAME
+    push = wire.decode_push(frame)
+    assert push == wire.decode_push(FRAME)._replace(
+        unknown_fields=(UnknownField("PushDataV3ApiWrapper", *want),)
+    )
+    google = google_parse(frame)
+    assert count_unknown(google) == 1
+    assert push_from_google(google) == wire.decode_push(FRAME)
+
+
+REJECTED: list[tuple[str, bytes, str, int]] = [
+    # (case, frame, reason, offset)
+    ("varint longer than 10 bytes", _tag(7, 0) + b"\x80" * 10 + b"\x01", "longer than 10", 10),
+    ("fixed64 cut short", _tag(7, 1) + bytes(3), "frame ends inside a field", 4),
+    ("fixed32 cut short", _tag(7, 5) + bytes(2), "frame ends inside a field", 3),
+    ("len cut short", _tag(7, 2) + varint(200) + bytes(10), "frame ends inside a field", 13),
+    ("field number 0 in a group", _tag(7, 3) + b"\x00", "invalid field tag 0", 1),
+    ("tag wider than 32 bits in a group", _tag(7, 3) + varint(1 << 33), "invalid field tag", 5),
+    (
+        "unknown field past the end of its body",
+        # the body is 3 bytes; the unknown field in it claims 5, which the frame has
+        varint(313 << 3 | 2) + b"\x03" + _tag(7, 2) + b"\x05a" + _tag(1, 2) + b"\x08abcdefgh",
+        "past the end of its enclosing message",
+        4,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("frame", "reason", "offset"),
+    [(f, r, o) for _, f, r, o in REJECTED],
+    ids=[name for name, *_ in REJECTED],
+)
+def test_malformed_unknown_fields_are_rejected_like_google(
+    frame: bytes, reason: str, offset: int
+) -> None:
+    with pytest.raises(errors.DecodeError) as info:
+        wire.decode_push(frame)
+    assert reason in info.value.reason
+    assert info.value.offset == offset
+    assert info.value.size == len(frame)
+    with pytest.raises(GoogleDecodeError):
+        google_parse(frame)
+
+
+def test_an_unknown_body_with_a_long_payload_keeps_every_byte() -> None:
+    payload = bytes(range(200))  # a two-byte length prefix
+    frame = varint(1 << 3 | 2) + varint(len(CHANNEL)) + CHANNEL.encode()
+    frame += varint(316 << 3 | 2) + varint(len(payload)) + payload
+    push = wire.decode_push(frame)
+    assert push.body == UnknownBody(number=316, data=payload)
+    assert wire.encode_push(CHANNEL, push.body) == frame
+
+
+def test_the_encoder_checks_bool_fields() -> None:
+    with pytest.raises(
+        errors.EncodeError, match=r"PrivateDealsV3Api\.is_maker must be bool, not int"
+    ):
+        wire.encode_push(CHANNEL, PrivateDealsV3Api(is_maker=1))  # type: ignore[arg-type]
+    frame = wire.encode_push(CHANNEL, PrivateDealsV3Api(is_maker=True, is_self_trade=False))
+    assert wire.decode_push(frame).body == PrivateDealsV3Api(is_maker=True)

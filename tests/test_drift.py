@@ -28,6 +28,25 @@ def test_unknown_body_number_gives_unknown_body() -> None:
     assert drift.drifted
 
 
+def test_push_as_dict_shows_an_unknown_body_and_unknown_fields() -> None:
+    payload = b"\x0a\x03abc"
+    frame = _len_field(1, CHANNEL.encode()) + _len_field(316, payload) + varint(7 << 3) + b"\x01"
+    assert wire.push_as_dict(wire.decode_push(frame)) == {
+        "channel": CHANNEL,
+        "symbol": None,
+        "symbol_id": None,
+        "create_time": None,
+        "send_time": None,
+        "body_type": "UnknownBody",
+        "body": {"number": 316, "data": payload.hex()},
+        "unknown_fields": [["PushDataV3ApiWrapper", 316, 2], ["PushDataV3ApiWrapper", 7, 0]],
+    }
+    clean = wire.push_as_dict(wire.decode_push(wire.encode_push(CHANNEL, DEPTH)))
+    assert "unknown_fields" not in clean
+    assert clean["body_type"] == "PublicAggreDepthsV3Api"
+    assert clean["body"]["to_version"] == "7"
+
+
 def test_unknown_body_round_trips_through_the_encoder() -> None:
     body = UnknownBody(number=400, data=b"\x08\x01")
     frame = wire.encode_push("x", body)

@@ -218,6 +218,25 @@ def test_reconcile() -> None:
     assert lost.reason is events.ListenKeyLostReason.NOT_LISTED
 
 
+def test_losing_the_key_forgets_its_keepalive_but_not_a_reconciliation() -> None:
+    manager = active()
+    manager.reconcile(5.0)
+    manager.reconcile(6.0)  # one already in flight: not sent twice
+    manager.handle_timer(1800.0)
+    listing, keepalive = manager.intents()
+    assert isinstance(listing, ListListenKeys)
+    assert isinstance(keepalive, KeepAliveListenKey)
+    manager.key_invalidated(1801.0)
+    assert one(manager, events.ListenKeyLost).reason is events.ListenKeyLostReason.INVALIDATED
+    (create,) = manager.intents()
+    assert isinstance(create, CreateListenKey)
+    manager.receive_result(keepalive.request_id, ListenKey(KEY), 1802.0)  # about the old key
+    assert list(manager.events()) == []
+    assert state_of(manager) is ListenKeyState.CREATING
+    manager.receive_result(listing.request_id, ListenKeys((KEY2,)), 1803.0)  # still answered
+    assert list(manager.events()) == [events.ListenKeysListed(count=1, holds_key=None, error=None)]
+
+
 def test_close_deletes_once() -> None:
     manager = active()
     manager.close(5.0)

@@ -695,3 +695,41 @@ def test_tables_render_as_rest() -> None:
     assert text.startswith(".. list-table::")
     assert "   * - ``CANCELLING``" in text
     assert text.count("\n   * - ") == len(SubscriptionState) + 1
+
+
+# ---------------------------------------------------------------- edges
+
+
+def test_opened_at_is_the_start_time() -> None:
+    session = Session(QUIET)
+    before = session.opened_at
+    session.start(12.5)
+    session.close()
+    assert (before, session.opened_at) == (None, 12.5)  # still readable once closed
+
+
+def test_bad_frames_never_end_the_session_when_the_limit_is_off() -> None:
+    session = started(SessionConfig(max_consecutive_bad_frames=None))
+    for n in range(1, 51):
+        session.receive_binary(b"\xff", float(n))
+    got = events(session)
+    assert [type(e) for e in got] == [FrameRejected] * 50
+    assert isinstance(got[-1], FrameRejected)
+    assert (got[-1].consecutive, got[-1].total) == (50, 50)
+    assert session.state is SessionState.OPEN
+
+
+def test_no_rotation_deadline_once_draining() -> None:
+    cfg = SessionConfig(
+        ping_interval=29.0, pong_timeout=28.0, idle_timeout=None, rotate_after=100.0
+    )
+    session = started(cfg)
+    assert session.next_deadline() == 29.0
+    session.handle_timer(100.0)  # the overdue PING goes out, and the rotation is due
+    assert session.state is SessionState.DRAINING
+    assert session.messages_to_send() == [wire.encode_ping()]
+    assert session.next_deadline() == 100.0 + cfg.pong_timeout
+    session.receive_text(reply("PONG"), 100.5)
+    assert session.next_deadline() == 100.0 + cfg.ping_interval  # not the past rotation time
+    session.handle_timer(129.0)
+    assert [type(e) for e in events(session)] == [RotationDue, PongReceived]  # once only

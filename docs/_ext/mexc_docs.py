@@ -26,10 +26,14 @@ Directives:
     The exception hierarchy of a module, from the live classes.
 ``.. mexc-example-output:: path``
     Runs an example script at build time and shows what it prints.
+``.. mexc-transitions:: module.TABLE``
+    A state machine's transition table (``{(state, input): next_state}``), rendered
+    by :func:`mexc_core.session.render_transitions`; ``:title:`` names the corner.
 """
 
 from __future__ import annotations
 
+import enum
 import functools
 import importlib
 import inspect
@@ -62,6 +66,7 @@ from mexc_core.channels import (
     ParamKind,
 )
 from mexc_core.events import Push
+from mexc_core.session import render_transitions
 
 LOG = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
@@ -738,6 +743,89 @@ class ExampleOutput(SphinxDirective):
         return [block]
 
 
+# ---------------------------------------------------------------- state machines
+
+
+def resolve(path: str) -> tuple[types.ModuleType, object]:
+    """The object at a dotted ``path`` and its module: the longest importable prefix.
+
+    :raises ImportError: no prefix of ``path`` is a module.
+    :raises AttributeError: the module has no such attribute.
+    """
+    parts = path.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            module = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        obj: object = module
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return module, obj
+    raise ImportError(f"no module in {path!r}")
+
+
+def transition_table_problem(table: object) -> str | None:
+    """Why ``table`` is not a ``{(state, input): state}`` mapping of enums, or ``None``."""
+    if not isinstance(table, typing.Mapping) or not table:
+        return f"expected a non-empty mapping, got {type(table).__name__}"
+    first_key = next(iter(table))
+    if not (isinstance(first_key, tuple) and len(first_key) == 2):
+        return f"expected (state, input) keys, got {first_key!r}"
+    state_type, input_type = type(first_key[0]), type(first_key[1])
+    if not (issubclass(state_type, enum.Enum) and issubclass(input_type, enum.Enum)):
+        return "expected enum members as states and inputs"
+    for key, nxt in table.items():
+        ok = (
+            isinstance(key, tuple)
+            and len(key) == 2
+            and type(key[0]) is state_type
+            and type(key[1]) is input_type
+            and type(nxt) is state_type
+        )
+        if not ok:
+            return f"{key!r} -> {nxt!r} is not a {state_type.__name__} transition"
+    return None
+
+
+class Transitions(SphinxDirective):
+    """A state machine's transition table, rendered from the live mapping.
+
+    ``.. mexc-transitions:: mexc_core.session._SESSION_TRANSITIONS`` with an optional
+    ``:title:`` for the corner cell. Every state of the enum is a row and every input
+    a column; a cell is the next state, or a dash where the machine refuses the pair.
+    The page is rebuilt when the module holding the table changes.
+    """
+
+    required_arguments = 1
+    option_spec: ClassVar[dict[str, Any]] = {"title": directives.unchanged_required}
+
+    def run(self) -> list[nodes.Node]:
+        path = self.arguments[0]
+        try:
+            module, table = resolve(path)
+        except (ImportError, AttributeError) as exc:
+            LOG.warning(
+                f"mexc-transitions: cannot import {path}: {exc}", location=self.get_location()
+            )
+            return []
+        problem = transition_table_problem(table)
+        if problem is not None:
+            LOG.warning(
+                f"mexc-transitions: {path} is not a transition table: {problem}",
+                location=self.get_location(),
+            )
+            return []
+        source = getattr(module, "__file__", None)
+        if source is not None:
+            self.env.note_dependency(source)
+        text = render_transitions(
+            typing.cast("typing.Mapping[tuple[enum.Enum, enum.Enum], enum.Enum]", table),
+            title=self.options.get("title", "state"),
+        )
+        return self.parse_text_to_nodes(text)
+
+
 def _skip_namedtuple_fields(
     app: Sphinx,
     what: str,
@@ -765,5 +853,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("mexc-autoall", AutoAll)
     app.add_directive("mexc-exception-tree", ExceptionTree)
     app.add_directive("mexc-example-output", ExampleOutput)
+    app.add_directive("mexc-transitions", Transitions)
     app.connect("autodoc-skip-member", _skip_namedtuple_fields)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

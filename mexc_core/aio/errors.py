@@ -1,0 +1,60 @@
+"""Transport errors: failures of the network, not of the MEXC protocol.
+
+Only the adapters raise these (STYLE.md 6); library exceptions (OSError,
+ssl.SSLError, anyio's) are mapped to them in one place, :func:`translate`.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import anyio
+
+from mexc_core.errors import MexcError
+
+__all__ = (
+    "ConnectError",
+    "ReadTimeout",
+    "ResponseTooLarge",
+    "TlsVerificationError",
+    "TransportError",
+    "translate",
+)
+
+
+class TransportError(MexcError):
+    """The connection failed or behaved unexpectedly; a retry may succeed."""
+
+
+class ConnectError(TransportError):
+    """The connection could not be opened (refused, unreachable, DNS, TLS handshake)."""
+
+
+class TlsVerificationError(ConnectError):
+    """The server's certificate or host name did not verify: a configuration problem,
+    not a transient one (retrying soon will not help)."""
+
+
+class ReadTimeout(TransportError):
+    """The peer did not answer in time."""
+
+
+class ResponseTooLarge(TransportError):
+    """The response exceeded the configured size limit."""
+
+
+@contextmanager
+def translate(what: str) -> Iterator[None]:
+    """Map the exceptions of sockets, TLS and anyio to :class:`TransportError`."""
+    try:
+        yield
+    except ssl.SSLCertVerificationError as exc:
+        raise TlsVerificationError(f"{what}: certificate verification failed: {exc}") from exc
+    except TimeoutError as exc:
+        raise ReadTimeout(f"{what}: timed out") from exc
+    except (anyio.BrokenResourceError, anyio.EndOfStream, anyio.ClosedResourceError) as exc:
+        raise TransportError(f"{what}: connection lost") from exc
+    except (OSError, ssl.SSLError) as exc:
+        raise ConnectError(f"{what}: {exc}") from exc

@@ -1,0 +1,181 @@
+"""Fault injection: what the simulator can do wrong, on purpose (``spec/FAULTS.md``).
+
+:class:`Faults` describes the faults of one WebSocket connection (the simulator
+applies its default plan to every connection, or a plan queued for the next
+ones); :class:`RestFaults` those of the REST endpoints, changeable while the
+simulator runs. Every fault is either scheduled (at a connection age, or at the
+n-th push, counting from 1) or drawn at random from a seeded generator, so a
+failing test replays exactly.
+
+Connection faults and the ``spec/FAULTS.md`` scenario each one serves:
+
+======================  ======  =====================================================
+knob                    FAULTS  effect
+======================  ======  =====================================================
+``reset_after``         1       abort the TCP connection (RST) at this age
+``blackhole_after``     2       half-open: from this age on, answer nothing at all
+``no_pong``             3       never answer ``PING``
+``stall_after``         4, 2    hold pushes for ``stall_for`` seconds, then flush
+``oversize_at``         5       send an 11 MiB frame instead of the n-th push
+``garbage_at``          6       send bytes that are no protobuf instead
+``truncate_at``         6       send the n-th push cut in half
+``unknown_body_at``     7       send a wrapper with an unknown body field (399)
+``unknown_field_at``    7       add an unknown wrapper field (7) to the n-th push
+``unknown_channel_at``  7       send the n-th push on a channel nobody subscribed to
+``depth_skip_at``       8       drop the n-th diff-depth push (a version gap)
+``depth_duplicate_at``  8       send the n-th diff-depth push twice
+``depth_reorder_at``    8       swap the n-th and (n+1)-th diff-depth pushes
+``close_after``         10      clean close (1000) at this age
+``handshake_status``    14      refuse the WebSocket upgrade with this HTTP status
+``random_rate``         6-8     each push suffers one of ``random_kinds`` with
+                                this probability (seeded)
+======================  ======  =====================================================
+
+Subscription rejections (11), the idle rules (15) and listen-key expiry (9) are
+the simulator's normal behaviour, with :meth:`mexc_core.sim.exchange.Exchange.expire_listen_key`
+to expire a key at will; REST faults (17 and the stale snapshot of 8) are in
+:class:`RestFaults`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field, replace
+from typing import Final, final
+
+__all__ = ("PROFILES", "RANDOM_KINDS", "Faults", "RestFaults", "profile")
+
+#: The push faults ``random_rate`` draws from.
+RANDOM_KINDS: Final = (
+    "garbage",
+    "truncate",
+    "unknown_body",
+    "unknown_field",
+    "unknown_channel",
+    "depth_skip",
+    "depth_duplicate",
+)
+
+#: Bytes of the oversized frame (FAULTS.md 5: above a 1-4 MiB client limit).
+OVERSIZE_BYTES: Final = 11 * 1024 * 1024
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Faults:
+    """The faults of one WebSocket connection (see the module docstring).
+
+    Ages are simulator seconds since the connection opened; push numbers count
+    the pushes of this connection from 1 (diff-depth numbers count only
+    ``aggre.depth`` pushes).
+    """
+
+    reset_after: float | None = None
+    blackhole_after: float | None = None
+    close_after: float | None = None
+    no_pong: bool = False
+    stall_after: float | None = None
+    stall_for: float = 0.0
+    handshake_status: int | None = None
+    garbage_at: AbstractSet[int] = frozenset()
+    truncate_at: AbstractSet[int] = frozenset()
+    oversize_at: AbstractSet[int] = frozenset()
+    unknown_body_at: AbstractSet[int] = frozenset()
+    unknown_field_at: AbstractSet[int] = frozenset()
+    unknown_channel_at: AbstractSet[int] = frozenset()
+    depth_skip_at: AbstractSet[int] = frozenset()
+    depth_duplicate_at: AbstractSet[int] = frozenset()
+    depth_reorder_at: AbstractSet[int] = frozenset()
+    random_rate: float = 0.0
+    random_kinds: tuple[str, ...] = RANDOM_KINDS
+    seed: int | str = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.random_rate <= 1.0:
+            raise ValueError(f"random_rate must be in [0, 1], got {self.random_rate}")
+        unknown = set(self.random_kinds) - set(RANDOM_KINDS)
+        if unknown:
+            raise ValueError(f"unknown random fault kinds {sorted(unknown)}; use {RANDOM_KINDS}")
+        for name in (
+            "garbage_at",
+            "truncate_at",
+            "oversize_at",
+            "unknown_body_at",
+            "unknown_field_at",
+            "unknown_channel_at",
+            "depth_skip_at",
+            "depth_duplicate_at",
+            "depth_reorder_at",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, frozenset):
+                object.__setattr__(self, name, frozenset(value))
+
+    @property
+    def any(self) -> bool:
+        """Whether this plan injects anything."""
+        return self != Faults(seed=self.seed)
+
+
+@dataclass(slots=True)
+class RestFaults:
+    """Faults of the REST endpoints, changeable while the simulator runs.
+
+    :ivar errors: per path, statuses the next requests get instead of an answer
+        (``500``, ``503``, ``504``, ``429`` with ``Retry-After``), one per request.
+    :ivar hang: per path, how many next requests get no answer at all (a timeout).
+    :ivar delay: seconds (simulator time) before every answer.
+    :ivar stale_snapshot: ``/api/v3/depth`` answers with the book this many
+        versions old (a snapshot older than the stream, FAULTS.md 8).
+    """
+
+    errors: dict[str, deque[int]] = field(default_factory=dict)
+    hang: dict[str, int] = field(default_factory=dict)
+    delay: float = 0.0
+    stale_snapshot: int = 0
+
+    def fail(self, path: str, status: int, count: int = 1) -> None:
+        """Answer the next ``count`` requests to ``path`` with ``status``."""
+        self.errors.setdefault(path, deque()).extend([status] * count)
+
+    def take_error(self, path: str) -> int | None:
+        """The forced status of this request to ``path``, if any (consumed)."""
+        queue = self.errors.get(path)
+        if not queue:
+            return None
+        return queue.popleft()
+
+    def take_hang(self, path: str) -> bool:
+        """Whether this request to ``path`` gets no answer (consumed)."""
+        left = self.hang.get(path, 0)
+        if left <= 0:
+            return False
+        self.hang[path] = left - 1
+        return True
+
+
+#: Named fault plans for ``mexc sim --faults``.
+PROFILES: Final[dict[str, Faults]] = {
+    "none": Faults(),
+    "flaky": Faults(random_rate=0.01, seed="flaky"),
+    "gaps": Faults(random_rate=0.05, random_kinds=("depth_skip", "depth_duplicate")),
+    "garbage": Faults(random_rate=0.02, random_kinds=("garbage", "truncate")),
+    "drift": Faults(random_rate=0.1, random_kinds=("unknown_body", "unknown_field")),
+    "nopong": Faults(no_pong=True),
+    "reset": Faults(reset_after=30.0),
+    "blackhole": Faults(blackhole_after=30.0),
+    "short-lived": Faults(close_after=60.0),
+}
+
+
+def profile(name: str, *, seed: int | str = 0) -> Faults:
+    """The named fault plan, reseeded.
+
+    :raises KeyError: no such profile (the message lists them).
+    """
+    try:
+        plan = PROFILES[name]
+    except KeyError:
+        raise KeyError(f"unknown fault profile {name!r}; profiles: {', '.join(PROFILES)}") from None
+    return replace(plan, seed=f"{seed}/{plan.seed}")

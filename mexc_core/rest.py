@@ -59,6 +59,7 @@ __all__ = (
 )
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 DEFAULT_RECV_WINDOW: Final = 5000
 MAX_RECV_WINDOW: Final = 60000
@@ -551,7 +552,7 @@ def _parse_trades(status: int, body: bytes) -> tuple[Trade, ...]:
 
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RestRequest(Generic[T]):
+class RestRequest(Generic[T_co]):
     """One HTTP request to MEXC and how to read its answer.
 
     :ivar method: ``GET``, ``POST``, ``PUT`` or ``DELETE``.
@@ -570,14 +571,14 @@ class RestRequest(Generic[T]):
     headers: tuple[tuple[str, str], ...] = ()
     signed: bool = False
     weight: int = 1
-    parser: Callable[[int, bytes], T] = field(repr=False, compare=False)
+    parser: Callable[[int, bytes], T_co] = field(repr=False, compare=False)
 
     @property
     def target(self) -> str:
         """The request target: path plus ``?query`` when there is one."""
         return f"{self.path}?{self.query}" if self.query else self.path
 
-    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> T:
+    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> T_co:
         """Read the response to this request.
 
         :raises RestError: a non-2xx status (see :func:`check_status`) or a body of

@@ -8,7 +8,6 @@ Nothing here reaches the network beyond loopback.
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -16,8 +15,8 @@ from types import ModuleType
 import pytest
 
 from mexc_core.testing.server import LoopbackServer
+from tests.timing import FACTOR
 
-FACTOR = float(os.environ.get("MEXC_TEST_TIME_FACTOR", "1"))
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 TOPICS = (
     "spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT",

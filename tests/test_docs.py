@@ -85,6 +85,14 @@ EXPECTED: dict[str, list[str]] = {
         r".*retired JSON channel.*\(aggre_deals\)",
         _line("interval kline needs interval") + r".*",
     ],
+    "private_rest.py": [
+        _line("credentials: Credentials(api_key='mx0a…BWC5', secret_key='***')"),
+        _line("USDT free:") + r"\s+\d+(\.\d+)?",
+        _line("listen key:") + r"\s+\w{4}…\w{4}",
+        _line("placed: BUY LIMIT") + r"\s+\S+\s+@\s+\S+",
+        _line("cancelled: CANCELED"),
+        _line("events: ListenKeyCreated, ListenKeyClosed"),
+    ],
 }
 
 

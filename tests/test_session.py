@@ -43,6 +43,7 @@ from mexc_core.events import (
     UnsubscriptionFailed,
 )
 from mexc_core.session import (
+    _IN_FLIGHT,
     _SESSION_TRANSITIONS,
     _SUBSCRIPTION_TRANSITIONS,
     Session,
@@ -688,6 +689,23 @@ def test_every_state_is_reachable_and_every_table_entry_is_consistent() -> None:
     targets = set(_SUBSCRIPTION_TRANSITIONS.values())
     assert targets == set(SubscriptionState)
     assert {s for s, _ in _SESSION_TRANSITIONS} == set(SessionState) - {SessionState.ERROR}
+
+
+def test_routed_inputs_always_find_a_table_entry() -> None:
+    """Why the missing-pair branch of ``Session._topic_step`` cannot run (its pragma).
+
+    The pacer sends only queued topics (PENDING, UNSUBSCRIBE_PENDING); replies and
+    ack deadlines reach only topics in flight; rejections only those whose request
+    in flight is a SUBSCRIPTION (SUBSCRIBING, CANCELLING).
+    """
+    table = _SUBSCRIPTION_TRANSITIONS
+    S, Inp = SubscriptionState, SubscriptionInput  # noqa: N806 - short aliases
+    assert {s for s, i in table if i is Inp.SEND} == {S.PENDING, S.UNSUBSCRIBE_PENDING}
+    assert {table[s, Inp.SEND] for s in (S.PENDING, S.UNSUBSCRIBE_PENDING)} <= _IN_FLIGHT
+    for state in _IN_FLIGHT:
+        assert (state, Inp.ACK) in table
+        assert (state, Inp.TIMEOUT) in table
+    assert {s for s, i in table if i is Inp.REJECT} == {S.SUBSCRIBING, S.CANCELLING}
 
 
 def test_tables_render_as_rest() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import socket
 import ssl
 import subprocess
@@ -39,8 +38,8 @@ from mexc_core.messages import PrivateOrdersV3Api, PublicAggreDepthsV3Api
 from mexc_core.session import SessionConfig
 from mexc_core.sim import Faults, RunningSimulator, SimConfig, sign
 from mexc_core.testing.pytest_plugin import SimProcess, start_process
+from tests.timing import FACTOR
 
-FACTOR = float(os.environ.get("MEXC_TEST_TIME_FACTOR", "1"))
 DEPTH = "spot@public.aggre.depth.v3.api.pb@10ms@BTCUSDT"
 DEALS = "spot@public.aggre.deals.v3.api.pb@100ms@ETHUSDT"
 

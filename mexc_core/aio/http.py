@@ -154,7 +154,8 @@ class HttpClient:
         conn = await self._take()
         ok = False
         try:
-            with anyio.fail_after(self.timeout), translate(f"{method} {target.split('?', 1)[0]}"):
+            # translate() outside: fail_after raises its TimeoutError on exit
+            with translate(f"{method} {target.split('?', 1)[0]}"), anyio.fail_after(self.timeout):
                 response = await self._exchange(conn, method, target, all_headers, body)
             ok = True
             return response
@@ -172,7 +173,7 @@ class HttpClient:
                 return conn
             await conn.aclose()  # pragma: no cover - only idle connections are kept
         stream: anyio.abc.ByteStream
-        with anyio.fail_after(self.timeout), translate(f"connect {self._host_header}"):
+        with translate(f"connect {self._host_header}"), anyio.fail_after(self.timeout):
             if self._ssl is not None:
                 stream = await anyio.connect_tcp(
                     self.host, self.port, ssl_context=self._ssl, tls_standard_compatible=False

@@ -28,7 +28,6 @@ tests that run the simulator in another process.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import math
@@ -38,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, final
 from urllib.parse import parse_qsl
 
+from mexc_core.rest import sign  # one implementation, checked against the spec vectors
 from mexc_core.sim.exchange import Account, ApiError, Exchange, decimal_text
 from mexc_core.sim.faults import RestFaults
 from mexc_core.sim.market import BUY, Order, OrderStatus, OrderType
@@ -65,17 +65,6 @@ _STATUS_TEXT: Final = {
     503: "service not available, please try again",
     504: "Gateway Time-out",
 }
-
-
-def sign(secret: str, total_params: str) -> str:
-    """MEXC's signature: lowercase hex HMAC-SHA256 of ``total_params``.
-
-    >>> sign("45d0b3c26f2644f19bfb98b07741b2f5",
-    ...      "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=11"
-    ...      "&recvWindow=5000&timestamp=1644489390087")
-    'fd3e4e8543c5188531eb7279d68ae7d26a573d0fc5ab0d18eb692451654d837a'
-    """
-    return hmac.new(secret.encode(), total_params.encode(), hashlib.sha256).hexdigest()
 
 
 def _strip_signature(raw: str) -> str:

@@ -311,19 +311,22 @@ def serve_in_thread(
     port: int = 0,
     ssl_context: ssl.SSLContext | None = None,
     speed: float = 1.0,
+    clock: ScaledClock | None = None,
     backend: str = "asyncio",
 ) -> Iterator[RunningSimulator]:
     """Serve a simulator from a background thread for the duration of a ``with`` block.
 
     :param config: the simulator's configuration (ignored if ``sim`` is given).
     :param speed: simulator seconds per real second.
+    :param clock: the simulator clock, instead of ``ScaledClock(speed)``; a clock
+        with a ``source`` the test controls stops time between the test's steps.
     """
     server = SimServer(
         sim or Simulator(config),
         host=host,
         port=port,
         ssl_context=ssl_context,
-        clock=ScaledClock(speed),
+        clock=clock or ScaledClock(speed),
     )
     with start_blocking_portal(backend) as portal:
         future, _ = portal.start_task(server.serve, name="mexc-sim")

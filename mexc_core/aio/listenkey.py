@@ -1,0 +1,118 @@
+"""Run a :class:`~mexc_core.listenkey.ListenKeyManager` on anyio with the h11 client.
+
+The keeper is the manager's thin adapter: it sends the manager's intents with
+:class:`~mexc_core.aio.http.HttpClient`, feeds back results and failures, hands
+every event to a callback, and sleeps until the manager's next deadline or until
+:meth:`ListenKeyKeeper.invalidated` / :meth:`ListenKeyKeeper.close` wake it. Every
+decision (when to renew, retry, recreate) is the manager's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import anyio
+
+from mexc_core.aio.clock import AnyioClock, Clock, wall_clock_ms
+from mexc_core.aio.errors import TransportError
+from mexc_core.aio.http import HttpClient
+from mexc_core.events import Event
+from mexc_core.listenkey import ListenKeyManager, ListenKeyState
+from mexc_core.rest import ListenKey, ListenKeys, RestClient, RestError, RestRequest
+
+__all__ = ("ListenKeyKeeper",)
+
+
+class ListenKeyKeeper:
+    """Keeps one listen key alive until closed.
+
+    :param http: the HTTP client (its base URL is MEXC's or the simulator's).
+    :param rest: builds and signs the requests (it holds the credentials).
+    :param manager: the lifecycle (default: MEXC's timings, no jitter).
+    :param clock: monotonic time and sleeping (default: the event loop's).
+    :param wall_ms: the wall clock for request timestamps, ms since the epoch.
+    :param on_event: called with every event of the manager, in order.
+    """
+
+    def __init__(
+        self,
+        http: HttpClient,
+        rest: RestClient,
+        *,
+        manager: ListenKeyManager | None = None,
+        clock: Clock | None = None,
+        wall_ms: Callable[[], int] = wall_clock_ms,
+        on_event: Callable[[Event], None] = lambda event: None,
+    ) -> None:
+        self.http = http
+        self.rest = rest
+        self.manager = manager or ListenKeyManager()
+        self.clock = clock or AnyioClock()
+        self.wall_ms = wall_ms
+        self.on_event = on_event
+        self._sleep_scope: anyio.CancelScope | None = None
+        self._invalidated = False
+        self._closing = False
+
+    @property
+    def key(self) -> str | None:
+        """The key to connect private streams with, if one is held."""
+        return self.manager.key
+
+    def invalidated(self) -> None:
+        """A private WebSocket said ``Invalid listen key``."""
+        self._invalidated = True
+        self._wake()
+
+    def close(self) -> None:
+        """Delete the key and make :meth:`run` return."""
+        self._closing = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._sleep_scope is not None:
+            self._sleep_scope.cancel()
+
+    async def run(self) -> None:
+        """Create the key and keep it until :meth:`close`; returns when closed."""
+        manager = self.manager
+        manager.start(self.clock.now())
+        while True:
+            if self._invalidated:
+                self._invalidated = False
+                manager.key_invalidated(self.clock.now())
+            if self._closing:
+                manager.close(self.clock.now())  # idempotent
+            # an answer can bring a new intent (a lost key is recreated at once)
+            while intents := manager.intents():
+                for intent in intents:
+                    request: RestRequest[ListenKey | ListenKeys] = intent.build(
+                        self.rest, self.wall_ms()
+                    )
+                    try:
+                        result = await self.http.request(request)
+                    except RestError as exc:
+                        manager.receive_result(intent.request_id, exc, self.clock.now())
+                    except TransportError as exc:
+                        manager.request_failed(intent.request_id, self.clock.now(), str(exc))
+                    else:
+                        manager.receive_result(intent.request_id, result, self.clock.now())
+            for event in manager.events():
+                self.on_event(event)
+            if manager.state is ListenKeyState.CLOSED:
+                return
+            if self._invalidated or self._closing:
+                continue  # woken while sending: handle it before sleeping
+            await self._sleep(manager.next_deadline())
+            manager.handle_timer(self.clock.now())
+
+    async def _sleep(self, deadline: float | None) -> None:
+        with anyio.CancelScope() as scope:
+            self._sleep_scope = scope
+            try:
+                if deadline is None:
+                    await anyio.sleep_forever()
+                else:
+                    await self.clock.sleep_until(deadline)
+            finally:
+                self._sleep_scope = None

@@ -8,12 +8,16 @@ Nothing here reaches the network beyond loopback.
 from __future__ import annotations
 
 import importlib.util
+import ssl
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+import trustme
 
+from mexc_core.sim.server import RunningSimulator
 from mexc_core.testing.server import LoopbackServer
 from tests.timing import FACTOR
 
@@ -47,6 +51,25 @@ def test_blocking_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Subscribed" in out
     assert "ConnectionClosed(code=1000" in out
     assert server.servers[0].closed is not None  # our close frame arrived
+
+
+def test_blocking_example_over_tls_against_the_simulator(
+    mexc_sim_factory: Callable[..., RunningSimulator],
+) -> None:
+    """The same loop over ``wss://``: the simulator with a certificate from a test CA."""
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    sim = mexc_sim_factory(ssl_context=server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    example = load("embed_blocking")
+    topic = "spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT"
+    pushes = example.run(
+        "127.0.0.1", sim.port, [topic], tls=client_context, count=3, give_up_after=20 * FACTOR
+    )
+    assert len(pushes) == 3
+    assert {p.channel for p in pushes} == {topic}
 
 
 def test_selectors_example_shards_over_connections() -> None:

@@ -36,15 +36,20 @@ def run(
     port: int = 443,
     topics: Sequence[str] = TOPICS,
     *,
-    tls: bool = True,
+    tls: bool | ssl.SSLContext = True,
     count: int = 10,
     give_up_after: float = 60.0,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[Push]:
-    """Subscribe ``topics``, collect ``count`` pushes, close cleanly, return them."""
+    """Subscribe ``topics``, collect ``count`` pushes, close cleanly, return them.
+
+    ``tls`` is ``True`` (verify with the system's CAs), ``False`` (plain TCP) or an
+    :class:`ssl.SSLContext` (e.g. one trusting a local test CA).
+    """
     sock = socket.create_connection((host, port), timeout=10)
-    if tls:
-        sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+    if tls is not False:
+        context = ssl.create_default_context() if tls is True else tls
+        sock = context.wrap_socket(sock, server_hostname=host)
     conn = Connection(host=host if port in (80, 443) else f"{host}:{port}")
     conn.subscribe(topics, clock())
     conn.connect(clock())

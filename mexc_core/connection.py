@@ -77,10 +77,10 @@ from wsproto.events import (
     TextMessage,
 )
 
+from mexc_core._clock import checked_now
 from mexc_core._topics import Topic
 from mexc_core.errors import (
     ArgumentTypeError,
-    ClockError,
     EncodeError,
     HandshakeError,
     InvalidConfig,
@@ -472,15 +472,7 @@ class Connection:
                 state="ERROR",
                 input="any",
             )
-        if type(now) not in (float, int) or not math.isfinite(now):
-            raise ClockError(f"now must be a finite number, got {now!r}", now=now, last=self._now)
-        if now < self._now:
-            raise ClockError(
-                f"now went backwards ({now!r} after {self._now!r}): use a monotonic clock",
-                now=now,
-                last=self._now,
-            )
-        self._now = now
+        self._now = checked_now(now, self._now)
 
     def _check_usable(self) -> None:
         if self._state is ConnectionState.ERROR:

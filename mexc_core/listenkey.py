@@ -56,7 +56,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final, TypeAlias, final
 
-from mexc_core.errors import ClockError, InvalidConfig, LocalProtocolError, StateError
+from mexc_core._clock import checked_now
+from mexc_core.errors import InvalidConfig, LocalProtocolError, StateError
 from mexc_core.events import (
     Event,
     ListenKeyClosed,
@@ -463,13 +464,7 @@ class ListenKeyManager:
         return self._valid_until - self.config.safety_margin
 
     def _clock(self, now: float) -> None:
-        if not math.isfinite(now) or now < self._last_now:
-            raise ClockError(
-                f"now must be finite and monotonic (got {now}, last {self._last_now})",
-                now=now,
-                last=self._last_now,
-            )
-        self._last_now = now
+        self._last_now = checked_now(now, self._last_now)
 
     def _move(self, inp: ListenKeyInput) -> None:
         nxt = _TRANSITIONS.get((self._state, inp))

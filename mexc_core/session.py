@@ -94,11 +94,11 @@ from types import MappingProxyType
 from typing import Final, TypeVar, final
 
 from mexc_core import wire
+from mexc_core._clock import checked_now
 from mexc_core._topics import Topic
 from mexc_core.channels import parse
 from mexc_core.errors import (
     ArgumentTypeError,
-    ClockError,
     ControlFrameError,
     DecodeError,
     InvalidConfig,
@@ -805,15 +805,7 @@ class Session:
                 state="ERROR",
                 input="any",
             )
-        if type(now) not in (float, int) or not math.isfinite(now):
-            raise ClockError(f"now must be a finite number, got {now!r}", now=now, last=self._now)
-        if now < self._now:
-            raise ClockError(
-                f"now went backwards ({now!r} after {self._now!r}): use a monotonic clock",
-                now=now,
-                last=self._now,
-            )
-        self._now = now
+        self._now = checked_now(now, self._now)
 
     def _check_session(self, inp: SessionInput) -> None:
         if (self._state, inp) not in _SESSION_TRANSITIONS:

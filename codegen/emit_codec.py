@@ -66,12 +66,14 @@ def _read_tag(w: Writer, var: str) -> None:
         with w.block("if byte < 0x80:"):
             w(f"{var} = ({var} & 0x7F) | (byte << 7)", "pos += 1")
         with w.block("else:"):
-            w(f"{var}, pos = varint_tail(data, pos, {var})")
+            w(f"{var}, pos = varint32_tail(data, pos, {var})")
 
 
 def _read_len(w: Writer, label: str, end: str, stop: str) -> None:
     """Read a length prefix; ``label`` is a Python expression naming the field."""
-    _read_varint(w, "size")
+    w("size = data[pos]", "pos += 1")
+    with w.block("if size >= 0x80:"):
+        w("size, pos = varint32_tail(data, pos, size)")
     w(f"{stop} = pos + size")
     with w.block(f"if {stop} > {end}:"):
         w(f"raise overrun(data, pos, {label})")
@@ -357,8 +359,13 @@ def _emit_push_encoder(w: Writer, schema: Schema) -> None:
         for f in plain:
             _encode_field(w, f, f.attr, f"{WRAPPER}.{f.attr}")
         with w.block("if type(body) is UnknownBody:"):
-            with w.block(f"if body.number < {UNKNOWN_BODY_FLOOR} or body.number > 0x1FFFFFFF:"):
-                w('raise EncodeError(f"UnknownBody.number {body.number} is no body number")')
+            known = ", ".join(str(f.number) for f in body)
+            cond = (
+                f"body.number < {UNKNOWN_BODY_FLOOR} or body.number > 0x1FFFFFFF "
+                f"or body.number in ({known})"
+            )
+            with w.block(f"if {cond}:"):
+                w('raise EncodeError(f"UnknownBody.number {body.number} is a known one")')
             with w.block("if type(body.data) is not bytes:"):
                 w('raise wrong_type("UnknownBody.data", "bytes", body.data)')
             w("put_message(out, varint(body.number << 3 | 2), body.data)")
@@ -396,6 +403,7 @@ def emit(schema: Schema) -> str:
         "truncated",
         "unknown_body",
         "varint",
+        "varint32_tail",
         "varint_tail",
         "wrong_type",
     ]:

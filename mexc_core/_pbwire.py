@@ -141,6 +141,31 @@ def varint_tail(data: bytes, pos: int, first: int) -> tuple[int, int]:
             raise too_long(data, pos - 1)
 
 
+def varint32_tail(data: bytes, pos: int, first: int) -> tuple[int, int]:
+    """Finish a tag or length varint: at most 5 bytes and 32 bits, as upb requires.
+
+    :raises IndexError: the data ends inside the varint (callers convert it).
+    :raises DecodeError: longer than 5 bytes, or above 2**32 - 1.
+    """
+    value = first & 0x7F
+    shift = 7
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            if value > _MASK32:
+                raise DecodeError(
+                    "tag or length wider than 32 bits", data=data, offset=pos - 1, field="varint"
+                )
+            return value, pos
+        shift += 7
+        if shift >= 35:
+            raise DecodeError(
+                "tag or length varint longer than 5 bytes", data=data, offset=pos, field="varint"
+            )
+
+
 def int32(value: int) -> int:
     """Narrow a decoded varint to ``int32`` exactly as protobuf does."""
     value &= _MASK32
@@ -185,7 +210,7 @@ def _skip_value(data: bytes, pos: int, tag: int, message: str, depth: int) -> in
         pos += 1
         size = first
         if first >= 0x80:
-            size, pos = varint_tail(data, pos, first)
+            size, pos = varint32_tail(data, pos, first)
         pos += size
     elif wire == 3:
         return _skip_group(data, pos, tag >> 3, message, depth + 1)
@@ -208,7 +233,7 @@ def _skip_group(data: bytes, pos: int, number: int, message: str, depth: int) ->
         pos += 1
         tag = first
         if first >= 0x80:
-            tag, pos = varint_tail(data, pos, first)
+            tag, pos = varint32_tail(data, pos, first)
         if tag > _MASK32 or tag >> 3 == 0:
             raise DecodeError(f"invalid field tag {tag}", data=data, offset=pos - 1, field=message)
         if tag & 7 == 4:
@@ -228,7 +253,7 @@ def unknown_body(data: bytes, start: int, stop: int, number: int) -> UnknownBody
     first = data[start]
     pos = start + 1
     if first >= 0x80:
-        pos = varint_tail(data, pos, first)[1]
+        pos = varint32_tail(data, pos, first)[1]
     return UnknownBody(number, data[pos:stop])
 
 

@@ -377,14 +377,22 @@ class Connection:
         self.session.unsubscribe(topics, now)
         self._pump()
 
-    def close(self, code: int = _CLOSE_NORMAL, reason: str = "") -> None:
+    def close(
+        self, code: int = _CLOSE_NORMAL, reason: str = "", *, now: float | None = None
+    ) -> None:
         """Start the close handshake (or just stop, before the WebSocket is open).
 
         :param code: the close code: 1000, or an application code in [3000, 4999].
+        :param now: the current time; the close handshake's deadline counts from it.
+            Give it: without it the deadline counts from the last time the
+            connection was told, which may be long ago on a quiet link.
         :raises EncodeError: ``code`` is not one an endpoint may send.
         :raises ArgumentTypeError: ``reason`` is not a ``str``.
+        :raises ClockError: ``now`` is not finite or went backwards.
         :raises StateError: the connection is in ``ERROR``.
         """
+        if now is not None:
+            self._tick(now)
         if type(code) is not int or not (code == _CLOSE_NORMAL or 3000 <= code <= 4999):
             raise EncodeError(f"close code must be 1000 or in [3000, 4999], got {code!r}")
         if type(reason) is not str:
@@ -548,14 +556,14 @@ class Connection:
                 return  # closing: the session is closed, late pushes are dropped
             data = event.data
             if event.message_finished and not self._message:
-                if len(data) > self.max_message_size:
+                if _size(data) > self.max_message_size:
                     self._too_big()
                 if isinstance(data, str):
                     self.session.receive_text(data, now)
                 else:
                     self.session.receive_binary(bytes(data), now)
                 return
-            self._message_size += len(data)
+            self._message_size += _size(data)
             if self._message_size > self.max_message_size:
                 self._too_big()
             self._message.append(data)
@@ -617,3 +625,8 @@ class Connection:
                 limit=self.max_message_size,
             )
         )
+
+
+def _size(data: str | bytes | bytearray) -> int:
+    """A message part's size in bytes on the wire (text counts its UTF-8 bytes)."""
+    return len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)

@@ -283,6 +283,7 @@ class ListenKeyManager:
         self._keepalive_at = math.inf
         self._retry_at = math.inf
         self._failures = 0
+        self._refusal: str | None = None
         self._connections = 0
         self._next_id = 1
         self._pending: dict[int, tuple[ListenKeyIntent, float]] = {}
@@ -379,6 +380,9 @@ class ListenKeyManager:
         reconciliation already in flight is not sent twice.
         """
         self._clock(now)
+        self._issue_listing(now)
+
+    def _issue_listing(self, now: float) -> None:
         if any(isinstance(intent, ListListenKeys) for intent, _ in self._pending.values()):
             return
         self._issue(ListListenKeys(request_id=self._new_id()), now)
@@ -464,6 +468,13 @@ class ListenKeyManager:
         return self._valid_until - self.config.safety_margin
 
     def _clock(self, now: float) -> None:
+        if self._state is ListenKeyState.ERROR:
+            raise StateError(
+                "the listen-key manager is in ERROR after an earlier misuse",
+                machine="listen key",
+                state="ERROR",
+                input="any",
+            )
         self._last_now = checked_now(now, self._last_now)
 
     def _move(self, inp: ListenKeyInput) -> None:
@@ -494,7 +505,11 @@ class ListenKeyManager:
         return self._pending.pop(request_id, None)
 
     def _backoff(self, floor: float = 0.0) -> float:
-        delay = min(self.config.retry_max, self.config.retry_initial * 2.0**self._failures)
+        # the exponent stops growing once the cap is reached (no float overflow in
+        # a days-long outage)
+        delay = min(
+            self.config.retry_max, self.config.retry_initial * 2.0 ** min(self._failures, 32)
+        )
         self._failures += 1
         if self._jitter is not None:
             delay *= 0.5 + self._jitter() / 2  # "equal jitter": half fixed, half random
@@ -535,9 +550,12 @@ class ListenKeyManager:
             self._drop_if_stale(now)
             return
         if isinstance(result, ApiError):
-            # MEXC refused the keepalive: the key is no longer valid
-            self._lose(ListenKeyLostReason.REJECTED, now, detail=_describe(result))
-            return
+            # MEXC refused the keepalive. That may mean the key is gone, or only
+            # that this request was bad (700003 from a drifting clock, a WAF 403):
+            # ask MEXC which keys are valid; the key is lost only if it is not
+            # listed, and the keepalive is retried meanwhile (rule 2).
+            self._refusal = _describe(result)
+            self._issue_listing(now)
         retry_at = now + self._backoff(_retry_after(result))
         self._move(ListenKeyInput.RENEW_FAILED)
         if retry_at >= self._safe_until():
@@ -566,8 +584,12 @@ class ListenKeyManager:
             return
         holds = None if self._key is None else self._key in result
         self._events.append(ListenKeysListed(count=len(result.keys), holds_key=holds, error=None))
+        refusal, self._refusal = self._refusal, None
         if holds is False and self.key is not None:
-            self._lose(ListenKeyLostReason.NOT_LISTED, now)
+            if refusal is not None:
+                self._lose(ListenKeyLostReason.REJECTED, now, detail=refusal)
+            else:
+                self._lose(ListenKeyLostReason.NOT_LISTED, now)
 
     def _lose(self, reason: ListenKeyLostReason, now: float, detail: str = "") -> None:
         self._move(ListenKeyInput.KEY_LOST)

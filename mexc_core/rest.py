@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar, final
@@ -64,6 +65,9 @@ T_co = TypeVar("T_co", covariant=True)
 DEFAULT_RECV_WINDOW: Final = 5000
 MAX_RECV_WINDOW: Final = 60000
 API_KEY_HEADER: Final = "X-MEXC-APIKEY"
+#: The longest ``Retry-After`` honoured, in seconds (MEXC's IP bans last up to days).
+MAX_RETRY_AFTER: Final = 86400.0
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
 
 
 # ---------------------------------------------------------------- signing
@@ -329,7 +333,8 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
                 seconds = float(value)
             except ValueError:
                 return None
-            return seconds if seconds >= 0 else None
+            # a wait that is negative, not finite, or over a day is not one to honour
+            return seconds if 0 <= seconds <= MAX_RETRY_AFTER else None
     return None
 
 
@@ -382,7 +387,7 @@ def _field(obj: Mapping[str, Any], key: str, kind: type, status: int) -> Any:
     value = obj.get(key)
     if kind is str and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
-    if kind is int and type(value) is str and value.lstrip("-").isdigit():
+    if kind is int and type(value) is str and _INTEGER.fullmatch(value):
         return int(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise InvalidResponse(f"field {key!r} is not {kind.__name__}: {value!r}", status=status)

@@ -181,8 +181,13 @@ class SessionConfig:
     :ivar ping_interval: time between two ``{"method":"PING"}`` (at most 30 s).
     :ivar pong_timeout: how long a PING waits for its PONG (below ``ping_interval``).
     :ivar data_silence_timeout: with topics subscribed, the longest time without a
-        push before the connection counts as dead; ``None`` disables the watchdog
-        (for connections whose channels may legitimately stay silent).
+        push before the connection counts as dead; ``None`` (the default) disables
+        the watchdog. It is off by default because silence is normal on most
+        channels: private streams of an idle account, deals and diff depth of an
+        illiquid pair. Liveness comes from PING/PONG instead (every
+        ``ping_interval``, a strict ``pong_timeout``), which catches a half-open
+        link within ``ping_interval + pong_timeout``. Set it for connections that
+        carry a channel with a fixed cadence (kline: every second).
     :ivar idle_timeout: without any subscription for this long, emit
         :class:`~mexc_core.events.IdleWithoutSubscriptions` (MEXC closes at 30 s);
         ``None`` disables it.
@@ -199,7 +204,7 @@ class SessionConfig:
     ack_timeout: float = 5.0
     ping_interval: float = 5.0
     pong_timeout: float = 4.0
-    data_silence_timeout: float | None = 60.0
+    data_silence_timeout: float | None = None
     idle_timeout: float | None = 25.0
     rotate_after: float = 23 * 3600.0
     max_consecutive_bad_frames: int | None = 10

@@ -146,7 +146,7 @@ async def test_timeouts_size_limit_and_connection_reuse(
         sim.call(lambda: sim.server.sim.rest_faults.hang.update({"/api/v3/time": 1}))
         with pytest.raises(ReadTimeout):
             await http.request(client.server_time())
-        assert http._idle == [first] or http._idle == []
+        assert http._idle == []  # the timed-out connection was not put back
     async with make(max_response_size=200) as small:
         with pytest.raises(ResponseTooLarge):
             await small.request(client.depth("BTCUSDT", limit=5000))
@@ -165,6 +165,22 @@ async def test_tls_verification_is_on_by_default(
     with ca.cert_pem.tempfile() as ca_file:
         async with HttpClient(sim.rest_url, ca_file=ca_file) as http:
             await http.request(rest.RestClient().ping())  # verifies with the CA
+
+
+async def test_a_cancelled_keeper_still_deletes_its_key(mexc_sim: RunningSimulator) -> None:
+    """Found in review: a keeper cancelled while holding a key leaked it."""
+    client, wall_ms = signer(mexc_sim)
+    async with HttpClient(mexc_sim.rest_url) as http:
+        keeper = ListenKeyKeeper(http, client, wall_ms=wall_ms)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(keeper.run)
+            with anyio.fail_after(10 * FACTOR):
+                while keeper.key is None:
+                    await anyio.sleep(0.01)
+            key = keeper.key
+            tg.cancel_scope.cancel()
+        listed = await http.request(client.list_listen_keys(wall_ms()))
+    assert key not in listed
 
 
 async def test_connection_refused() -> None:

@@ -823,3 +823,21 @@ def test_connection_table_sweep(state: ConnectionState, inp: ConnectionInput) ->
 def test_every_connection_state_is_reachable() -> None:
     assert set(_TRANSITIONS.values()) == set(ConnectionState)
     assert {s for s, _ in _TRANSITIONS} == set(ConnectionState) - {ConnectionState.ERROR}
+
+
+def test_close_deadline_counts_from_now() -> None:
+    """Found in review: close() without ``now`` counted the close handshake's
+    timeout from the last time the connection saw, so a quiet link closed unclean."""
+    conn, _ = open_pair()
+    conn.close(now=20.0)
+    assert conn.next_deadline() == 20.0 + conn.close_timeout
+    conn.handle_timer(20.0)
+    assert [e for e in conn.events() if isinstance(e, ConnectionClosed)] == []
+
+
+def test_text_size_counts_utf8_bytes() -> None:
+    """Found in review: 1,000 four-byte emoji (4,000 bytes) passed a 1,024-byte limit."""
+    conn, server = open_pair(max_message_size=1024)
+    server.send_text("\U0001f600" * 1000)
+    with pytest.raises(MessageTooBig):
+        conn.receive_data(server.data_to_send(), 1.0)

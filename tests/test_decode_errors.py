@@ -82,9 +82,11 @@ def test_groups_are_skipped_as_unknown_fields() -> None:
 
 
 def test_huge_length_is_an_error_not_an_allocation() -> None:
-    frame = b"\x0a" + varint(2**62) + b"abc"
+    frame = b"\x0a" + varint(2**32 - 1) + b"abc"  # the largest length upb reads
     with pytest.raises(errors.DecodeError, match="past the end"):
         wire.decode_push(frame)
+    with pytest.raises(errors.DecodeError, match="longer than 5 bytes"):
+        wire.decode_push(b"\x0a" + varint(2**62) + b"abc")
 
 
 def test_wrong_argument_type() -> None:
@@ -179,7 +181,7 @@ REJECTED: list[tuple[str, bytes, str, int]] = [
     ("fixed32 cut short", _tag(7, 5) + bytes(2), "frame ends inside a field", 3),
     ("len cut short", _tag(7, 2) + varint(200) + bytes(10), "frame ends inside a field", 13),
     ("field number 0 in a group", _tag(7, 3) + b"\x00", "invalid field tag 0", 1),
-    ("tag wider than 32 bits in a group", _tag(7, 3) + varint(1 << 33), "invalid field tag", 5),
+    ("tag wider than 32 bits in a group", _tag(7, 3) + varint(1 << 33), "wider than 32 bits", 5),
     (
         "unknown field past the end of its body",
         # the body is 3 bytes; the unknown field in it claims 5, which the frame has
@@ -223,3 +225,33 @@ def test_the_encoder_checks_bool_fields() -> None:
         wire.encode_push(CHANNEL, PrivateDealsV3Api(is_maker=1))  # type: ignore[arg-type]
     frame = wire.encode_push(CHANNEL, PrivateDealsV3Api(is_maker=True, is_self_trade=False))
     assert wire.decode_push(frame).body == PrivateDealsV3Api(is_maker=True)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"\x8a\x80\x80\x80\x80\x00\x02ch",  # 6-byte tag (non-minimal): upb refuses it
+        b"\x8a\x80\x80\x80\x10\x02ch",  # 5-byte tag above 2**32
+        b"\x0a\x82\x80\x80\x80\x80\x00ch",  # 6-byte length
+        b"\x0a\x82" + b"\x80" * 8 + b"\x00ch",  # 10-byte length
+        b"\xda\x13\x04" + b"\x8a\x80\x80\x80\x80\x00",  # overlong tag inside a body
+    ],
+)
+def test_overlong_tags_and_lengths_are_refused_like_google(frame: bytes) -> None:
+    """Found in review: tags and lengths are 32-bit varints of at most 5 bytes."""
+    with pytest.raises(errors.DecodeError):
+        wire.decode_push(frame)
+    with pytest.raises(GoogleDecodeError):
+        google_parse(frame)
+
+
+def test_five_byte_tags_and_lengths_are_fine() -> None:
+    frame = b"\x8a\x80\x80\x80\x00\x82\x80\x80\x80\x00ch" + b"\xda\x13\x00"
+    assert wire.decode_push(frame).channel == "ch"
+    google_parse(frame)
+
+
+def test_unknown_body_with_a_known_number_is_refused() -> None:
+    """Found in review: it encoded, then failed to decode as the known body."""
+    with pytest.raises(errors.EncodeError, match="known"):
+        wire.encode_push(CHANNEL, UnknownBody(number=313, data=b"\x08\x01"))

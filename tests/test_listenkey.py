@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
@@ -115,14 +116,19 @@ def test_retry_after_is_honoured() -> None:
     assert failed.retry_at == 1861.0
 
 
-def test_a_rejected_keepalive_loses_the_key_and_creates_a_new_one() -> None:
+def test_a_refused_keepalive_is_checked_before_the_key_is_given_up() -> None:
     manager = active()
     manager.handle_timer(1800.0)
     (keepalive,) = manager.intents()
-    manager.receive_result(
-        keepalive.request_id, ApiError("HTTP 400", status=400, code=730001, msg="invalid"), 1801.0
-    )
-    lost = one(manager, events.ListenKeyLost)
+    refused = ApiError("HTTP 400", status=400, code=730002, msg="invalid")
+    manager.receive_result(keepalive.request_id, refused, 1801.0)
+    failed = one(manager, events.ListenKeyRenewalFailed)
+    assert failed.retry_at == 1803.0
+    (listing,) = manager.intents()
+    assert isinstance(listing, ListListenKeys)
+    manager.receive_result(listing.request_id, ListenKeys((KEY2,)), 1801.5)
+    listed, lost = manager.events()
+    assert isinstance(listed, events.ListenKeysListed)
     assert lost == events.ListenKeyLost(
         key=KEY, reason=events.ListenKeyLostReason.REJECTED, detail="HTTP 400"
     )
@@ -132,6 +138,59 @@ def test_a_rejected_keepalive_loses_the_key_and_creates_a_new_one() -> None:
     assert isinstance(create, CreateListenKey)
     manager.receive_result(create.request_id, ListenKey(KEY2), 1802.0)
     assert manager.key == KEY2
+
+
+def test_a_refused_keepalive_of_a_listed_key_is_only_retried() -> None:
+    """700003 (a drifting clock) or a WAF 403 must not tear down healthy streams."""
+    manager = active()
+    manager.handle_timer(1800.0)
+    (keepalive,) = manager.intents()
+    skew = ApiError("HTTP 400 code 700003", status=400, code=700003, msg="recvWindow")
+    manager.receive_result(keepalive.request_id, skew, 1801.0)
+    (listing,) = manager.intents()
+    manager.receive_result(listing.request_id, ListenKeys((KEY,)), 1801.5)
+    assert [type(e).__name__ for e in manager.events()] == [
+        "ListenKeyRenewalFailed",
+        "ListenKeysListed",
+    ]
+    assert manager.key == KEY
+    manager.handle_timer(1803.0)
+    (retry,) = manager.intents()
+    assert isinstance(retry, KeepAliveListenKey)
+    manager.receive_result(retry.request_id, ListenKey(KEY), 1804.0)
+    assert one(manager, events.ListenKeyRenewed).valid_until == 5403.0
+
+
+def test_a_long_outage_does_not_overflow_the_backoff() -> None:
+    """Found in review: 2.0 ** failures overflowed after 1,024 failures (34 h)."""
+    manager, first = started()
+    request_id = first.request_id
+    now = 0.0
+    for _ in range(2000):
+        now += 1.0
+        manager.request_failed(request_id, now)
+        failed = one(manager, events.ListenKeyCreateFailed)
+        assert failed.retry_at - now == 120.0 or now < 200  # capped at retry_max
+        now = failed.retry_at
+        manager.handle_timer(now)
+        (retry,) = manager.intents()
+        request_id = retry.request_id
+
+
+def test_error_is_terminal() -> None:
+    manager = active()
+    with pytest.raises(errors.StateError):
+        manager.start(2.0)
+    calls: list[Callable[[], None]] = [
+        lambda: manager.reconcile(3.0),
+        lambda: manager.handle_timer(3.0),
+        lambda: manager.key_invalidated(3.0),
+        lambda: manager.close(3.0),
+    ]
+    for call in calls:
+        with pytest.raises(errors.StateError):
+            call()
+    assert manager.intents() == []
 
 
 def test_expiry_without_successful_keepalive_loses_the_key() -> None:

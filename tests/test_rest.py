@@ -422,3 +422,14 @@ def test_retry_after_among_other_headers() -> None:
     with pytest.raises(rest.RateLimited) as info:
         RestClient().ping().parse(429, {}, b"")
     assert info.value.retry_after is None
+    for value in ("inf", "nan", "1e400", "86401"):
+        with pytest.raises(rest.RateLimited) as info:
+            RestClient().ping().parse(429, {"Retry-After": value}, b"")
+        assert info.value.retry_after is None, value
+
+
+@pytest.mark.parametrize("value", ["--1", "²", "1\u0661", "", "-", "1.5", "1e3"])
+def test_integer_fields_refuse_what_is_not_ascii_digits(value: str) -> None:
+    """Found in review: str.isdigit() let '²' through to int() (a ValueError)."""
+    with pytest.raises(rest.InvalidResponse):
+        RestClient().server_time().parse(200, {}, _body({"serverTime": value}))

@@ -76,7 +76,7 @@ def run(
                     pushes.append(event)
                     print(f"{event.channel}: {event.body}")
                     if len(pushes) == count:
-                        conn.close()
+                        conn.close(now=now)
                 elif isinstance(event, Subscribed | SubscriptionFailed):
                     print(event)
                 elif isinstance(event, HealthCheckFailed):

@@ -109,7 +109,7 @@ def run(
                         if len(pushes) == count:
                             for other in links:
                                 if other.conn.state is ConnectionState.OPEN:
-                                    other.conn.close()
+                                    other.conn.close(now=now)
                     elif isinstance(event, HealthCheckFailed | ConnectionClosed):
                         print(event)
     finally:

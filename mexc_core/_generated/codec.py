@@ -25,6 +25,7 @@ from mexc_core._pbwire import (
     truncated,
     unknown_body,
     varint,
+    varint32_tail,
     varint_tail,
     wrong_type,
 )
@@ -93,12 +94,12 @@ def _dec_PrivateAccountV3Api(
                     tag = (tag & 0x7F) | (byte << 7)
                     pos += 1
                 else:
-                    tag, pos = varint_tail(data, pos, tag)
+                    tag, pos = varint32_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateAccountV3Api.vcoin_name")
@@ -108,7 +109,7 @@ def _dec_PrivateAccountV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateAccountV3Api.coin_id")
@@ -118,7 +119,7 @@ def _dec_PrivateAccountV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateAccountV3Api.balance_amount")
@@ -128,7 +129,7 @@ def _dec_PrivateAccountV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateAccountV3Api.balance_amount_change")
@@ -138,7 +139,7 @@ def _dec_PrivateAccountV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateAccountV3Api.frozen_amount")
@@ -148,7 +149,7 @@ def _dec_PrivateAccountV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateAccountV3Api.frozen_amount_change")
@@ -158,7 +159,7 @@ def _dec_PrivateAccountV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateAccountV3Api.type")
@@ -254,12 +255,12 @@ def _dec_PrivateDealsV3Api(
                     tag = (tag & 0x7F) | (byte << 7)
                     pos += 1
                 else:
-                    tag, pos = varint_tail(data, pos, tag)
+                    tag, pos = varint32_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateDealsV3Api.price")
@@ -269,7 +270,7 @@ def _dec_PrivateDealsV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateDealsV3Api.quantity")
@@ -279,7 +280,7 @@ def _dec_PrivateDealsV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateDealsV3Api.amount")
@@ -309,7 +310,7 @@ def _dec_PrivateDealsV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateDealsV3Api.trade_id")
@@ -319,7 +320,7 @@ def _dec_PrivateDealsV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateDealsV3Api.client_order_id")
@@ -329,7 +330,7 @@ def _dec_PrivateDealsV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateDealsV3Api.order_id")
@@ -339,7 +340,7 @@ def _dec_PrivateDealsV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateDealsV3Api.fee_amount")
@@ -349,7 +350,7 @@ def _dec_PrivateDealsV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateDealsV3Api.fee_currency")
@@ -477,12 +478,12 @@ def _dec_PrivateOrdersV3Api(
                     tag = (tag & 0x7F) | (byte << 7)
                     pos += 1
                 else:
-                    tag, pos = varint_tail(data, pos, tag)
+                    tag, pos = varint32_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateOrdersV3Api.id")
@@ -492,7 +493,7 @@ def _dec_PrivateOrdersV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateOrdersV3Api.client_id")
@@ -502,7 +503,7 @@ def _dec_PrivateOrdersV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateOrdersV3Api.price")
@@ -512,7 +513,7 @@ def _dec_PrivateOrdersV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateOrdersV3Api.quantity")
@@ -522,7 +523,7 @@ def _dec_PrivateOrdersV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateOrdersV3Api.amount")
@@ -532,7 +533,7 @@ def _dec_PrivateOrdersV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateOrdersV3Api.avg_price")
@@ -564,7 +565,7 @@ def _dec_PrivateOrdersV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateOrdersV3Api.remain_amount")
@@ -574,7 +575,7 @@ def _dec_PrivateOrdersV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateOrdersV3Api.remain_quantity")
@@ -584,7 +585,7 @@ def _dec_PrivateOrdersV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateOrdersV3Api.last_deal_quantity")
@@ -594,7 +595,7 @@ def _dec_PrivateOrdersV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateOrdersV3Api.cumulative_quantity")
@@ -604,7 +605,7 @@ def _dec_PrivateOrdersV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateOrdersV3Api.cumulative_amount")
@@ -641,7 +642,7 @@ def _dec_PrivateOrdersV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateOrdersV3Api.market")
@@ -659,7 +660,7 @@ def _dec_PrivateOrdersV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateOrdersV3Api.trigger_price")
@@ -677,7 +678,7 @@ def _dec_PrivateOrdersV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateOrdersV3Api.oco_id")
@@ -687,7 +688,7 @@ def _dec_PrivateOrdersV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateOrdersV3Api.route_factor")
@@ -697,7 +698,7 @@ def _dec_PrivateOrdersV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateOrdersV3Api.symbol_id")
@@ -707,7 +708,7 @@ def _dec_PrivateOrdersV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateOrdersV3Api.market_id")
@@ -717,7 +718,7 @@ def _dec_PrivateOrdersV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateOrdersV3Api.market_currency_id")
@@ -727,7 +728,7 @@ def _dec_PrivateOrdersV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PrivateOrdersV3Api.currency_id")
@@ -810,12 +811,12 @@ def _dec_PublicAggreBookTickerV3Api(
                     tag = (tag & 0x7F) | (byte << 7)
                     pos += 1
                 else:
-                    tag, pos = varint_tail(data, pos, tag)
+                    tag, pos = varint32_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicAggreBookTickerV3Api.bid_price")
@@ -825,7 +826,7 @@ def _dec_PublicAggreBookTickerV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicAggreBookTickerV3Api.bid_quantity")
@@ -835,7 +836,7 @@ def _dec_PublicAggreBookTickerV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicAggreBookTickerV3Api.ask_price")
@@ -845,7 +846,7 @@ def _dec_PublicAggreBookTickerV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicAggreBookTickerV3Api.ask_quantity")
@@ -855,7 +856,7 @@ def _dec_PublicAggreBookTickerV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicAggreBookTickerV3Api.version")
@@ -933,12 +934,12 @@ def _dec_PublicAggreDealsV3Api(
                     tag = (tag & 0x7F) | (byte << 7)
                     pos += 1
                 else:
-                    tag, pos = varint_tail(data, pos, tag)
+                    tag, pos = varint32_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicAggreDealsV3Api.deals")
@@ -956,12 +957,12 @@ def _dec_PublicAggreDealsV3Api(
                             tag1 = (tag1 & 0x7F) | (byte << 7)
                             pos += 1
                         else:
-                            tag1, pos = varint_tail(data, pos, tag1)
+                            tag1, pos = varint32_tail(data, pos, tag1)
                     if tag1 == 10:
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicAggreDealsV3ApiItem.price")
@@ -971,7 +972,7 @@ def _dec_PublicAggreDealsV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicAggreDealsV3ApiItem.quantity")
@@ -1008,7 +1009,7 @@ def _dec_PublicAggreDealsV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicAggreDealsV3ApiItem.trade_id")
@@ -1042,7 +1043,7 @@ def _dec_PublicAggreDealsV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicAggreDealsV3Api.event_type")
@@ -1099,12 +1100,12 @@ def _dec_PublicAggreDealsV3ApiItem(
                     tag = (tag & 0x7F) | (byte << 7)
                     pos += 1
                 else:
-                    tag, pos = varint_tail(data, pos, tag)
+                    tag, pos = varint32_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicAggreDealsV3ApiItem.price")
@@ -1114,7 +1115,7 @@ def _dec_PublicAggreDealsV3ApiItem(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicAggreDealsV3ApiItem.quantity")
@@ -1151,7 +1152,7 @@ def _dec_PublicAggreDealsV3ApiItem(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicAggreDealsV3ApiItem.trade_id")
@@ -1209,12 +1210,12 @@ def _dec_PublicAggreDepthV3ApiItem(
                     tag = (tag & 0x7F) | (byte << 7)
                     pos += 1
                 else:
-                    tag, pos = varint_tail(data, pos, tag)
+                    tag, pos = varint32_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicAggreDepthV3ApiItem.price")
@@ -1224,7 +1225,7 @@ def _dec_PublicAggreDepthV3ApiItem(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicAggreDepthV3ApiItem.quantity")
@@ -1290,12 +1291,12 @@ def _dec_PublicAggreDepthsV3Api(
                     tag = (tag & 0x7F) | (byte << 7)
                     pos += 1
                 else:
-                    tag, pos = varint_tail(data, pos, tag)
+                    tag, pos = varint32_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicAggreDepthsV3Api.asks")
@@ -1310,12 +1311,12 @@ def _dec_PublicAggreDepthsV3Api(
                             tag1 = (tag1 & 0x7F) | (byte << 7)
                             pos += 1
                         else:
-                            tag1, pos = varint_tail(data, pos, tag1)
+                            tag1, pos = varint32_tail(data, pos, tag1)
                     if tag1 == 10:
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicAggreDepthV3ApiItem.price")
@@ -1325,7 +1326,7 @@ def _dec_PublicAggreDepthsV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicAggreDepthV3ApiItem.quantity")
@@ -1356,7 +1357,7 @@ def _dec_PublicAggreDepthsV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicAggreDepthsV3Api.bids")
@@ -1371,12 +1372,12 @@ def _dec_PublicAggreDepthsV3Api(
                             tag1 = (tag1 & 0x7F) | (byte << 7)
                             pos += 1
                         else:
-                            tag1, pos = varint_tail(data, pos, tag1)
+                            tag1, pos = varint32_tail(data, pos, tag1)
                     if tag1 == 10:
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicAggreDepthV3ApiItem.price")
@@ -1386,7 +1387,7 @@ def _dec_PublicAggreDepthsV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicAggreDepthV3ApiItem.quantity")
@@ -1417,7 +1418,7 @@ def _dec_PublicAggreDepthsV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicAggreDepthsV3Api.event_type")
@@ -1427,7 +1428,7 @@ def _dec_PublicAggreDepthsV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicAggreDepthsV3Api.from_version")
@@ -1437,7 +1438,7 @@ def _dec_PublicAggreDepthsV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicAggreDepthsV3Api.to_version")
@@ -1516,12 +1517,12 @@ def _dec_PublicBookTickerBatchV3Api(
                     tag = (tag & 0x7F) | (byte << 7)
                     pos += 1
                 else:
-                    tag, pos = varint_tail(data, pos, tag)
+                    tag, pos = varint32_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicBookTickerBatchV3Api.items")
@@ -1538,12 +1539,12 @@ def _dec_PublicBookTickerBatchV3Api(
                             tag1 = (tag1 & 0x7F) | (byte << 7)
                             pos += 1
                         else:
-                            tag1, pos = varint_tail(data, pos, tag1)
+                            tag1, pos = varint32_tail(data, pos, tag1)
                     if tag1 == 10:
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicBookTickerV3Api.bid_price")
@@ -1553,7 +1554,7 @@ def _dec_PublicBookTickerBatchV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicBookTickerV3Api.bid_quantity")
@@ -1563,7 +1564,7 @@ def _dec_PublicBookTickerBatchV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicBookTickerV3Api.ask_price")
@@ -1573,7 +1574,7 @@ def _dec_PublicBookTickerBatchV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicBookTickerV3Api.ask_quantity")
@@ -1602,7 +1603,7 @@ def _dec_PublicBookTickerBatchV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicBookTickerBatchV3Api.version")
@@ -1684,12 +1685,12 @@ def _dec_PublicBookTickerV3Api(
                     tag = (tag & 0x7F) | (byte << 7)
                     pos += 1
                 else:
-                    tag, pos = varint_tail(data, pos, tag)
+                    tag, pos = varint32_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicBookTickerV3Api.bid_price")
@@ -1699,7 +1700,7 @@ def _dec_PublicBookTickerV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicBookTickerV3Api.bid_quantity")
@@ -1709,7 +1710,7 @@ def _dec_PublicBookTickerV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicBookTickerV3Api.ask_price")
@@ -1719,7 +1720,7 @@ def _dec_PublicBookTickerV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicBookTickerV3Api.ask_quantity")
@@ -1769,12 +1770,12 @@ def _dec_PublicDealsV3Api(
                     tag = (tag & 0x7F) | (byte << 7)
                     pos += 1
                 else:
-                    tag, pos = varint_tail(data, pos, tag)
+                    tag, pos = varint32_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicDealsV3Api.deals")
@@ -1791,12 +1792,12 @@ def _dec_PublicDealsV3Api(
                             tag1 = (tag1 & 0x7F) | (byte << 7)
                             pos += 1
                         else:
-                            tag1, pos = varint_tail(data, pos, tag1)
+                            tag1, pos = varint32_tail(data, pos, tag1)
                     if tag1 == 10:
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicDealsV3ApiItem.price")
@@ -1806,7 +1807,7 @@ def _dec_PublicDealsV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicDealsV3ApiItem.quantity")
@@ -1862,7 +1863,7 @@ def _dec_PublicDealsV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicDealsV3Api.event_type")
@@ -1915,12 +1916,12 @@ def _dec_PublicDealsV3ApiItem(
                     tag = (tag & 0x7F) | (byte << 7)
                     pos += 1
                 else:
-                    tag, pos = varint_tail(data, pos, tag)
+                    tag, pos = varint32_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicDealsV3ApiItem.price")
@@ -1930,7 +1931,7 @@ def _dec_PublicDealsV3ApiItem(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicDealsV3ApiItem.quantity")
@@ -2007,12 +2008,12 @@ def _dec_PublicIncreaseDepthV3ApiItem(
                     tag = (tag & 0x7F) | (byte << 7)
                     pos += 1
                 else:
-                    tag, pos = varint_tail(data, pos, tag)
+                    tag, pos = varint32_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicIncreaseDepthV3ApiItem.price")
@@ -2022,7 +2023,7 @@ def _dec_PublicIncreaseDepthV3ApiItem(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicIncreaseDepthV3ApiItem.quantity")
@@ -2079,12 +2080,12 @@ def _dec_PublicIncreaseDepthsBatchV3Api(
                     tag = (tag & 0x7F) | (byte << 7)
                     pos += 1
                 else:
-                    tag, pos = varint_tail(data, pos, tag)
+                    tag, pos = varint32_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicIncreaseDepthsBatchV3Api.items")
@@ -2094,7 +2095,7 @@ def _dec_PublicIncreaseDepthsBatchV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicIncreaseDepthsBatchV3Api.event_type")
@@ -2162,12 +2163,12 @@ def _dec_PublicIncreaseDepthsV3Api(
                     tag = (tag & 0x7F) | (byte << 7)
                     pos += 1
                 else:
-                    tag, pos = varint_tail(data, pos, tag)
+                    tag, pos = varint32_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicIncreaseDepthsV3Api.asks")
@@ -2182,12 +2183,12 @@ def _dec_PublicIncreaseDepthsV3Api(
                             tag1 = (tag1 & 0x7F) | (byte << 7)
                             pos += 1
                         else:
-                            tag1, pos = varint_tail(data, pos, tag1)
+                            tag1, pos = varint32_tail(data, pos, tag1)
                     if tag1 == 10:
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicIncreaseDepthV3ApiItem.price")
@@ -2197,7 +2198,7 @@ def _dec_PublicIncreaseDepthsV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicIncreaseDepthV3ApiItem.quantity")
@@ -2230,7 +2231,7 @@ def _dec_PublicIncreaseDepthsV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicIncreaseDepthsV3Api.bids")
@@ -2245,12 +2246,12 @@ def _dec_PublicIncreaseDepthsV3Api(
                             tag1 = (tag1 & 0x7F) | (byte << 7)
                             pos += 1
                         else:
-                            tag1, pos = varint_tail(data, pos, tag1)
+                            tag1, pos = varint32_tail(data, pos, tag1)
                     if tag1 == 10:
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicIncreaseDepthV3ApiItem.price")
@@ -2260,7 +2261,7 @@ def _dec_PublicIncreaseDepthsV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicIncreaseDepthV3ApiItem.quantity")
@@ -2293,7 +2294,7 @@ def _dec_PublicIncreaseDepthsV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicIncreaseDepthsV3Api.event_type")
@@ -2303,7 +2304,7 @@ def _dec_PublicIncreaseDepthsV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicIncreaseDepthsV3Api.version")
@@ -2360,12 +2361,12 @@ def _dec_PublicLimitDepthV3ApiItem(
                     tag = (tag & 0x7F) | (byte << 7)
                     pos += 1
                 else:
-                    tag, pos = varint_tail(data, pos, tag)
+                    tag, pos = varint32_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicLimitDepthV3ApiItem.price")
@@ -2375,7 +2376,7 @@ def _dec_PublicLimitDepthV3ApiItem(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicLimitDepthV3ApiItem.quantity")
@@ -2439,12 +2440,12 @@ def _dec_PublicLimitDepthsV3Api(
                     tag = (tag & 0x7F) | (byte << 7)
                     pos += 1
                 else:
-                    tag, pos = varint_tail(data, pos, tag)
+                    tag, pos = varint32_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicLimitDepthsV3Api.asks")
@@ -2459,12 +2460,12 @@ def _dec_PublicLimitDepthsV3Api(
                             tag1 = (tag1 & 0x7F) | (byte << 7)
                             pos += 1
                         else:
-                            tag1, pos = varint_tail(data, pos, tag1)
+                            tag1, pos = varint32_tail(data, pos, tag1)
                     if tag1 == 10:
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicLimitDepthV3ApiItem.price")
@@ -2474,7 +2475,7 @@ def _dec_PublicLimitDepthsV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicLimitDepthV3ApiItem.quantity")
@@ -2505,7 +2506,7 @@ def _dec_PublicLimitDepthsV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicLimitDepthsV3Api.bids")
@@ -2520,12 +2521,12 @@ def _dec_PublicLimitDepthsV3Api(
                             tag1 = (tag1 & 0x7F) | (byte << 7)
                             pos += 1
                         else:
-                            tag1, pos = varint_tail(data, pos, tag1)
+                            tag1, pos = varint32_tail(data, pos, tag1)
                     if tag1 == 10:
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicLimitDepthV3ApiItem.price")
@@ -2535,7 +2536,7 @@ def _dec_PublicLimitDepthsV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicLimitDepthV3ApiItem.quantity")
@@ -2566,7 +2567,7 @@ def _dec_PublicLimitDepthsV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicLimitDepthsV3Api.event_type")
@@ -2576,7 +2577,7 @@ def _dec_PublicLimitDepthsV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicLimitDepthsV3Api.version")
@@ -2672,12 +2673,12 @@ def _dec_PublicMiniTickerV3Api(
                     tag = (tag & 0x7F) | (byte << 7)
                     pos += 1
                 else:
-                    tag, pos = varint_tail(data, pos, tag)
+                    tag, pos = varint32_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicMiniTickerV3Api.symbol")
@@ -2687,7 +2688,7 @@ def _dec_PublicMiniTickerV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicMiniTickerV3Api.price")
@@ -2697,7 +2698,7 @@ def _dec_PublicMiniTickerV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicMiniTickerV3Api.rate")
@@ -2707,7 +2708,7 @@ def _dec_PublicMiniTickerV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicMiniTickerV3Api.zoned_rate")
@@ -2717,7 +2718,7 @@ def _dec_PublicMiniTickerV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicMiniTickerV3Api.high")
@@ -2727,7 +2728,7 @@ def _dec_PublicMiniTickerV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicMiniTickerV3Api.low")
@@ -2737,7 +2738,7 @@ def _dec_PublicMiniTickerV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicMiniTickerV3Api.volume")
@@ -2747,7 +2748,7 @@ def _dec_PublicMiniTickerV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicMiniTickerV3Api.quantity")
@@ -2757,7 +2758,7 @@ def _dec_PublicMiniTickerV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicMiniTickerV3Api.last_close_rate")
@@ -2767,7 +2768,7 @@ def _dec_PublicMiniTickerV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicMiniTickerV3Api.last_close_zoned_rate")
@@ -2777,7 +2778,7 @@ def _dec_PublicMiniTickerV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicMiniTickerV3Api.last_close_high")
@@ -2787,7 +2788,7 @@ def _dec_PublicMiniTickerV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicMiniTickerV3Api.last_close_low")
@@ -2844,12 +2845,12 @@ def _dec_PublicMiniTickersV3Api(
                     tag = (tag & 0x7F) | (byte << 7)
                     pos += 1
                 else:
-                    tag, pos = varint_tail(data, pos, tag)
+                    tag, pos = varint32_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicMiniTickersV3Api.items")
@@ -2874,12 +2875,12 @@ def _dec_PublicMiniTickersV3Api(
                             tag1 = (tag1 & 0x7F) | (byte << 7)
                             pos += 1
                         else:
-                            tag1, pos = varint_tail(data, pos, tag1)
+                            tag1, pos = varint32_tail(data, pos, tag1)
                     if tag1 == 10:
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicMiniTickerV3Api.symbol")
@@ -2889,7 +2890,7 @@ def _dec_PublicMiniTickersV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicMiniTickerV3Api.price")
@@ -2899,7 +2900,7 @@ def _dec_PublicMiniTickersV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicMiniTickerV3Api.rate")
@@ -2909,7 +2910,7 @@ def _dec_PublicMiniTickersV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicMiniTickerV3Api.zoned_rate")
@@ -2919,7 +2920,7 @@ def _dec_PublicMiniTickersV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicMiniTickerV3Api.high")
@@ -2929,7 +2930,7 @@ def _dec_PublicMiniTickersV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicMiniTickerV3Api.low")
@@ -2939,7 +2940,7 @@ def _dec_PublicMiniTickersV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicMiniTickerV3Api.volume")
@@ -2949,7 +2950,7 @@ def _dec_PublicMiniTickersV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicMiniTickerV3Api.quantity")
@@ -2959,7 +2960,7 @@ def _dec_PublicMiniTickersV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicMiniTickerV3Api.last_close_rate")
@@ -2969,7 +2970,7 @@ def _dec_PublicMiniTickersV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicMiniTickerV3Api.last_close_zoned_rate")
@@ -2979,7 +2980,7 @@ def _dec_PublicMiniTickersV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicMiniTickerV3Api.last_close_high")
@@ -2989,7 +2990,7 @@ def _dec_PublicMiniTickersV3Api(
                         size = data[pos]
                         pos += 1
                         if size >= 0x80:
-                            size, pos = varint_tail(data, pos, size)
+                            size, pos = varint32_tail(data, pos, size)
                         stop1 = pos + size
                         if stop1 > stop0:
                             raise overrun(data, pos, "PublicMiniTickerV3Api.last_close_low")
@@ -3078,12 +3079,12 @@ def _dec_PublicSpotKlineV3Api(
                     tag = (tag & 0x7F) | (byte << 7)
                     pos += 1
                 else:
-                    tag, pos = varint_tail(data, pos, tag)
+                    tag, pos = varint32_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicSpotKlineV3Api.interval")
@@ -3112,7 +3113,7 @@ def _dec_PublicSpotKlineV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicSpotKlineV3Api.opening_price")
@@ -3122,7 +3123,7 @@ def _dec_PublicSpotKlineV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicSpotKlineV3Api.closing_price")
@@ -3132,7 +3133,7 @@ def _dec_PublicSpotKlineV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicSpotKlineV3Api.highest_price")
@@ -3142,7 +3143,7 @@ def _dec_PublicSpotKlineV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicSpotKlineV3Api.lowest_price")
@@ -3152,7 +3153,7 @@ def _dec_PublicSpotKlineV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicSpotKlineV3Api.volume")
@@ -3162,7 +3163,7 @@ def _dec_PublicSpotKlineV3Api(
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PublicSpotKlineV3Api.amount")
@@ -3310,12 +3311,12 @@ def decode_push(data: bytes | bytearray | memoryview) -> Push:
                     tag = (tag & 0x7F) | (byte << 7)
                     pos += 1
                 else:
-                    tag, pos = varint_tail(data, pos, tag)
+                    tag, pos = varint32_tail(data, pos, tag)
             if tag == 10:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PushDataV3ApiWrapper.channel")
@@ -3325,7 +3326,7 @@ def decode_push(data: bytes | bytearray | memoryview) -> Push:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PushDataV3ApiWrapper.symbol")
@@ -3335,7 +3336,7 @@ def decode_push(data: bytes | bytearray | memoryview) -> Push:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop0 = pos + size
                 if stop0 > end:
                     raise overrun(data, pos, "PushDataV3ApiWrapper.symbol_id")
@@ -3383,7 +3384,7 @@ def decode_push(data: bytes | bytearray | memoryview) -> Push:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
-                    size, pos = varint_tail(data, pos, size)
+                    size, pos = varint32_tail(data, pos, size)
                 stop = pos + size
                 if stop > end:
                     raise overrun(
@@ -3905,8 +3906,13 @@ def encode_push(
     if send_time is not None:
         put_int(out, b"0", send_time, "PushDataV3ApiWrapper.send_time", 64)
     if type(body) is UnknownBody:
-        if body.number < 300 or body.number > 0x1FFFFFFF:
-            raise EncodeError(f"UnknownBody.number {body.number} is no body number")
+        if (
+            body.number < 300
+            or body.number > 0x1FFFFFFF
+            or body.number
+            in (301, 302, 303, 304, 305, 306, 307, 308, 309, 310, 311, 312, 313, 314, 315)
+        ):
+            raise EncodeError(f"UnknownBody.number {body.number} is a known one")
         if type(body.data) is not bytes:
             raise wrong_type("UnknownBody.data", "bytes", body.data)
         put_message(out, varint(body.number << 3 | 2), body.data)

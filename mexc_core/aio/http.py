@@ -10,6 +10,7 @@ and :class:`mexc_core.rest.RestError` for MEXC's answers. No other HTTP library.
 
 from __future__ import annotations
 
+import select
 import ssl
 from dataclasses import dataclass
 from types import TracebackType
@@ -19,6 +20,8 @@ from urllib.parse import urlsplit
 import anyio
 import anyio.abc
 import h11
+from anyio import TypedAttributeLookupError
+from anyio.abc import SocketAttribute
 
 from mexc_core import __version__
 from mexc_core.aio.errors import ResponseTooLarge, TransportError, translate
@@ -43,12 +46,31 @@ class HttpResponse:
     body: bytes
 
 
+class _StaleConnection(Exception):
+    """A reused connection was found closed before any response byte arrived."""
+
+
 class _Connection:
     """One HTTP/1.1 connection: an anyio byte stream and its h11 state."""
 
     def __init__(self, stream: anyio.abc.ByteStream) -> None:
         self.stream = stream
         self.h11 = h11.Connection(h11.CLIENT)
+        self.reused = False
+        self.idle_since = 0.0
+        self.received = 0
+
+    def closed_by_peer(self) -> bool:
+        """Whether the idle socket is readable: end of file (or unsolicited bytes)."""
+        try:
+            sock = self.stream.extra(SocketAttribute.raw_socket)  # noqa: S610 - anyio, not Django
+        except TypedAttributeLookupError:  # pragma: no cover - every stream here has one
+            return False
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
 
     @property
     def reusable(self) -> bool:
@@ -69,6 +91,8 @@ class HttpClient:
     :param timeout: seconds for connecting, sending and receiving one request.
     :param max_response_size: bytes; a larger body raises :class:`ResponseTooLarge`.
     :param max_idle_connections: keep-alive connections kept for reuse.
+    :param idle_timeout: seconds an idle connection is kept; older ones are closed
+        rather than reused (servers drop idle connections without telling).
     """
 
     def __init__(
@@ -80,6 +104,7 @@ class HttpClient:
         timeout: float = 10.0,
         max_response_size: int = 8 * 1024 * 1024,
         max_idle_connections: int = 4,
+        idle_timeout: float = 30.0,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -92,6 +117,7 @@ class HttpClient:
         self.timeout = timeout
         self.max_response_size = max_response_size
         self.max_idle_connections = max_idle_connections
+        self.idle_timeout = idle_timeout
         self._ssl: ssl.SSLContext | None = None
         if self.tls:
             self._ssl = ssl_context or ssl.create_default_context(cafile=ca_file)
@@ -151,27 +177,60 @@ class HttpClient:
             all_headers.append(("Content-Length", str(len(body))))
             if body:
                 all_headers.append(("Content-Type", "application/x-www-form-urlencoded"))
+        what = f"{method} {target.split('?', 1)[0]}"
         conn = await self._take()
+        try:
+            response = await self._attempt(conn, what, method, target, all_headers, body)
+        except _StaleConnection:
+            # The server closed a kept-alive connection between two requests and
+            # nothing came back: it cannot have processed this request. Retry once
+            # on a fresh connection (for a POST too: nothing was answered).
+            response = await self._attempt(
+                await self._connect(), what, method, target, all_headers, body
+            )
+        return response
+
+    async def _attempt(
+        self,
+        conn: _Connection,
+        what: str,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+    ) -> HttpResponse:
         ok = False
         try:
             # translate() outside: fail_after raises its TimeoutError on exit
-            with translate(f"{method} {target.split('?', 1)[0]}"), anyio.fail_after(self.timeout):
-                response = await self._exchange(conn, method, target, all_headers, body)
+            with translate(what), anyio.fail_after(self.timeout):
+                try:
+                    response = await self._exchange(conn, method, target, headers, body)
+                except (anyio.EndOfStream, anyio.BrokenResourceError, ConnectionError) as exc:
+                    if conn.reused and conn.received == 0:
+                        raise _StaleConnection from exc
+                    raise
             ok = True
             return response
         finally:
             if ok and conn.reusable and len(self._idle) < self.max_idle_connections:
                 conn.h11.start_next_cycle()
+                conn.reused = True
+                conn.received = 0
+                conn.idle_since = anyio.current_time()
                 self._idle.append(conn)
             else:
                 await conn.aclose()
 
     async def _take(self) -> _Connection:
+        now = anyio.current_time()
         while self._idle:
             conn = self._idle.pop()
-            if conn.h11.our_state is h11.IDLE:
+            if now - conn.idle_since < self.idle_timeout and not conn.closed_by_peer():
                 return conn
-            await conn.aclose()  # pragma: no cover - only idle connections are kept
+            await conn.aclose()
+        return await self._connect()
+
+    async def _connect(self) -> _Connection:
         stream: anyio.abc.ByteStream
         with translate(f"connect {self._host_header}"), anyio.fail_after(self.timeout):
             if self._ssl is not None:
@@ -205,7 +264,15 @@ class HttpClient:
             except h11.RemoteProtocolError as exc:
                 raise TransportError(f"malformed HTTP response: {exc}") from exc
             if event is h11.NEED_DATA:
-                data = await conn.stream.receive(_READ_SIZE)
+                try:
+                    data = await conn.stream.receive(_READ_SIZE)
+                except anyio.EndOfStream:
+                    # a body delimited by the connection's close ends here; h11
+                    # decides whether that is a complete response
+                    if conn.h11.their_state is h11.SEND_RESPONSE:
+                        raise
+                    data = b""
+                conn.received += len(data)
                 conn.h11.receive_data(data)
                 continue
             if isinstance(event, h11.Response):

@@ -32,6 +32,8 @@ class ListenKeyKeeper:
     :param clock: monotonic time and sleeping (default: the event loop's).
     :param wall_ms: the wall clock for request timestamps, ms since the epoch.
     :param on_event: called with every event of the manager, in order.
+    :param close_timeout: seconds the final ``DELETE`` may take when the keeper is
+        cancelled while holding a key.
     """
 
     def __init__(
@@ -43,6 +45,7 @@ class ListenKeyKeeper:
         clock: Clock | None = None,
         wall_ms: Callable[[], int] = wall_clock_ms,
         on_event: Callable[[Event], None] = lambda event: None,
+        close_timeout: float = 5.0,
     ) -> None:
         self.http = http
         self.rest = rest
@@ -50,6 +53,7 @@ class ListenKeyKeeper:
         self.clock = clock or AnyioClock()
         self.wall_ms = wall_ms
         self.on_event = on_event
+        self.close_timeout = close_timeout
         self._sleep_scope: anyio.CancelScope | None = None
         self._invalidated = False
         self._closing = False
@@ -74,29 +78,33 @@ class ListenKeyKeeper:
             self._sleep_scope.cancel()
 
     async def run(self) -> None:
-        """Create the key and keep it until :meth:`close`; returns when closed."""
+        """Create the key and keep it until :meth:`close`; returns when closed.
+
+        If the task is cancelled (or fails) while a key is held, the key is still
+        deleted, best effort and within ``close_timeout``: a process that restarts
+        in a loop must not pile up keys towards MEXC's limit of 60.
+        """
         manager = self.manager
         manager.start(self.clock.now())
+        try:
+            await self._loop()
+        finally:
+            if manager.key is not None:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(self.close_timeout):
+                    manager.close(self.clock.now())
+                    await self._send()
+                    for event in manager.events():
+                        self.on_event(event)
+
+    async def _loop(self) -> None:
+        manager = self.manager
         while True:
             if self._invalidated:
                 self._invalidated = False
                 manager.key_invalidated(self.clock.now())
             if self._closing:
                 manager.close(self.clock.now())  # idempotent
-            # an answer can bring a new intent (a lost key is recreated at once)
-            while intents := manager.intents():
-                for intent in intents:
-                    request: RestRequest[ListenKey | ListenKeys] = intent.build(
-                        self.rest, self.wall_ms()
-                    )
-                    try:
-                        result = await self.http.request(request)
-                    except RestError as exc:
-                        manager.receive_result(intent.request_id, exc, self.clock.now())
-                    except TransportError as exc:
-                        manager.request_failed(intent.request_id, self.clock.now(), str(exc))
-                    else:
-                        manager.receive_result(intent.request_id, result, self.clock.now())
+            await self._send()
             for event in manager.events():
                 self.on_event(event)
             if manager.state is ListenKeyState.CLOSED:
@@ -105,6 +113,24 @@ class ListenKeyKeeper:
                 continue  # woken while sending: handle it before sleeping
             await self._sleep(manager.next_deadline())
             manager.handle_timer(self.clock.now())
+
+    async def _send(self) -> None:
+        """Send every intent, including those that answers bring (a lost key is
+        recreated at once)."""
+        manager = self.manager
+        while intents := manager.intents():
+            for intent in intents:
+                request: RestRequest[ListenKey | ListenKeys] = intent.build(
+                    self.rest, self.wall_ms()
+                )
+                try:
+                    result = await self.http.request(request)
+                except RestError as exc:
+                    manager.receive_result(intent.request_id, exc, self.clock.now())
+                except TransportError as exc:
+                    manager.request_failed(intent.request_id, self.clock.now(), str(exc))
+                else:
+                    manager.receive_result(intent.request_id, result, self.clock.now())
 
     async def _sleep(self, deadline: float | None) -> None:
         with anyio.CancelScope() as scope:

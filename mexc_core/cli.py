@@ -9,8 +9,12 @@ Subcommands available now:
 
 - ``mexc sim``: run the exchange simulator (WebSocket and REST) on loopback and
   print its URLs and credentials; Ctrl-C stops it.
-
-``mexc demo`` and ``mexc watch`` arrive with the runtime (anyio adapters, plugins).
+- ``mexc demo``: start the simulator on loopback and run the real client against
+  it, with the console plugin printing live trades and tickers; ``--duration``
+  stops it by itself.
+- ``mexc watch TOPIC...``: subscribe topics (on MEXC by default, or any endpoint
+  given with ``--endpoint``) and print their pushes, one JSON object per line
+  with ``--json``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import signal
 import ssl
 import sys
@@ -27,7 +32,9 @@ from collections.abc import Iterable, Sequence
 import anyio
 
 from mexc_core import __version__, channels, wire
-from mexc_core.errors import DecodeError, InvalidTopic
+from mexc_core.aio.client import DEFAULT_URL, MexcClient
+from mexc_core.errors import DecodeError, InvalidTopic, MexcError, SubscriptionError
+from mexc_core.events import Push
 from mexc_core.sim.exchange import (
     DEFAULT_API_KEY,
     DEFAULT_API_SECRET,
@@ -186,6 +193,124 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What the demo watches on each of its symbols.
+DEMO_CHANNELS = (
+    "spot@public.aggre.deals.v3.api.pb@100ms@{symbol}",
+    "spot@public.aggre.bookTicker.v3.api.pb@100ms@{symbol}",
+    "spot@public.miniTicker.v3.api.pb@{symbol}@UTC+8",
+)
+
+
+def _console_plugin() -> object | None:
+    """The console plugin, when it is installed (``uv sync`` installs it)."""
+    try:
+        import mexc_plugin_console  # noqa: PLC0415 - an optional distribution
+    except ImportError:
+        return None
+    return mexc_plugin_console.plugin
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    if _console_plugin() is None:
+        print(
+            "mexc demo: the console plugin is not installed; run `uv sync` in the "
+            "repository, or `pip install mexc-plugin-console`",
+            file=sys.stderr,
+        )
+        return 2
+    symbols = [m.symbol for m in args.symbols]
+    shown = symbols[: args.show]
+    exchange = ExchangeConfig(
+        seed=args.seed, markets=args.symbols, start_ms=int(time.time() * 1000)
+    )
+    try:
+        faults = profile(args.faults, seed=args.seed)
+    except KeyError as exc:
+        print(f"mexc demo: {exc.args[0]}", file=sys.stderr)
+        return 2
+    server = SimServer(Simulator(SimConfig(exchange=exchange, faults=faults)), port=0)
+    topics = [template.format(symbol=s) for s in shown for template in DEMO_CHANNELS]
+
+    async def run() -> MexcClient:
+        async with anyio.create_task_group() as tg:
+            await tg.start(server.serve)
+            print(
+                f"mexc demo: a simulated MEXC on {server.ws_url} ({len(symbols)} pairs, "
+                f"faults: {args.faults}); watching {', '.join(shown)}; Ctrl-C stops",
+                flush=True,
+            )
+            client = MexcClient(server.ws_url, options={"console": {"symbols": shown}})
+            async with client:
+                await client.subscribe(topics)
+                with (
+                    anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals,
+                    anyio.move_on_after(args.duration if args.duration > 0 else math.inf),
+                ):
+                    async for _ in signals:
+                        break
+            tg.cancel_scope.cancel()
+        return client
+
+    client = anyio.run(run)
+    stats = client.stats
+    print(
+        f"mexc demo: {stats.pushes} pushes over {stats.connects} connections "
+        f"({stats.reconnects} reconnects, {stats.rotations} rotations), {stats.gaps} gaps, "
+        f"{stats.duplicates} duplicates dropped",
+        flush=True,
+    )
+    return 0
+
+
+def _cmd_watch(args: argparse.Namespace) -> int:
+    try:
+        topics = [str(channels.parse(t)) for t in args.topics]
+    except InvalidTopic as exc:
+        print(f"mexc watch: {exc}", file=sys.stderr)
+        return 2
+    printed = 0
+
+    def show(push: Push) -> None:
+        if args.json:
+            print(json.dumps(wire.push_as_dict(push), ensure_ascii=False), flush=True)
+        else:
+            print(f"{push.channel} {push.send_time} {push.body}", flush=True)
+
+    async def run() -> int:
+        nonlocal printed
+        client = MexcClient(args.endpoint, ca_file=args.ca_file)
+        async with client, anyio.create_task_group() as tg:
+            pushes = client.pushes(*topics, max_buffer=10_000)
+            try:
+                await client.subscribe(topics)
+            except SubscriptionError as exc:
+                for topic, (cause, reason) in exc.failures.items():
+                    print(f"mexc watch: {topic}: {cause} ({reason})", file=sys.stderr)
+                if not client.topics:
+                    tg.cancel_scope.cancel()
+                    return 1
+
+            async def stop_on_signal() -> None:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for _ in signals:
+                        tg.cancel_scope.cancel()
+
+            tg.start_soon(stop_on_signal)
+            async for push in pushes:
+                show(push)
+                printed += 1
+                if args.count and printed >= args.count:
+                    break
+            tg.cancel_scope.cancel()
+        return 0
+
+    try:
+        return anyio.run(run)
+    except MexcError as exc:
+        print(f"mexc watch: {exc}", file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mexc", description="Tools for the MEXC Spot V3 WebSocket API."
@@ -203,6 +328,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per frame")
     p.set_defaults(run=_cmd_decode)
     _add_sim_parser(sub)
+    p = sub.add_parser(
+        "demo",
+        help="the client and the console plugin against a local simulator",
+        description="Start the simulator on loopback and watch live trades and tickers.",
+    )
+    p.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: Ctrl-C)")
+    p.add_argument(
+        "--symbols",
+        type=_sim_markets,
+        default="BTCUSDT,ETHUSDT,SOLUSDT",
+        help="pairs of the simulated exchange, or a number of them (default: 3 pairs)",
+    )
+    p.add_argument("--show", type=int, default=3, help="how many pairs to watch (default 3)")
+    p.add_argument("--seed", default="demo", help="seed of the simulated market")
+    p.add_argument("--faults", default="none", help=f"fault profile: {', '.join(PROFILES)}")
+    p.set_defaults(run=_cmd_demo)
+    p = sub.add_parser(
+        "watch",
+        help="print the pushes of topics",
+        description="Subscribe topics (sharded over connections as needed) and print pushes.",
+    )
+    p.add_argument("topics", nargs="+", metavar="TOPIC")
+    p.add_argument("--endpoint", default=DEFAULT_URL, help=f"WebSocket URL (default {DEFAULT_URL})")
+    p.add_argument("--json", action="store_true", help="one JSON object per push")
+    p.add_argument("--count", type=int, default=0, help="stop after N pushes (0: never)")
+    p.add_argument("--ca-file", help="trust this CA bundle for wss:// (e.g. a local simulator)")
+    p.set_defaults(run=_cmd_watch)
     return parser
 
 

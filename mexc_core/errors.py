@@ -32,6 +32,7 @@ __all__ = (
     "ProtocolError",
     "RemoteProtocolError",
     "StateError",
+    "SubscriptionError",
     "SubscriptionLimitExceeded",
     "SubscriptionStateError",
     "WebSocketError",
@@ -222,6 +223,24 @@ class SubscriptionLimitExceeded(LocalProtocolError):
     def free(self) -> int:
         """Slots still free on this connection."""
         return max(0, self.limit - self.used)
+
+
+class SubscriptionError(MexcError):
+    """Topics could not be subscribed: MEXC rejected them, never acknowledged
+    them, or refused the connection; the client gave them up.
+
+    :ivar failures: per topic, the cause (a :class:`~mexc_core.events.FailureCause`
+        value such as ``"rejected"``) and MEXC's reason (``"Blocked!"``).
+    """
+
+    def __init__(self, message: str, *, failures: dict[str, tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.failures = failures
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """The topics that failed."""
+        return tuple(self.failures)
 
 
 class ListenKeyRequired(LocalProtocolError):

@@ -17,15 +17,21 @@ from mexc_core._generated.records import Body, UnknownField
 __all__ = (
     "ConnectionClosed",
     "ConnectionOpened",
+    "DisconnectCause",
     "ErrorReplyReceived",
     "Event",
     "FailureCause",
     "FrameKind",
     "FrameRejected",
+    "GapCause",
+    "GapDetected",
     "HandshakeRejected",
     "HealthCause",
     "HealthCheckFailed",
     "IdleWithoutSubscriptions",
+    "LinkConnected",
+    "LinkDisconnected",
+    "LinkRotated",
     "ListenKeyClosed",
     "ListenKeyCreateFailed",
     "ListenKeyCreated",
@@ -35,12 +41,15 @@ __all__ = (
     "ListenKeyRenewalFailed",
     "ListenKeyRenewed",
     "ListenKeysListed",
+    "PluginFailed",
     "PongReceived",
     "Push",
     "RotationDue",
     "ServerNoticeReceived",
     "Subscribed",
     "SubscriptionFailed",
+    "TopicsRejected",
+    "TopicsSubscribed",
     "UnexpectedReplyReceived",
     "Unsubscribed",
     "UnsubscriptionFailed",
@@ -122,6 +131,10 @@ class FailureCause(enum.Enum):
     REJECTED = "rejected"
     #: No reply naming the topic arrived within the ack deadline.
     ACK_TIMEOUT = "ack_timeout"
+    #: The server refused the WebSocket upgrade with a 4xx status other than 429
+    #: (a wrong URL or a refused listen key): retrying will not help. Only the
+    #: connection pool reports this cause.
+    CONNECTION_REFUSED = "connection_refused"
 
 
 class HealthCause(enum.Enum):
@@ -518,3 +531,173 @@ class ListenKeyClosed(Event):
     """
 
     deleted: bool
+
+
+# ---------------------------------------------------------------- the connection pool
+#
+# Emitted by mexc_core.pool.ConnectionPool, which spreads topics over several
+# connections ("links"), reconnects them and replaces them before MEXC's 24 h
+# cut-off. A link is one shard: it keeps its id across reconnects.
+
+
+class DisconnectCause(enum.Enum):
+    """Why a link of the pool went down."""
+
+    #: The server closed the WebSocket (its idle rules, the 24 h cut-off, a fault).
+    CLOSED = "closed"
+    #: The transport ended without a close handshake (reset, EOF, a failed write).
+    LOST = "lost"
+    #: A liveness check failed (no PONG, no data, bad frames): the transport was aborted.
+    UNHEALTHY = "unhealthy"
+    #: The TCP or TLS connection could not be opened, or the opening timed out.
+    CONNECT_FAILED = "connect_failed"
+    #: The server answered the WebSocket upgrade with an HTTP error.
+    HANDSHAKE_REJECTED = "handshake_rejected"
+    #: The server broke RFC 6455, or sent a message above the size limit.
+    PROTOCOL_ERROR = "protocol_error"
+    #: The listen key was invalidated or replaced: the private link reconnects.
+    LISTEN_KEY = "listen_key"
+    #: No subscription was acknowledged in time: the server ignores requests.
+    ACK_TIMEOUT = "ack_timeout"
+    #: We closed it on purpose: rotated away, emptied, or the pool was closed.
+    RETIRED = "retired"
+
+
+class GapCause(enum.Enum):
+    """Why pushes of a topic may be missing (see :class:`GapDetected`)."""
+
+    #: Every connection carrying the topic was down for a while.
+    DISCONNECTED = "disconnected"
+    #: The client's own buffers were full and pushes were dropped (a slow consumer).
+    OVERFLOW = "overflow"
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkConnected(Event):
+    """A link's WebSocket opened; its topics are being (re)subscribed.
+
+    :ivar link: the link's id (stable across its reconnects).
+    :ivar private: it is a listen-key link, for private channels.
+    :ivar topics: the topics it is subscribing.
+    :ivar reconnect: it had been connected before.
+    """
+
+    link: int
+    private: bool
+    topics: tuple[str, ...]
+    reconnect: bool
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkDisconnected(Event):
+    """A link went down; its topics wait for the reconnect (or are gone with it).
+
+    :ivar link: the link's id.
+    :ivar cause: why, in one word.
+    :ivar reason: what happened, for a log (close code and reason, the error).
+    :ivar retry_in: seconds until the reconnect, or ``None`` when the link is not
+        reconnected (retired, or refused for good).
+    :ivar topics: the topics it carried or was subscribing.
+    """
+
+    link: int
+    cause: DisconnectCause
+    reason: str
+    retry_in: float | None
+    topics: tuple[str, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkRotated(Event):
+    """A link was replaced before MEXC's 24 h cut-off, make-before-break.
+
+    The replacement subscribed every topic and delivered before the old link was
+    closed, so nothing was missed; duplicates of the overlap were dropped.
+
+    :ivar old: the id of the link closed.
+    :ivar new: the id of the link that took its topics.
+    :ivar age: seconds the old link's connection had been open.
+    :ivar topics: the topics moved.
+    """
+
+    old: int
+    new: int
+    age: float
+    topics: tuple[str, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TopicsSubscribed(Event):
+    """MEXC acknowledged ``topics`` on a link: their pushes flow.
+
+    Fires again after every resubscription (after a reconnect, a rotation or a move).
+
+    :ivar link: the link's id.
+    :ivar topics: the topics acknowledged.
+    """
+
+    link: int
+    topics: tuple[str, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TopicsRejected(Event):
+    """Subscribing ``topics`` failed; the pool forgot them (subscribe again to retry).
+
+    :ivar topics: the topics concerned.
+    :ivar cause: MEXC refused them, no ack came in time, or the server refused
+        the connection itself.
+    :ivar reason: MEXC's reason (``Blocked!``) or a description.
+    """
+
+    topics: tuple[str, ...]
+    cause: FailureCause
+    reason: str
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GapDetected(Event):
+    """Pushes of ``topics`` between ``started_at`` and ``ended_at`` may be missing.
+
+    Fired when the gap closes: the topics are subscribed again after a disconnect,
+    or pushes flow again after the client's buffers overflowed. Resynchronise what
+    depends on continuity: order books from a snapshot, private state over REST.
+
+    :ivar topics: the topics concerned.
+    :ivar cause: a disconnect, or an overflow of the client's own buffers.
+    :ivar started_at: monotonic time the gap began.
+    :ivar ended_at: monotonic time the gap was over.
+    :ivar missed: pushes known to be lost (overflow), or ``None`` when unknown.
+    """
+
+    topics: tuple[str, ...]
+    cause: GapCause
+    started_at: float
+    ended_at: float
+    missed: int | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PluginFailed(Event):
+    """A plugin's hook raised; the plugin stays registered and the client goes on.
+
+    Reported for the 1st, 10th, 100th ... failure of one plugin in one hook, so a
+    plugin failing on every push does not flood the logs.
+
+    :ivar plugin: the plugin's name in the plugin manager.
+    :ivar hook: the hook that raised.
+    :ivar error: the exception, as ``Type: message``.
+    :ivar failures: how many times this plugin has failed in this hook so far.
+    """
+
+    plugin: str
+    hook: str
+    error: str
+    failures: int

@@ -1,26 +1,219 @@
 """Plugin hook specifications of the ``mexc`` namespace.
 
-Plugins implement any subset with the :data:`hookimpl` marker; the per-channel
-hooks (``mexc_aggre_deals_received`` ...) are generated from the channel table, one
-per channel, each receiving the whole :class:`~mexc_core.events.Push` and its typed
-body. :func:`mexc_push_received` sees every push, whatever its channel.
+Plugins implement any subset with the :data:`hookimpl` marker; pluggy calls them
+with keyword arguments, and an implementation may take fewer parameters than
+its specification (never others). Three kinds of hooks:
+
+- **Push hooks**, generated from the channel table, one per channel
+  (``mexc_aggre_deals_received`` ...), each receiving the whole
+  :class:`~mexc_core.events.Push` and its typed body; :func:`mexc_push_received`
+  sees every push, whatever its channel, before the channel's own hook.
+- **Lifecycle hooks**: links connected, disconnected (with the reason), rotated;
+  subscriptions confirmed and rejected; gaps; listen keys; frames dropped;
+  plugins failing. Each receives the event from :mod:`mexc_core.events`;
+  :func:`mexc_event_received` sees every event that is not a push.
+- **Client hooks**: :func:`mexc_client_started` hands a plugin a task group and
+  bounded streams for its own long work; :func:`mexc_subscriptions_wanted`
+  lets it declare its topics; :func:`mexc_client_stopping` says goodbye.
+
+Every hook is synchronous and must return fast: it runs on the client's event
+loop, between two pushes (pluggy #320; a hook never awaits). A plugin that needs
+I/O puts what it receives into a stream opened at startup and does the work in
+its own task. A hook that raises is reported (:class:`~mexc_core.events.PluginFailed`,
+:func:`mexc_plugin_failed`, a log line) and the plugin stays registered; other
+plugins and the client are not affected.
+
+Plugins need nothing else from mexc-core: the events are in
+:mod:`mexc_core.events`, and the typed push bodies are re-exported here as
+:mod:`messages <mexc_core.messages>` (``from mexc_core.hookspecs import messages``).
+
+pluggy does not check the types of implementations (pluggy #191): :class:`MexcHooks`
+mirrors every specification as a typed :class:`~typing.Protocol` (a test keeps the
+two identical), for type checkers and plugin tests.
+
+.. versionadded:: 0.1
+   The lifecycle and client hooks.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from mexc_core import messages as messages
 from mexc_core._generated import hookspecs as _generated
 from mexc_core._generated.hookspecs import *  # noqa: F403 - one generated hook per channel
+from mexc_core._generated.hookspecs import ChannelHooks
 from mexc_core._markers import PROJECT as PROJECT
 from mexc_core._markers import hookimpl as hookimpl
 from mexc_core._markers import hookspec
+from mexc_core.backpressure import OverflowPolicy as OverflowPolicy
 
 if TYPE_CHECKING:
-    from mexc_core.events import Push
+    from mexc_core.events import (
+        Event,
+        FrameRejected,
+        GapDetected,
+        LinkConnected,
+        LinkDisconnected,
+        LinkRotated,
+        ListenKeyCreated,
+        ListenKeyCreateFailed,
+        ListenKeyLost,
+        ListenKeyRenewalFailed,
+        ListenKeyRenewed,
+        PluginFailed,
+        Push,
+        TopicsRejected,
+        TopicsSubscribed,
+    )
 
 # concatenated, not unpacked: ruff's __all__ check reads this form
-__all__ = _generated.__all__ + ("PROJECT", "hookimpl", "hookspec", "mexc_push_received")  # noqa: RUF005
+__all__ = _generated.__all__ + (  # noqa: RUF005
+    "PROJECT",
+    "ClientContext",
+    "MexcHooks",
+    "OverflowPolicy",
+    "StreamReceiver",
+    "StreamSender",
+    "TaskStarter",
+    "hookimpl",
+    "hookspec",
+    "messages",
+    "mexc_client_started",
+    "mexc_client_stopping",
+    "mexc_event_received",
+    "mexc_frame_rejected",
+    "mexc_link_connected",
+    "mexc_link_disconnected",
+    "mexc_link_rotated",
+    "mexc_listen_key_created",
+    "mexc_listen_key_failed",
+    "mexc_listen_key_lost",
+    "mexc_listen_key_renewed",
+    "mexc_plugin_failed",
+    "mexc_push_received",
+    "mexc_stream_gap",
+    "mexc_subscription_confirmed",
+    "mexc_subscription_rejected",
+    "mexc_subscriptions_wanted",
+)
+
+T_contra = TypeVar("T_contra", contravariant=True)
+T_co = TypeVar("T_co", covariant=True)
+
+
+# ---------------------------------------------------------------- what a plugin is given
+
+
+class TaskStarter(Protocol):
+    """Starts background tasks: an anyio task group, as far as plugins need one."""
+
+    def start_soon(
+        self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any, name: object = None
+    ) -> object:
+        """Run ``await func(*args)`` in a new task of the client's task group."""
+        ...
+
+
+class StreamSender(Protocol[T_contra]):
+    """The sending end of a plugin's bounded stream; its hooks call :meth:`send_nowait`."""
+
+    def send_nowait(self, item: T_contra) -> None:
+        """Queue ``item`` according to the stream's overflow policy; never blocks."""
+        ...
+
+    def close(self) -> None:
+        """No more items: the receiver ends once it has taken the queued ones."""
+        ...
+
+
+class StreamReceiver(Protocol[T_co]):
+    """The receiving end of a plugin's bounded stream, for its own task."""
+
+    @property
+    def dropped(self) -> int:
+        """Items dropped by the overflow policy so far."""
+        ...
+
+    async def receive(self) -> T_co:
+        """The next item, waiting for one.
+
+        :raises anyio.EndOfStream: the stream was closed and is empty.
+        """
+        ...
+
+    def __aiter__(self) -> AsyncIterator[T_co]:
+        """Iterate until the stream is closed."""
+        ...
+
+
+class ClientContext(Protocol):
+    """What :func:`mexc_client_started` gives a plugin."""
+
+    @property
+    def options(self) -> Mapping[str, Any]:
+        """The application's options for plugins (``MexcClient(options=...)``), by
+        convention keyed by plugin name: an installed plugin that is not asked
+        for by name should stay quiet."""
+        ...
+
+    @property
+    def task_group(self) -> TaskStarter:
+        """The client's task group: tasks started here end when the client closes."""
+        ...
+
+    def open_stream(
+        self,
+        *,
+        max_buffer: int = 1000,
+        policy: OverflowPolicy | str = OverflowPolicy.BLOCK,
+        key: Callable[[Any], Hashable] | None = None,
+        name: str = "",
+    ) -> tuple[StreamSender[Any], StreamReceiver[Any]]:
+        """A bounded stream (see :mod:`mexc_core.backpressure` for the policies).
+
+        With ``BLOCK``, a full stream makes the client's dispatcher wait for room
+        before it delivers the next push to anyone (the socket readers and the
+        keepalive go on); the other policies never wait.
+
+        :param max_buffer: the bound. :param policy: what a full stream does.
+        :param key: the ``CONFLATE`` key (default: a push's channel).
+        :param name: for logs and metrics.
+        """
+        ...
+
+
+# ---------------------------------------------------------------- client hooks
+
+
+@hookspec
+def mexc_client_started(context: ClientContext) -> None:
+    """The client is running: start background tasks and open streams here.
+
+    Fires once, after the plugins are loaded and before the first subscription.
+
+    :param context: the task group and a factory of bounded streams.
+    """
+
+
+@hookspec
+def mexc_subscriptions_wanted() -> Iterable[str] | None:
+    """Topics this plugin wants; the client subscribes to them all at start.
+
+    Every plugin's answer counts (this is not a ``firstresult`` hook); ``None``
+    adds nothing.
+
+    :returns: topic strings (``str(topic)`` of a typed topic works too).
+    """
+
+
+@hookspec
+def mexc_client_stopping() -> None:
+    """The client is closing: no more pushes will come. Close your streams here."""
+
+
+# ---------------------------------------------------------------- push hooks
 
 
 @hookspec
@@ -30,3 +223,183 @@ def mexc_push_received(push: Push) -> None:
     :param push: the decoded frame; ``push.body`` may be an
         :class:`~mexc_core.messages.UnknownBody` when MEXC added a body type.
     """
+
+
+# ---------------------------------------------------------------- lifecycle hooks
+
+
+@hookspec
+def mexc_link_connected(event: LinkConnected) -> None:
+    """A connection (a *link*, one shard of the topics) opened its WebSocket.
+
+    :param event: the link, whether it is a reconnect, and the topics it subscribes.
+    """
+
+
+@hookspec
+def mexc_link_disconnected(event: LinkDisconnected) -> None:
+    """A link went down: why, and when it reconnects (if it does).
+
+    :param event: the cause, a readable reason, the retry delay and the topics.
+    """
+
+
+@hookspec
+def mexc_link_rotated(event: LinkRotated) -> None:
+    """A link was replaced before MEXC's 24 h cut-off, without a gap.
+
+    :param event: the old and new link, the old one's age and the topics moved.
+    """
+
+
+@hookspec
+def mexc_subscription_confirmed(event: TopicsSubscribed) -> None:
+    """MEXC acknowledged topics (again after every reconnect or move).
+
+    :param event: the link and the topics.
+    """
+
+
+@hookspec
+def mexc_subscription_rejected(event: TopicsRejected) -> None:
+    """Topics could not be subscribed and were given up.
+
+    :param event: the topics, the cause (rejected, no ack, connection refused) and
+        MEXC's reason.
+    """
+
+
+@hookspec
+def mexc_stream_gap(event: GapDetected) -> None:
+    """Pushes of some topics may be missing between two instants.
+
+    Fires when the gap closes: after a reconnect resubscribed the topics, or after
+    the client's own buffers overflowed. Resynchronise what needs continuity
+    (order books from a snapshot, private state over REST).
+
+    :param event: the topics, the cause and the interval.
+    """
+
+
+@hookspec
+def mexc_frame_rejected(event: FrameRejected) -> None:
+    """A frame could not be decoded and was dropped (on a depth channel: a gap).
+
+    :param event: what was wrong, where, and an excerpt.
+    """
+
+
+@hookspec
+def mexc_listen_key_created(event: ListenKeyCreated) -> None:
+    """A listen key was created; private links (re)connect with it.
+
+    :param event: the key (shortened in its repr) and its validity.
+    """
+
+
+@hookspec
+def mexc_listen_key_renewed(event: ListenKeyRenewed) -> None:
+    """A listen-key keepalive succeeded.
+
+    :param event: the new validity.
+    """
+
+
+@hookspec
+def mexc_listen_key_failed(event: ListenKeyCreateFailed | ListenKeyRenewalFailed) -> None:
+    """Creating or renewing the listen key failed; it is retried.
+
+    :param event: the error and the time of the retry.
+    """
+
+
+@hookspec
+def mexc_listen_key_lost(event: ListenKeyLost) -> None:
+    """The listen key is gone (expired, rejected, invalidated); a new one is made.
+
+    Private events in between are lost: reconcile over REST once the private
+    link is subscribed again (:func:`mexc_stream_gap` follows).
+
+    :param event: the lost key (shortened) and why.
+    """
+
+
+@hookspec
+def mexc_plugin_failed(event: PluginFailed) -> None:
+    """Another plugin's hook raised (reported at the 1st, 10th, 100th ... failure).
+
+    An exception raised here is only logged.
+
+    :param event: which plugin, which hook, the error and the count.
+    """
+
+
+@hookspec
+def mexc_event_received(event: Event) -> None:
+    """Any event that is not a push, including those without a hook of their own.
+
+    :param event: the event (see :mod:`mexc_core.events`).
+    """
+
+
+# ---------------------------------------------------------------- the typed mirror
+
+
+class MexcHooks(ChannelHooks, Protocol):
+    """Every hook specification above as a typed method (pluggy #191).
+
+    A plugin class may declare that it implements some of these with the same
+    signatures; ``tests/test_hookspecs.py`` keeps this mirror identical to the
+    specifications.
+    """
+
+    def mexc_client_started(self, context: ClientContext) -> None:
+        """See :func:`mexc_client_started`."""
+
+    def mexc_subscriptions_wanted(self) -> Iterable[str] | None:
+        """See :func:`mexc_subscriptions_wanted`."""
+
+    def mexc_client_stopping(self) -> None:
+        """See :func:`mexc_client_stopping`."""
+
+    def mexc_push_received(self, push: Push) -> None:
+        """See :func:`mexc_push_received`."""
+
+    def mexc_link_connected(self, event: LinkConnected) -> None:
+        """See :func:`mexc_link_connected`."""
+
+    def mexc_link_disconnected(self, event: LinkDisconnected) -> None:
+        """See :func:`mexc_link_disconnected`."""
+
+    def mexc_link_rotated(self, event: LinkRotated) -> None:
+        """See :func:`mexc_link_rotated`."""
+
+    def mexc_subscription_confirmed(self, event: TopicsSubscribed) -> None:
+        """See :func:`mexc_subscription_confirmed`."""
+
+    def mexc_subscription_rejected(self, event: TopicsRejected) -> None:
+        """See :func:`mexc_subscription_rejected`."""
+
+    def mexc_stream_gap(self, event: GapDetected) -> None:
+        """See :func:`mexc_stream_gap`."""
+
+    def mexc_frame_rejected(self, event: FrameRejected) -> None:
+        """See :func:`mexc_frame_rejected`."""
+
+    def mexc_listen_key_created(self, event: ListenKeyCreated) -> None:
+        """See :func:`mexc_listen_key_created`."""
+
+    def mexc_listen_key_renewed(self, event: ListenKeyRenewed) -> None:
+        """See :func:`mexc_listen_key_renewed`."""
+
+    def mexc_listen_key_failed(self, event: ListenKeyCreateFailed | ListenKeyRenewalFailed) -> None:
+        """See :func:`mexc_listen_key_failed`."""
+
+    def mexc_listen_key_lost(self, event: ListenKeyLost) -> None:
+        """See :func:`mexc_listen_key_lost`."""
+
+    def mexc_plugin_failed(self, event: PluginFailed) -> None:
+        """See :func:`mexc_plugin_failed`."""
+
+    def mexc_event_received(self, event: Event) -> None:
+        """See :func:`mexc_event_received`."""

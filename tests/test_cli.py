@@ -1,4 +1,4 @@
-"""The ``mexc`` command: channels, topic, decode."""
+"""The ``mexc`` command: channels, topic, decode, demo and watch (against the simulator)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import sys
 import pytest
 
 from mexc_core import cli
+from mexc_core.sim.server import RunningSimulator
+from tests.timing import FACTOR
 from tests.vectors.make_vectors import SPEC_HEX
 
 
@@ -53,3 +55,53 @@ def test_console_script_is_installed() -> None:
         timeout=60,
     )
     assert result.stdout.startswith("mexc-core ")
+
+
+def test_demo_runs_the_client_and_the_console_plugin_against_the_simulator() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mexc_core.cli", "demo", "--duration", "2"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120 * FACTOR,
+    )
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("mexc demo: a simulated MEXC on ws://127.0.0.1:")
+    assert any(" trade " in line for line in lines), result.stdout
+    assert any(" book " in line for line in lines), result.stdout
+    assert "-- link 1 connected: 9 topics" in lines
+    assert lines[-1].startswith("mexc demo: ")
+    assert " pushes over 1 connections" in lines[-1]
+    assert result.stderr == ""
+
+
+def test_watch_prints_json_lines_from_any_endpoint(
+    mexc_sim: RunningSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    topics = [
+        "spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT",
+        "spot@public.aggre.depth.v3.api.pb@100ms@ETHUSDT",
+    ]
+    argv = ["watch", *topics, "--endpoint", mexc_sim.ws_url, "--json", "--count", "5"]
+    assert cli.main(argv) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 5
+    for row in rows:
+        assert row["channel"] in topics
+        assert row["symbol"] in ("BTCUSDT", "ETHUSDT")
+        assert row["send_time"] > 0
+        assert row["body"]["to_version"]
+    assert cli.main(["watch", topics[0], "--endpoint", mexc_sim.ws_url, "--count", "1"]) == 0
+    assert capsys.readouterr().out.startswith(topics[0])
+
+
+def test_watch_reports_rejected_and_invalid_topics(
+    mexc_sim: RunningSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = "spot@public.aggre.depth.v3.api.pb@100ms@NOPEUSDT"
+    assert cli.main(["watch", bad, "--endpoint", mexc_sim.ws_url]) == 1
+    assert f"mexc watch: {bad}: rejected (Blocked!)" in capsys.readouterr().err
+    assert cli.main(["watch", "spot@public.nope.v3.api.pb@X", "--endpoint", mexc_sim.ws_url]) == 2
+    assert "unknown channel" in capsys.readouterr().err
+    assert cli.main(["watch", bad, "--endpoint", "http://127.0.0.1:1/ws"]) == 1
+    assert "ws(s)://" in capsys.readouterr().err

@@ -85,6 +85,13 @@ EXPECTED: dict[str, list[str]] = {
         r".*retired JSON channel.*\(aggre_deals\)",
         _line("interval kline needs interval") + r".*",
     ],
+    "client_quickstart.py": [
+        _line("connections: 2 for 40 topics"),
+        _line("depth topics seen: 10"),
+        _line("reconnects: 1 gaps:") + r"\s+\d+",
+        _line("plugin saw:") + r".*link 1 down: lost; .*gap on 10 topics \(disconnected\).*",
+        _line("trades seen on") + r"\s+\d+\s+symbols",
+    ],
     "private_rest.py": [
         _line("credentials: Credentials(api_key='mx0a…BWC5', secret_key='***')"),
         _line("USDT free:") + r"\s+\d+(\.\d+)?",

@@ -21,6 +21,14 @@ PUBLIC = [
     "mexc_core.listenkey",
     "mexc_core.session",
     "mexc_core.connection",
+    "mexc_core.backoff",
+    "mexc_core.shards",
+    "mexc_core.dedup",
+    "mexc_core.backpressure",
+    "mexc_core.pool",
+    "mexc_core.plugins",
+    "mexc_core.aio.client",
+    "mexc_core.aio.streams",
 ]
 
 
@@ -48,7 +56,16 @@ def test_public_definitions_are_exported(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["mexc_core.wire", "mexc_core.channels", "mexc_core.errors", "mexc_core.rest"]
+    "name",
+    [
+        "mexc_core.wire",
+        "mexc_core.channels",
+        "mexc_core.errors",
+        "mexc_core.rest",
+        "mexc_core.backoff",
+        "mexc_core.shards",
+        "mexc_core.plugins",
+    ],
 )
 def test_docstring_examples(name: str) -> None:
     module = importlib.import_module(name)

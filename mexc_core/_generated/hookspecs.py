@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from mexc_core._markers import hookspec
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from mexc_core.events import Push
 
 __all__ = (
+    "ChannelHooks",
     "mexc_account_received",
     "mexc_aggre_book_ticker_received",
     "mexc_aggre_deals_received",
@@ -210,3 +211,54 @@ def mexc_book_ticker_received(push: Push, body: PublicBookTickerV3Api) -> None:
     :param push: the whole frame: channel, symbol and MEXC's timestamps.
     :param body: ``push.body``, typed for this channel.
     """
+
+
+class ChannelHooks(Protocol):
+    """The per-channel hooks as a typed protocol: the specs above, as methods."""
+
+    def mexc_aggre_deals_received(self, push: Push, body: PublicAggreDealsV3Api) -> None:
+        """See :func:`mexc_core.hookspecs.mexc_aggre_deals_received`."""
+
+    def mexc_kline_received(self, push: Push, body: PublicSpotKlineV3Api) -> None:
+        """See :func:`mexc_core.hookspecs.mexc_kline_received`."""
+
+    def mexc_aggre_depth_received(self, push: Push, body: PublicAggreDepthsV3Api) -> None:
+        """See :func:`mexc_core.hookspecs.mexc_aggre_depth_received`."""
+
+    def mexc_limit_depth_received(self, push: Push, body: PublicLimitDepthsV3Api) -> None:
+        """See :func:`mexc_core.hookspecs.mexc_limit_depth_received`."""
+
+    def mexc_aggre_book_ticker_received(self, push: Push, body: PublicAggreBookTickerV3Api) -> None:
+        """See :func:`mexc_core.hookspecs.mexc_aggre_book_ticker_received`."""
+
+    def mexc_book_ticker_batch_received(self, push: Push, body: PublicBookTickerBatchV3Api) -> None:
+        """See :func:`mexc_core.hookspecs.mexc_book_ticker_batch_received`."""
+
+    def mexc_mini_tickers_received(self, push: Push, body: PublicMiniTickersV3Api) -> None:
+        """See :func:`mexc_core.hookspecs.mexc_mini_tickers_received`."""
+
+    def mexc_mini_ticker_received(self, push: Push, body: PublicMiniTickerV3Api) -> None:
+        """See :func:`mexc_core.hookspecs.mexc_mini_ticker_received`."""
+
+    def mexc_account_received(self, push: Push, body: PrivateAccountV3Api) -> None:
+        """See :func:`mexc_core.hookspecs.mexc_account_received`."""
+
+    def mexc_private_deals_received(self, push: Push, body: PrivateDealsV3Api) -> None:
+        """See :func:`mexc_core.hookspecs.mexc_private_deals_received`."""
+
+    def mexc_private_orders_received(self, push: Push, body: PrivateOrdersV3Api) -> None:
+        """See :func:`mexc_core.hookspecs.mexc_private_orders_received`."""
+
+    def mexc_increase_depth_batch_received(
+        self, push: Push, body: PublicIncreaseDepthsBatchV3Api
+    ) -> None:
+        """See :func:`mexc_core.hookspecs.mexc_increase_depth_batch_received`."""
+
+    def mexc_deals_received(self, push: Push, body: PublicDealsV3Api) -> None:
+        """See :func:`mexc_core.hookspecs.mexc_deals_received`."""
+
+    def mexc_increase_depth_received(self, push: Push, body: PublicIncreaseDepthsV3Api) -> None:
+        """See :func:`mexc_core.hookspecs.mexc_increase_depth_received`."""
+
+    def mexc_book_ticker_received(self, push: Push, body: PublicBookTickerV3Api) -> None:
+        """See :func:`mexc_core.hookspecs.mexc_book_ticker_received`."""

@@ -1,0 +1,240 @@
+"""Bounded buffers and overflow policies, without I/O (``spec/FAULTS.md`` 4).
+
+Theory of operation
+===================
+
+A consumer slower than the market must never stall the socket reader (the
+keepalive runs there) and must never make memory grow without bound. Every
+buffer between the reader and a consumer is therefore bounded, and what happens
+when it is full is an explicit :class:`OverflowPolicy`:
+
+``BLOCK`` ("block after the reader")
+    Nothing is dropped by the buffer: it takes the item and reports itself
+    :attr:`~BoundedBuffer.full`, and the stage feeding it (the client's
+    dispatcher, never the socket reader) waits for room before it goes on. The
+    reader keeps reading into the client's :class:`Inbox`; if the consumer stays
+    stalled until the inbox is full too, the inbox drops pushes and signals the
+    gap (:class:`~mexc_core.events.GapDetected`, cause ``OVERFLOW``), never
+    silently. For trades and private streams.
+``DROP_OLDEST``
+    The oldest item makes room for the new one; :attr:`~BoundedBuffer.dropped`
+    counts them. For consumers that prefer fresh data and can live with holes
+    they are told about.
+``CONFLATE``
+    Items with the same key (by default the push's channel) replace each other:
+    only the latest of each waits, in the place where the first one arrived;
+    :attr:`~BoundedBuffer.conflated` counts the replaced ones. For snapshot-like
+    channels (tickers, limit depth, klines), where only the latest state
+    matters. When more keys than ``capacity`` wait, the oldest key is dropped
+    (counted in :attr:`~BoundedBuffer.dropped`).
+
+:class:`BoundedBuffer` holds the policy logic; the anyio streams in
+:mod:`mexc_core.aio.streams` add waiting. :class:`Inbox` is the buffer between
+the socket readers and the dispatcher: pushes count against its capacity,
+lifecycle events always fit (they are few), and when pushes of a topic were
+dropped, a :class:`~mexc_core.events.GapDetected` goes out just before the next
+push of that topic that fits.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable
+from typing import Final, Generic, TypeVar, final
+
+from mexc_core.errors import InvalidConfig
+from mexc_core.events import Event, GapCause, GapDetected, Push
+
+__all__ = ("BoundedBuffer", "Inbox", "OverflowPolicy", "channel_key")
+
+T = TypeVar("T")
+
+
+class OverflowPolicy(enum.Enum):
+    """What a full buffer does with one more item (see the module docstring)."""
+
+    #: Keep it and report the buffer full: the feeding stage waits (never the reader).
+    BLOCK = "block"
+    #: Drop the oldest item for it, and count the drop.
+    DROP_OLDEST = "drop_oldest"
+    #: Replace the waiting item with the same key; only the latest per key waits.
+    CONFLATE = "conflate"
+
+
+def channel_key(item: object) -> Hashable:
+    """The default conflation key: a push's channel; any other item is its own key."""
+    if isinstance(item, Push):
+        return item.channel
+    return item if isinstance(item, Hashable) else id(item)
+
+
+def _check_capacity(capacity: object) -> None:
+    if type(capacity) is not int or capacity < 1:
+        raise InvalidConfig(f"capacity must be an int >= 1, got {capacity!r}", setting="capacity")
+
+
+@final
+class BoundedBuffer(Generic[T]):
+    """A FIFO buffer of at most ``capacity`` items with an overflow policy.
+
+    :param capacity: the bound (``BLOCK`` may hold a few more, see :meth:`offer`).
+    :param policy: what to do when full (a member or its value, e.g. ``"conflate"``).
+    :raises ValueError: ``policy`` is no policy.
+    :param key: for ``CONFLATE``, the key of an item (default :func:`channel_key`).
+    :raises InvalidConfig: ``capacity`` is not a positive int.
+    """
+
+    __slots__ = ("_items", "_key", "capacity", "conflated", "dropped", "policy")
+
+    def __init__(
+        self,
+        capacity: int,
+        policy: OverflowPolicy | str = OverflowPolicy.BLOCK,
+        *,
+        key: Callable[[T], Hashable] | None = None,
+    ) -> None:
+        _check_capacity(capacity)
+        policy = OverflowPolicy(policy)
+        self.capacity: Final = capacity
+        self.policy: Final = policy
+        #: Items dropped to make room (``DROP_OLDEST``, or keys evicted by ``CONFLATE``).
+        self.dropped = 0
+        #: Items replaced by a newer one with the same key (``CONFLATE``).
+        self.conflated = 0
+        self._key: Callable[[T], Hashable] = key or channel_key
+        self._items: OrderedDict[Hashable, T] | deque[T] = (
+            OrderedDict() if policy is OverflowPolicy.CONFLATE else deque()
+        )
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return (
+            f"<BoundedBuffer {self.policy.name} {len(self)}/{self.capacity} "
+            f"dropped={self.dropped} conflated={self.conflated}>"
+        )
+
+    @property
+    def full(self) -> bool:
+        """Whether the buffer holds ``capacity`` items or more (``BLOCK``: wait for room)."""
+        return len(self._items) >= self.capacity
+
+    def offer(self, item: T) -> None:
+        """Add ``item`` according to the policy (never raises, never blocks).
+
+        With ``BLOCK`` the item is always kept, even above ``capacity``: the
+        caller must wait for room (:attr:`full` false) before offering more, so
+        the excess is bounded by what one step of the caller offers.
+        """
+        items = self._items
+        if isinstance(items, OrderedDict):
+            key = self._key(item)
+            if key in items:
+                items[key] = item
+                self.conflated += 1
+                return
+            if len(items) >= self.capacity:
+                items.popitem(last=False)
+                self.dropped += 1
+            items[key] = item
+            return
+        if self.policy is OverflowPolicy.DROP_OLDEST and len(items) >= self.capacity:
+            items.popleft()
+            self.dropped += 1
+        items.append(item)
+
+    def take(self) -> T:
+        """Remove and return the oldest item.
+
+        :raises IndexError: the buffer is empty.
+        """
+        items = self._items
+        if isinstance(items, OrderedDict):
+            if not items:
+                raise IndexError("take from an empty buffer")
+            return items.popitem(last=False)[1]
+        return items.popleft()
+
+
+@final
+class Inbox:
+    """The bounded queue between the socket readers and the dispatcher.
+
+    :param capacity: pushes (and overflow gaps) it holds; lifecycle events do not
+        count.
+    :raises InvalidConfig: ``capacity`` is not an int >= 2.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        _check_capacity(capacity)
+        if capacity < 2:
+            raise InvalidConfig(
+                f"an inbox needs room for a push and its gap: capacity >= 2, got {capacity}",
+                setting="capacity",
+            )
+        self.capacity: Final = capacity
+        #: Pushes dropped because the inbox was full, in total.
+        self.dropped = 0
+        self._items: deque[Event] = deque()
+        self._pushes = 0
+        # topic -> (time of the first drop, pushes dropped since)
+        self._gaps: dict[str, tuple[float, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        pushes = f"{self._pushes}/{self.capacity} pushes"
+        return f"<Inbox {pushes}, {len(self)} items, dropped={self.dropped}>"
+
+    @property
+    def pending_gaps(self) -> tuple[str, ...]:
+        """Topics with pushes dropped and no push admitted since."""
+        return tuple(self._gaps)
+
+    def put(self, event: Event, now: float) -> bool:
+        """Queue ``event``; ``False`` if it was a push and was dropped (inbox full).
+
+        A push that follows drops of its topic needs room for itself and for the
+        :class:`~mexc_core.events.GapDetected` that goes before it: both count
+        against ``capacity``, so the inbox never holds more than ``capacity``
+        pushes and overflow gaps, plus the lifecycle events.
+        """
+        if not isinstance(event, Push):
+            self._items.append(event)
+            return True
+        topic = event.channel
+        gap = self._gaps.get(topic)
+        if self._pushes + (1 if gap is None else 2) > self.capacity:
+            self.dropped += 1
+            since, count = gap or (now, 0)
+            self._gaps[topic] = (since, count + 1)
+            return False
+        if gap is not None:
+            del self._gaps[topic]
+            self._items.append(
+                GapDetected(
+                    topics=(topic,),
+                    cause=GapCause.OVERFLOW,
+                    started_at=gap[0],
+                    ended_at=now,
+                    missed=gap[1],
+                )
+            )
+            self._pushes += 1
+        self._items.append(event)
+        self._pushes += 1
+        return True
+
+    def take(self) -> Event | None:
+        """The oldest event, or ``None`` when empty."""
+        if not self._items:
+            return None
+        event = self._items.popleft()
+        if isinstance(event, Push) or (
+            isinstance(event, GapDetected) and event.cause is GapCause.OVERFLOW
+        ):
+            self._pushes -= 1
+        return event

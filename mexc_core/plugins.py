@@ -1,0 +1,230 @@
+"""Plugins, without I/O: loading them, and calling their hooks for each event.
+
+Theory of operation
+===================
+
+:func:`plugin_manager` builds the pluggy manager of the ``mexc`` project: the
+specifications of :mod:`mexc_core.hookspecs`, every plugin installed under the
+entry-point group ``mexc.plugins`` (a distribution declares
+``[project.entry-points."mexc.plugins"] name = "module"``), the plugins given,
+and :meth:`~pluggy.PluginManager.check_pending` so that a misspelt hook fails at
+load time instead of never being called.
+
+A :class:`Dispatcher` maps each event to its hooks (:func:`hooks_for`) and calls
+them. It does not go through pluggy's multi-call loop: it calls every
+implementation itself, in pluggy's order (``tryfirst`` first, then the latest
+registered first), so that one plugin raising neither stops the others nor
+reaches the client: the exception is counted and reported as a
+:class:`~mexc_core.events.PluginFailed` at the 1st, 10th, 100th ... failure of
+that plugin in that hook, which :meth:`Dispatcher.dispatch` returns for the
+caller to log and to pass to :func:`~mexc_core.hookspecs.mexc_plugin_failed`.
+Hook wrappers are refused: a notification has nothing to wrap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pluggy
+
+from mexc_core import hookspecs
+from mexc_core._markers import PROJECT
+from mexc_core.channels import BY_PREFIX
+from mexc_core.events import (
+    Event,
+    FrameRejected,
+    GapDetected,
+    LinkConnected,
+    LinkDisconnected,
+    LinkRotated,
+    ListenKeyCreated,
+    ListenKeyCreateFailed,
+    ListenKeyLost,
+    ListenKeyRenewalFailed,
+    ListenKeyRenewed,
+    PluginFailed,
+    Push,
+    TopicsRejected,
+    TopicsSubscribed,
+)
+
+__all__ = (
+    "ENTRY_POINT_GROUP",
+    "LIFECYCLE_HOOKS",
+    "Dispatcher",
+    "HookCall",
+    "hooks_for",
+    "plugin_manager",
+)
+
+#: The entry-point group plugins are discovered in.
+ENTRY_POINT_GROUP: Final = "mexc.plugins"
+
+#: The hook of each lifecycle event type (besides ``mexc_event_received``).
+LIFECYCLE_HOOKS: Final[Mapping[type[Event], str]] = {
+    LinkConnected: "mexc_link_connected",
+    LinkDisconnected: "mexc_link_disconnected",
+    LinkRotated: "mexc_link_rotated",
+    TopicsSubscribed: "mexc_subscription_confirmed",
+    TopicsRejected: "mexc_subscription_rejected",
+    GapDetected: "mexc_stream_gap",
+    FrameRejected: "mexc_frame_rejected",
+    ListenKeyCreated: "mexc_listen_key_created",
+    ListenKeyRenewed: "mexc_listen_key_renewed",
+    ListenKeyCreateFailed: "mexc_listen_key_failed",
+    ListenKeyRenewalFailed: "mexc_listen_key_failed",
+    ListenKeyLost: "mexc_listen_key_lost",
+    PluginFailed: "mexc_plugin_failed",
+}
+
+_SEP: Final = "@"
+
+
+def plugin_manager(
+    *plugins: object, entry_points: bool = True, blocked: Iterable[str] = ()
+) -> pluggy.PluginManager:
+    """The ``mexc`` plugin manager, loaded and checked.
+
+    :param plugins: plugin objects (modules, instances) to register besides the
+        installed ones.
+    :param entry_points: load the plugins installed under ``mexc.plugins``.
+    :param blocked: entry-point names not to load.
+    :raises pluggy.PluginValidationError: a plugin implements a hook that does not
+        exist, with parameters its specification does not have, or as a wrapper.
+    """
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for name in blocked:
+        pm.set_blocked(name)
+    if entry_points:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    for plugin in plugins:
+        pm.register(plugin)
+    pm.check_pending()
+    callers: list[pluggy.HookCaller] = list(vars(pm.hook).values())
+    for caller in callers:
+        for impl in caller.get_hookimpls():
+            if impl.hookwrapper or impl.wrapper:
+                raise pluggy.PluginValidationError(
+                    impl.plugin,
+                    f"{impl.plugin_name}: {caller.name} is a wrapper; mexc hooks are "
+                    "notifications and do not take wrappers",
+                )
+    return pm
+
+
+def hooks_for(event: Event) -> tuple[str, ...]:
+    """The hooks called for ``event``, in order.
+
+    >>> hooks_for(TopicsSubscribed(link=1, topics=()))
+    ('mexc_subscription_confirmed', 'mexc_event_received')
+    """
+    if isinstance(event, Push):
+        spec = BY_PREFIX.get(_SEP.join(event.channel.split(_SEP, 2)[:2]))
+        if spec is None:
+            return ("mexc_push_received",)
+        return ("mexc_push_received", spec.hook)
+    own = LIFECYCLE_HOOKS.get(type(event))
+    if own is None:
+        return ("mexc_event_received",)
+    return (own, "mexc_event_received")
+
+
+@dataclass(frozen=True, slots=True)
+class HookCall:
+    """One implementation of one hook, ready to call."""
+
+    plugin: str
+    hook: str
+    function: Any
+    argnames: tuple[str, ...]
+
+
+def _is_decade(count: int) -> bool:
+    """1, 10, 100, ...: when a repeated failure is reported again."""
+    while count % 10 == 0:
+        count //= 10
+    return count == 1
+
+
+class Dispatcher:
+    """Calls the hooks of each event, isolating plugins that raise.
+
+    :param pm: the plugin manager (see :func:`plugin_manager`). Plugins
+        registered later are seen after :meth:`refresh`.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm: Final = pm
+        #: Failures per ``(plugin, hook)``.
+        self.failures: dict[tuple[str, str], int] = {}
+        self._calls: dict[str, tuple[HookCall, ...]] = {}
+
+    def refresh(self) -> None:
+        """Forget the cached implementations (after registering or removing plugins)."""
+        self._calls.clear()
+
+    def calls(self, hook: str) -> tuple[HookCall, ...]:
+        """The implementations of ``hook``, in calling order."""
+        found = self._calls.get(hook)
+        if found is None:
+            caller: pluggy.HookCaller = getattr(self.pm.hook, hook)
+            found = tuple(
+                HookCall(
+                    plugin=impl.plugin_name,
+                    hook=hook,
+                    function=impl.function,
+                    argnames=tuple(impl.argnames),
+                )
+                for impl in reversed(caller.get_hookimpls())
+            )
+            self._calls[hook] = found
+        return found
+
+    def dispatch(self, event: Event) -> list[PluginFailed]:
+        """Call every hook of ``event``; the failures to report."""
+        failed: list[PluginFailed] = []
+        if isinstance(event, Push):
+            kwargs: dict[str, object] = {"push": event, "body": event.body}
+        else:
+            kwargs = {"event": event}
+        for hook in hooks_for(event):
+            failed += self.call(hook, kwargs)
+        return failed
+
+    def call(self, hook: str, kwargs: Mapping[str, object]) -> list[PluginFailed]:
+        """Call every implementation of ``hook`` with (a subset of) ``kwargs``."""
+        return self.collect(hook, kwargs)[1]
+
+    def collect(
+        self, hook: str, kwargs: Mapping[str, object]
+    ) -> tuple[list[Any], list[PluginFailed]]:
+        """Call ``hook``; the results that are not ``None``, and the failures to report."""
+        results: list[Any] = []
+        failed: list[PluginFailed] = []
+        for call in self.calls(hook):
+            try:
+                result = call.function(*[kwargs[name] for name in call.argnames])
+            except Exception as exc:  # noqa: BLE001 - isolating plugins is the point
+                report = self._failed(call, exc)
+                if report is not None:
+                    failed.append(report)
+            else:
+                if result is not None:
+                    results.append(result)
+        return results, failed
+
+    def _failed(self, call: HookCall, exc: Exception) -> PluginFailed | None:
+        key = (call.plugin, call.hook)
+        count = self.failures.get(key, 0) + 1
+        self.failures[key] = count
+        if not _is_decade(count):
+            return None
+        return PluginFailed(
+            plugin=call.plugin,
+            hook=call.hook,
+            error=f"{type(exc).__name__}: {exc}",
+            failures=count,
+        )

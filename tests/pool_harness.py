@@ -1,0 +1,160 @@
+"""A connection pool wired to the sans-IO simulator in memory: no sockets, virtual time.
+
+Bytes go straight from the pool's transports to simulator connections and back,
+with no latency; time moves only in :meth:`Loop.run_until`, from deadline to
+deadline of both sides. Tests of :mod:`mexc_core.pool` drive whole scenarios
+(sharding, faults, rotation) through it in milliseconds.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from mexc_core.events import Event, Push
+from mexc_core.pool import (
+    AbortTransport,
+    CloseTransport,
+    ConnectionPool,
+    OpenTransport,
+    PoolConfig,
+)
+from mexc_core.sim.protocol import SimConfig, SimConnection, Simulator, TransportAction
+
+
+class Loop:
+    """One pool, one simulator, and the wires between them."""
+
+    def __init__(
+        self,
+        config: PoolConfig | None = None,
+        sim: SimConfig | None = None,
+        *,
+        seed: int = 0,
+        listen_key: str | None = None,
+        private: bool = False,
+    ) -> None:
+        self.sim = Simulator(sim)
+        self.pool = ConnectionPool(
+            config or PoolConfig(host="127.0.0.1"),
+            rng=random.Random(seed),
+            listen_key=listen_key,
+            private=private,
+        )
+        self.now = 0.0
+        self.wires: dict[int, SimConnection] = {}
+        self.events: list[Event] = []
+        self.opened: list[int] = []
+        self.refuse_next = 0  # transports to fail instead of opening
+        self.hold_open = False  # leave OpenTransport intents unanswered
+        self.pending_opens: list[OpenTransport] = []
+        self.on_event: Callable[[Event], None] | None = None
+        self.muted: set[int] = set()  # transports whose bytes are lost both ways
+        self.newest_first = False  # read the newest transport first (a socket race)
+
+    # ------------------------------------------------------------ reading
+
+    def pushes(self, topic: str | None = None) -> list[Push]:
+        return [
+            e for e in self.events if isinstance(e, Push) and (topic is None or e.channel == topic)
+        ]
+
+    def of(self, kind: type[Event]) -> list[Event]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    # ------------------------------------------------------------ moving bytes
+
+    def settle(self) -> None:
+        """Carry out intents and shuttle bytes until nothing moves."""
+        for _ in range(10_000):
+            moved = self._intents()
+            wires = list(self.wires.items())
+            for cid, conn in reversed(wires) if self.newest_first else wires:
+                if cid in self.muted:
+                    self.pool.data_to_send(cid)
+                    conn.data_to_send()
+                    continue
+                out = self.pool.data_to_send(cid)
+                if out:
+                    conn.receive_data(out, self.now)
+                    moved = True
+                data = conn.data_to_send()
+                if data:
+                    self.pool.receive_data(cid, data, self.now)
+                    moved = True
+                if conn.action in (TransportAction.CLOSE, TransportAction.ABORT):
+                    moved = True
+                    self._transport_action(cid, conn)
+            self._collect()
+            if not moved:
+                return
+        raise AssertionError("the loop does not settle")
+
+    def _transport_action(self, cid: int, conn: SimConnection) -> None:
+        # (a BLACKHOLE peer hears nothing and says nothing: only timers notice)
+        action = conn.action
+        del self.wires[cid]
+        self.sim.disconnect(conn)
+        if action is TransportAction.CLOSE:
+            self.pool.receive_data(cid, b"", self.now)
+        else:
+            self.pool.transport_failed(cid, self.now, "connection reset by peer")
+
+    def _intents(self) -> bool:
+        intents = self.pool.intents()
+        for intent in intents:
+            if isinstance(intent, OpenTransport):
+                if self.refuse_next:
+                    self.refuse_next -= 1
+                    self.pool.transport_failed(intent.cid, self.now, "connection refused")
+                elif self.hold_open:
+                    self.pending_opens.append(intent)
+                else:
+                    self.wires[intent.cid] = self.sim.connect(self.now)
+                    self.opened.append(intent.cid)
+                    self.pool.transport_opened(intent.cid, self.now)
+            elif isinstance(intent, CloseTransport):
+                conn = self.wires.pop(intent.cid, None)
+                if conn is not None:
+                    if intent.data:
+                        conn.receive_data(intent.data, self.now)
+                    conn.receive_data(b"", self.now)
+                    self.sim.disconnect(conn)
+            else:
+                assert isinstance(intent, AbortTransport)
+                conn = self.wires.pop(intent.cid, None)
+                if conn is not None:
+                    self.sim.disconnect(conn)
+        return bool(intents)
+
+    def _collect(self) -> None:
+        for event in self.pool.events():
+            self.events.append(event)
+            if self.on_event is not None:
+                self.on_event(event)
+
+    # ------------------------------------------------------------ time
+
+    def run_until(self, end: float, *, max_step: float = 1.0) -> None:
+        """Advance virtual time to ``end``, stopping at every deadline on the way."""
+        self.settle()
+        while self.now < end:
+            times = [end, self.now + max_step]
+            deadlines = (self.pool.next_deadline(), self.sim.next_deadline())
+            times.extend(max(d, self.now) for d in deadlines if d is not None)
+            self.now = min(times)
+            for conn in self.sim.advance(self.now):
+                del conn  # output is picked up by settle()
+            self.pool.handle_timer(self.now)
+            self.settle()
+
+    def run_for(self, seconds: float, *, max_step: float = 1.0) -> None:
+        self.run_until(self.now + seconds, max_step=max_step)
+
+    def subscribe(self, topics: list[str]) -> None:
+        self.pool.subscribe(topics, self.now)
+        self.settle()
+
+    def unsubscribe(self, topics: list[str]) -> None:
+        self.pool.unsubscribe(topics, self.now)
+        self.settle()

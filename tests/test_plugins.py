@@ -1,0 +1,149 @@
+"""Plugin loading and dispatch: pluggy's rules, our order, and isolation of failures."""
+
+from __future__ import annotations
+
+import pluggy
+import pytest
+
+from mexc_core.events import (
+    GapCause,
+    GapDetected,
+    ListenKeyRenewalFailed,
+    PluginFailed,
+    PongReceived,
+    Push,
+    TopicsSubscribed,
+)
+from mexc_core.hookspecs import hookimpl
+from mexc_core.messages import PublicAggreDealsV3Api, PublicSpotKlineV3Api
+from mexc_core.plugins import Dispatcher, hooks_for, plugin_manager
+
+DEALS = "spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT"
+PUSH = Push(channel=DEALS, body=PublicAggreDealsV3Api(), symbol="BTCUSDT")
+
+
+class Recorder:
+    def __init__(self, name: str, calls: list[tuple[str, str]]) -> None:
+        self.name = name
+        self.calls = calls
+
+    @hookimpl
+    def mexc_push_received(self, push: Push) -> None:
+        self.calls.append((self.name, "push"))
+
+    @hookimpl
+    def mexc_aggre_deals_received(self, body: PublicAggreDealsV3Api) -> None:
+        # a subset of the spec's parameters, in any order
+        self.calls.append((self.name, "deals"))
+
+    @hookimpl
+    def mexc_subscriptions_wanted(self) -> list[str]:
+        return [DEALS]
+
+
+class First:
+    def __init__(self, calls: list[tuple[str, str]]) -> None:
+        self.calls = calls
+
+    @hookimpl(tryfirst=True)
+    def mexc_push_received(self) -> None:
+        self.calls.append(("first", "push"))
+
+
+class Broken:
+    @hookimpl
+    def mexc_push_received(self, push: Push) -> None:
+        raise ValueError(f"cannot handle {push.symbol}")
+
+    @hookimpl
+    def mexc_subscriptions_wanted(self) -> list[str]:
+        raise KeyError("no topics")
+
+
+def test_hooks_for_each_event() -> None:
+    assert hooks_for(PUSH) == ("mexc_push_received", "mexc_aggre_deals_received")
+    kline = Push(channel="spot@public.kline.v3.api.pb@BTCUSDT@Min1", body=PublicSpotKlineV3Api())
+    assert hooks_for(kline)[1] == "mexc_kline_received"
+    unknown = Push(channel="spot@public.future.v3.api.pb@SIM", body=PublicSpotKlineV3Api())
+    assert hooks_for(unknown) == ("mexc_push_received",)
+    gap = GapDetected(topics=(), cause=GapCause.OVERFLOW, started_at=0, ended_at=1)
+    assert hooks_for(gap) == ("mexc_stream_gap", "mexc_event_received")
+    failed = ListenKeyRenewalFailed(error="x", retry_at=None, valid_until=1.0)
+    assert hooks_for(failed)[0] == "mexc_listen_key_failed"
+    assert hooks_for(PongReceived(round_trip=0.1)) == ("mexc_event_received",)
+
+
+def test_dispatch_follows_pluggys_order() -> None:
+    calls: list[tuple[str, str]] = []
+    pm = plugin_manager(
+        First(calls), Recorder("a", calls), Recorder("b", calls), entry_points=False
+    )
+    dispatcher = Dispatcher(pm)
+    assert dispatcher.dispatch(PUSH) == []
+    # tryfirst first, then the latest registered first, as pluggy itself calls them
+    assert calls == [
+        ("first", "push"),
+        ("b", "push"),
+        ("a", "push"),
+        ("b", "deals"),
+        ("a", "deals"),
+    ]
+    assert dispatcher.dispatch(TopicsSubscribed(link=1, topics=())) == []
+    results, failed = dispatcher.collect("mexc_subscriptions_wanted", {})
+    assert results == [[DEALS], [DEALS]]
+    assert failed == []
+
+
+def test_a_raising_plugin_is_isolated_and_reported_by_decades() -> None:
+    calls: list[tuple[str, str]] = []
+    pm = plugin_manager(Recorder("a", calls), Broken(), entry_points=False)
+    dispatcher = Dispatcher(pm)
+    reports: list[PluginFailed] = []
+    for _ in range(100):
+        reports += dispatcher.dispatch(PUSH)
+    assert calls.count(("a", "push")) == 100  # never skipped
+    assert [r.failures for r in reports] == [1, 10, 100]
+    assert reports[0].hook == "mexc_push_received"
+    assert reports[0].error == "ValueError: cannot handle BTCUSDT"
+    assert reports[0].plugin == next(n for n, p in pm.list_name_plugin() if isinstance(p, Broken))
+    results, failed = dispatcher.collect("mexc_subscriptions_wanted", {})
+    assert results == [[DEALS]]
+    assert failed[0].error == "KeyError: 'no topics'"
+
+
+def test_refresh_sees_plugins_registered_later() -> None:
+    calls: list[tuple[str, str]] = []
+    pm = plugin_manager(entry_points=False)
+    dispatcher = Dispatcher(pm)
+    dispatcher.dispatch(PUSH)
+    pm.register(Recorder("late", calls))
+    dispatcher.dispatch(PUSH)
+    assert calls == []
+    dispatcher.refresh()
+    dispatcher.dispatch(PUSH)
+    assert calls == [("late", "push"), ("late", "deals")]
+
+
+def test_misspelt_hooks_and_wrappers_are_refused_at_load_time() -> None:
+    class Misspelt:
+        @hookimpl
+        def mexc_push_recieved(self, push: Push) -> None: ...
+
+    class Extra:
+        @hookimpl
+        def mexc_push_received(self, push: Push, nonsense: int) -> None: ...
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def mexc_push_received(self, push: Push) -> object:
+            return (yield)
+
+    for plugin in (Misspelt(), Extra(), Wrapper()):
+        with pytest.raises(pluggy.PluginValidationError):
+            plugin_manager(plugin, entry_points=False)
+
+
+def test_entry_points_can_be_blocked() -> None:
+    pm = plugin_manager(blocked=["console"])
+    assert pm.is_blocked("console")
+    assert pm.get_plugin("console") is None

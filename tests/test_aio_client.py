@@ -466,6 +466,29 @@ def test_private_topics_ride_a_listen_key_through_its_loss(anyio_backend: str) -
     assert gap.topics == (orders,)
 
 
+def test_refused_credentials_fail_a_private_subscribe_instead_of_hanging(
+    anyio_backend: str,
+) -> None:
+    """Found in integration: with a refused key the caller waited for ever."""
+    time = SteppedTime()
+    with served(sim_config(), time) as sim:
+
+        def wall_ms() -> int:
+            return int(sim.call(lambda: sim.server.exchange.epoch_ms(sim.server.now())))
+
+        async def scenario() -> None:
+            forged = rest.Credentials(sim.api_key, "0" * 32)
+            async with running(
+                sim, time, Recorder(), credentials=forged, rest_url=sim.rest_url, wall_ms=wall_ms
+            ) as client:
+                with anyio.fail_after(10 * FACTOR), pytest.raises(SubscriptionError) as info:
+                    await client.subscribe(["spot@private.orders.v3.api.pb"])
+                assert "listen key refused" in str(info.value)
+                assert "700002" in str(info.value)
+
+        anyio.run(scenario, backend=anyio_backend)
+
+
 class Sleeper:
     """A badly written plugin: its hook blocks the event loop on every push."""
 

@@ -55,6 +55,7 @@ from mexc_core.aio.listenkey import ListenKeyKeeper
 from mexc_core.aio.streams import BoundedStream
 from mexc_core.backoff import FailureKind
 from mexc_core.backpressure import Inbox, OverflowPolicy
+from mexc_core.channels import spec_of
 from mexc_core.errors import (
     ArgumentTypeError,
     InvalidConfig,
@@ -65,6 +66,7 @@ from mexc_core.errors import (
 from mexc_core.events import (
     Event,
     ListenKeyCreated,
+    ListenKeyCreateFailed,
     ListenKeyInvalidated,
     ListenKeyLost,
     PluginFailed,
@@ -557,6 +559,13 @@ class MexcClient:
                 self.pool.set_listen_key(event.key, now)
             elif isinstance(event, ListenKeyLost):
                 self.pool.set_listen_key(None, now)
+            elif isinstance(event, ListenKeyCreateFailed) and event.rejected:
+                # MEXC refused to create a key (credentials, permissions, the 60-key
+                # limit): callers waiting on private topics get the error instead of
+                # waiting for ever; the keeper goes on retrying, slowly.
+                for topic in [t for t in self._waiters if spec_of(t).private]:
+                    for waiter in self._waiters.pop(topic, []):
+                        waiter.resolve(topic, ("listen key refused", event.error))
         self.inbox.put(event, now)
         self._process()
         self._wake_dispatcher()

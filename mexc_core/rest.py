@@ -400,6 +400,13 @@ def _object(value: Any, status: int, what: str) -> Mapping[str, Any]:
     return value
 
 
+def _objects(value: Any, status: int, what: str) -> list[Mapping[str, Any]]:
+    """A JSON list whose every item is an object (``what`` names the items)."""
+    if not isinstance(value, list):
+        raise InvalidResponse(f"the {what} are not a list", status=status)
+    return [_object(item, status, what) for item in value]
+
+
 def _levels(value: Any, status: int, side: str) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, list):
         raise InvalidResponse(f"{side} is not a list", status=status)
@@ -413,6 +420,41 @@ def _levels(value: Any, status: int, side: str) -> tuple[tuple[str, str], ...]:
             raise InvalidResponse(f"{side} level is not [price, qty]: {level!r}", status=status)
         out.append((level[0], level[1]))
     return tuple(out)
+
+
+def _symbol_info(item: Mapping[str, Any], status: int) -> SymbolInfo:
+    return SymbolInfo(
+        symbol=_field(item, "symbol", str, status),
+        status=str(item.get("status", "")),
+        base_asset=str(item.get("baseAsset", "")),
+        quote_asset=str(item.get("quoteAsset", "")),
+        raw=item,
+    )
+
+
+def _balance(item: Mapping[str, Any], status: int) -> Balance:
+    return Balance(
+        asset=_field(item, "asset", str, status),
+        free=_field(item, "free", str, status),
+        locked=_field(item, "locked", str, status),
+    )
+
+
+def _trade(obj: Mapping[str, Any], status: int) -> Trade:
+    return Trade(
+        symbol=_field(obj, "symbol", str, status),
+        id=_field(obj, "id", str, status),
+        order_id=_field(obj, "orderId", str, status),
+        price=_field(obj, "price", str, status),
+        qty=_field(obj, "qty", str, status),
+        quote_qty=str(obj.get("quoteQty", "")),
+        commission=str(obj.get("commission", "")),
+        commission_asset=str(obj.get("commissionAsset", "")),
+        time=_field(obj, "time", int, status),
+        is_buyer=bool(obj.get("isBuyer", False)),
+        is_maker=bool(obj.get("isMaker", False)),
+        raw=obj,
+    )
 
 
 def _parse_empty(status: int, body: bytes) -> None:
@@ -439,21 +481,9 @@ def _parse_depth(symbol: str) -> Callable[[int, bytes], DepthSnapshot]:
 
 def _parse_exchange_info(status: int, body: bytes) -> ExchangeInfo:
     obj = _object(_json(status, body), status, "exchangeInfo body")
-    raw_symbols = obj.get("symbols", [])
-    if not isinstance(raw_symbols, list):
-        raise InvalidResponse("symbols is not a list", status=status)
-    symbols = []
-    for raw in raw_symbols:
-        item = _object(raw, status, "symbol")
-        symbols.append(
-            SymbolInfo(
-                symbol=_field(item, "symbol", str, status),
-                status=str(item.get("status", "")),
-                base_asset=str(item.get("baseAsset", "")),
-                quote_asset=str(item.get("quoteAsset", "")),
-                raw=item,
-            )
-        )
+    symbols = [
+        _symbol_info(item, status) for item in _objects(obj.get("symbols", []), status, "symbols")
+    ]
     return ExchangeInfo(
         server_time=_field(obj, "serverTime", int, status),
         timezone=str(obj.get("timezone", "")),
@@ -476,19 +506,9 @@ def _parse_listen_keys(status: int, body: bytes) -> ListenKeys:
 
 def _parse_account(status: int, body: bytes) -> AccountInfo:
     obj = _object(_json(status, body), status, "account body")
-    raw_balances = obj.get("balances", [])
-    if not isinstance(raw_balances, list):
-        raise InvalidResponse("balances is not a list", status=status)
-    balances = []
-    for raw in raw_balances:
-        item = _object(raw, status, "balance")
-        balances.append(
-            Balance(
-                asset=_field(item, "asset", str, status),
-                free=_field(item, "free", str, status),
-                locked=_field(item, "locked", str, status),
-            )
-        )
+    balances = [
+        _balance(item, status) for item in _objects(obj.get("balances", []), status, "balances")
+    ]
     update_time = obj.get("updateTime")
     return AccountInfo(
         can_trade=bool(obj.get("canTrade", False)),
@@ -520,36 +540,11 @@ def _parse_order(status: int, body: bytes) -> Order:
 
 
 def _parse_orders(status: int, body: bytes) -> tuple[Order, ...]:
-    items = _json(status, body)
-    if not isinstance(items, list):
-        raise InvalidResponse("open orders body is not a list", status=status)
-    return tuple(_order(_object(item, status, "order"), status) for item in items)
+    return tuple(_order(item, status) for item in _objects(_json(status, body), status, "orders"))
 
 
 def _parse_trades(status: int, body: bytes) -> tuple[Trade, ...]:
-    items = _json(status, body)
-    if not isinstance(items, list):
-        raise InvalidResponse("trades body is not a list", status=status)
-    trades = []
-    for raw in items:
-        obj = _object(raw, status, "trade")
-        trades.append(
-            Trade(
-                symbol=_field(obj, "symbol", str, status),
-                id=_field(obj, "id", str, status),
-                order_id=_field(obj, "orderId", str, status),
-                price=_field(obj, "price", str, status),
-                qty=_field(obj, "qty", str, status),
-                quote_qty=str(obj.get("quoteQty", "")),
-                commission=str(obj.get("commission", "")),
-                commission_asset=str(obj.get("commissionAsset", "")),
-                time=_field(obj, "time", int, status),
-                is_buyer=bool(obj.get("isBuyer", False)),
-                is_maker=bool(obj.get("isMaker", False)),
-                raw=obj,
-            )
-        )
-    return tuple(trades)
+    return tuple(_trade(obj, status) for obj in _objects(_json(status, body), status, "trades"))
 
 
 # ---------------------------------------------------------------- requests

@@ -73,6 +73,8 @@ def run(
                 conn.handle_timer(now)
             for event in conn.events():
                 if isinstance(event, Push):
+                    if len(pushes) == count:
+                        continue  # read in the same chunk as the last one wanted
                     pushes.append(event)
                     print(f"{event.channel}: {event.body}")
                     if len(pushes) == count:

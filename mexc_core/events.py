@@ -535,7 +535,7 @@ class ListenKeyClosed(Event):
 
 # ---------------------------------------------------------------- the connection pool
 #
-# Emitted by mexc_core.pool.ConnectionPool, which spreads topics over several
+# Emitted by mexc_core.client.pool.ConnectionPool, which spreads topics over several
 # connections ("links"), reconnects them and replaces them before MEXC's 24 h
 # cut-off. A link is one shard: it keeps its id across reconnects.
 

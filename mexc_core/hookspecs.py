@@ -47,7 +47,7 @@ from mexc_core._generated.hookspecs import ChannelHooks
 from mexc_core._markers import PROJECT as PROJECT
 from mexc_core._markers import hookimpl as hookimpl
 from mexc_core._markers import hookspec
-from mexc_core.backpressure import OverflowPolicy as OverflowPolicy
+from mexc_core.client.backpressure import OverflowPolicy as OverflowPolicy
 
 if TYPE_CHECKING:
     from mexc_core.events import (
@@ -171,7 +171,7 @@ class ClientContext(Protocol):
         key: Callable[[Any], Hashable] | None = None,
         name: str = "",
     ) -> tuple[StreamSender[Any], StreamReceiver[Any]]:
-        """A bounded stream (see :mod:`mexc_core.backpressure` for the policies).
+        """A bounded stream (see :mod:`mexc_core.client.backpressure` for the policies).
 
         With ``BLOCK``, a full stream makes the client's dispatcher wait for room
         before it delivers the next push to anyone (the socket readers and the

@@ -2,7 +2,7 @@
 
 Bytes go straight from the pool's transports to simulator connections and back,
 with no latency; time moves only in :meth:`Loop.run_until`, from deadline to
-deadline of both sides. Tests of :mod:`mexc_core.pool` drive whole scenarios
+deadline of both sides. Tests of :mod:`mexc_core.client.pool` drive whole scenarios
 (sharding, faults, rotation) through it in milliseconds.
 """
 
@@ -11,14 +11,14 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from mexc_core.events import Event, Push
-from mexc_core.pool import (
+from mexc_core.client.pool import (
     AbortTransport,
     CloseTransport,
     ConnectionPool,
     OpenTransport,
     PoolConfig,
 )
+from mexc_core.events import Event, Push
 from mexc_core.sim.protocol import SimConfig, SimConnection, Simulator, TransportAction
 
 

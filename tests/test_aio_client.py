@@ -22,6 +22,7 @@ import trustme
 from mexc_core import rest
 from mexc_core.aio.client import Endpoint, MexcClient
 from mexc_core.aio.http import HttpClient
+from mexc_core.client.pool import PoolConfig
 from mexc_core.errors import InvalidConfig, SubscriptionError
 from mexc_core.events import (
     DisconnectCause,
@@ -38,7 +39,6 @@ from mexc_core.events import (
 )
 from mexc_core.hookspecs import ClientContext, hookimpl
 from mexc_core.messages import PrivateOrdersV3Api, PublicAggreDealsV3Api
-from mexc_core.pool import PoolConfig
 from mexc_core.session import SessionConfig
 from mexc_core.sim.exchange import ExchangeConfig, default_markets
 from mexc_core.sim.faults import Faults

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mexc_core.backoff import Backoff, FailureKind, classify_handshake_status
+from mexc_core.client.backoff import Backoff, FailureKind, classify_handshake_status
 from mexc_core.errors import ArgumentTypeError, InvalidConfig
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mexc_core.backpressure import BoundedBuffer, Inbox, OverflowPolicy, channel_key
+from mexc_core.client.backpressure import BoundedBuffer, Inbox, OverflowPolicy, channel_key
 from mexc_core.errors import InvalidConfig
 from mexc_core.events import GapCause, GapDetected, PongReceived, Push
 from mexc_core.messages import PublicSpotKlineV3Api

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mexc_core.dedup import Deduplicator
+from mexc_core.client.dedup import Deduplicator
 from mexc_core.errors import InvalidConfig
 from mexc_core.events import Push
 from mexc_core.messages import (

@@ -22,11 +22,11 @@ import pytest
 
 from mexc_core import hookspecs
 from mexc_core.aio.client import MexcClient
+from mexc_core.client.pool import PoolConfig
 from mexc_core.events import DisconnectCause, GapDetected, LinkDisconnected, LinkRotated, Push
 from mexc_core.hookspecs import hookimpl
 from mexc_core.messages import PublicAggreBookTickerV3Api, PublicAggreDealsV3Api
 from mexc_core.plugins import plugin_manager
-from mexc_core.pool import PoolConfig
 from mexc_core.session import SessionConfig
 from mexc_core.sim.exchange import ExchangeConfig, default_markets
 from mexc_core.sim.faults import Faults

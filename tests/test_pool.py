@@ -16,7 +16,15 @@ import pytest
 from wsproto.frame_protocol import FrameProtocol
 
 from mexc_core import channels
-from mexc_core.backoff import Backoff, FailureKind
+from mexc_core.client.backoff import Backoff, FailureKind
+from mexc_core.client.pool import (
+    AbortTransport,
+    CloseTransport,
+    ConnectionPool,
+    LinkState,
+    OpenTransport,
+    PoolConfig,
+)
 from mexc_core.errors import ArgumentTypeError, InvalidConfig, InvalidTopic, ListenKeyRequired
 from mexc_core.errors import StateError as MexcStateError
 from mexc_core.events import (
@@ -33,14 +41,6 @@ from mexc_core.events import (
     TopicsRejected,
 )
 from mexc_core.messages import PublicAggreDealsV3Api
-from mexc_core.pool import (
-    AbortTransport,
-    CloseTransport,
-    ConnectionPool,
-    LinkState,
-    OpenTransport,
-    PoolConfig,
-)
 from mexc_core.session import SessionConfig
 from mexc_core.sim.exchange import ExchangeConfig, default_markets
 from mexc_core.sim.faults import Faults

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mexc_core.client.shards import Move, consolidate, place, shards_needed
 from mexc_core.errors import InvalidConfig
-from mexc_core.shards import Move, consolidate, place, shards_needed
 
 
 def test_place_fills_existing_shards_first_then_opens_few() -> None:

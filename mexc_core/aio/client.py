@@ -1,6 +1,6 @@
 """The anyio runtime: :class:`MexcClient`, sharded, self-healing MEXC streams.
 
-The client is the thin adapter of :class:`~mexc_core.pool.ConnectionPool`: every
+The client is the thin adapter of :class:`~mexc_core.client.pool.ConnectionPool`: every
 decision (which connection carries which topic, when to reconnect and after how
 long, when to rotate, what was a gap, what was a duplicate) is the pool's. The
 client opens the transports the pool asks for (TCP, TLS for ``wss://``), moves
@@ -9,7 +9,7 @@ to plugins and to consumers, through bounded buffers:
 
 - a *reader* task per transport feeds the pool and never waits for a consumer,
   so PINGs, PONGs and the liveness checks are never starved;
-- the *inbox* (:class:`~mexc_core.backpressure.Inbox`) holds events between the
+- the *inbox* (:class:`~mexc_core.client.backpressure.Inbox`) holds events between the
   readers and the dispatcher, at most ``max_pending`` pushes; pushes that do not
   fit are dropped and reported as a gap, never silently;
 - the *dispatcher* task calls the plugins' hooks (synchronous, isolated: a hook
@@ -53,9 +53,18 @@ from mexc_core.aio.errors import TlsVerificationError, TransportError, translate
 from mexc_core.aio.http import DEFAULT_BASE_URL, HttpClient
 from mexc_core.aio.listenkey import ListenKeyKeeper
 from mexc_core.aio.streams import BoundedStream
-from mexc_core.backoff import FailureKind
-from mexc_core.backpressure import Inbox, OverflowPolicy
 from mexc_core.channels import spec_of
+from mexc_core.client.backoff import FailureKind
+from mexc_core.client.backpressure import Inbox, OverflowPolicy
+from mexc_core.client.pool import (
+    AbortTransport,
+    CloseTransport,
+    ConnectionPool,
+    OpenTransport,
+    PoolConfig,
+    PoolStats,
+    topic_names,
+)
 from mexc_core.errors import (
     ArgumentTypeError,
     InvalidConfig,
@@ -76,15 +85,6 @@ from mexc_core.events import (
 )
 from mexc_core.hookspecs import ClientContext, StreamReceiver, StreamSender, TaskStarter
 from mexc_core.plugins import Dispatcher, plugin_manager
-from mexc_core.pool import (
-    AbortTransport,
-    CloseTransport,
-    ConnectionPool,
-    OpenTransport,
-    PoolConfig,
-    PoolStats,
-    topic_names,
-)
 from mexc_core.rest import Credentials, RestClient
 
 __all__ = ("DEFAULT_URL", "Endpoint", "MexcClient")

@@ -1,6 +1,6 @@
 """Bounded in-memory streams with an overflow policy, for anyio.
 
-A :class:`BoundedStream` is one :class:`~mexc_core.backpressure.BoundedBuffer` (the
+A :class:`BoundedStream` is one :class:`~mexc_core.client.backpressure.BoundedBuffer` (the
 policy logic, sans-IO) plus waiting: :meth:`~BoundedStream.send_nowait` never
 blocks, :meth:`~BoundedStream.receive` waits for an item, and
 :meth:`~BoundedStream.wait_room` lets the feeding stage wait while a ``BLOCK``
@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 import anyio
 
-from mexc_core.backpressure import BoundedBuffer, OverflowPolicy
+from mexc_core.client.backpressure import BoundedBuffer, OverflowPolicy
 
 __all__ = ("BoundedStream",)
 

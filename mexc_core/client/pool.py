@@ -7,7 +7,7 @@ A :class:`ConnectionPool` carries any number of topics over as many WebSocket
 connections as MEXC's per-connection cap needs, and keeps them flowing through
 failures. It owns :class:`~mexc_core.connection.Connection` objects and every
 decision about them; it does no I/O, reads no clock and draws no random number
-of its own (jitter comes from the :class:`~mexc_core.backoff.RandomSource` passed
+of its own (jitter comes from the :class:`~mexc_core.client.backoff.RandomSource` passed
 in), so an adapter (:mod:`mexc_core.aio.client`) only opens sockets and moves
 bytes::
 
@@ -33,14 +33,14 @@ Words used here:
 - A **transfer** moves a topic to another link make-before-break: the new home
   subscribes it while the old link still carries and delivers it. The new home's
   pushes are held back until it is *aligned*: until one of them is a push the old
-  link already delivered (:meth:`~mexc_core.dedup.Deduplicator.seen`). Then the
+  link already delivered (:meth:`~mexc_core.client.dedup.Deduplicator.seen`). Then the
   old link lets the topic go and the held pushes follow, through the
   deduplicator, so the consumer sees one stream in order, without a hole and
   without a repeat, whichever socket happened to be read first. A topic that
   does not align within ``switch_timeout`` of the new home's ack (a quiet topic,
   pushes without ids) switches then. Transfers serve the 24 h rotation (every
   topic of the old link) and consolidation after unsubscribing
-  (:func:`mexc_core.shards.consolidate`). A link whose topics all left is
+  (:func:`mexc_core.client.shards.consolidate`). A link whose topics all left is
   *retiring*: it is closed cleanly once nothing is carried by it any more.
 
 The links (states of :class:`LinkState`)::
@@ -53,11 +53,11 @@ The links (states of :class:`LinkState`)::
 
 Rules:
 
-1. Placement is :func:`mexc_core.shards.place` over the non-retiring links of the
+1. Placement is :func:`mexc_core.client.shards.place` over the non-retiring links of the
    same kind (public, or private with the listen key), with the cap of the
    session configuration; a link is opened as soon as it has a topic.
-2. A failure is classified (:class:`~mexc_core.backoff.FailureKind`) and the link
-   reconnects after :meth:`~mexc_core.backoff.Backoff.after` of its failures in
+2. A failure is classified (:class:`~mexc_core.client.backoff.FailureKind`) and the link
+   reconnects after :meth:`~mexc_core.client.backoff.Backoff.after` of its failures in
    a row; a link that stayed up ``stable_after`` seconds starts again from the
    first delay. A 4xx refusal other than 429 is fatal: the link's topics are
    reported as :class:`~mexc_core.events.TopicsRejected` and forgotten.
@@ -92,15 +92,16 @@ from typing import Final, final
 
 from mexc_core._clock import checked_now
 from mexc_core._topics import Topic
-from mexc_core.backoff import Backoff, FailureKind, RandomSource, classify_handshake_status
 from mexc_core.channels import parse
+from mexc_core.client.backoff import Backoff, FailureKind, RandomSource, classify_handshake_status
+from mexc_core.client.dedup import Deduplicator
+from mexc_core.client.shards import consolidate, place
 from mexc_core.connection import (
     DEFAULT_HOST,
     DEFAULT_MAX_MESSAGE_SIZE,
     Connection,
     ConnectionState,
 )
-from mexc_core.dedup import Deduplicator
 from mexc_core.errors import (
     ArgumentTypeError,
     InvalidConfig,
@@ -135,7 +136,6 @@ from mexc_core.events import (
     Unsubscribed,
 )
 from mexc_core.session import SessionConfig, SessionState, SubscriptionState
-from mexc_core.shards import consolidate, place
 
 __all__ = (
     "AbortTransport",

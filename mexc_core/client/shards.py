@@ -7,7 +7,7 @@ MEXC allows 30 subscriptions per connection, and practitioners report trouble
 above about 25 (``spec/FAULTS.md`` 11), so a client with more topics spreads them
 over several connections, *shards*, each under a cap (``max_subscriptions`` of
 :class:`~mexc_core.session.SessionConfig`). Two pure functions decide; the
-connection pool (:mod:`mexc_core.pool`) carries their plans out:
+connection pool (:mod:`mexc_core.client.pool`) carries their plans out:
 
 - :func:`place` puts new topics first into the free slots of existing shards,
   lowest shard id first (first fit), then into as few new shards as possible.

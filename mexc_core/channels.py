@@ -17,6 +17,8 @@ type and plugin hook. Everything here is generated from ``codegen/channels.toml`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from mexc_core._generated import channels as _generated
 from mexc_core._generated.channels import *  # noqa: F403 - the generated channels are the API
 from mexc_core._generated.channels import BY_NAME, BY_PREFIX, RETIRED, TOPIC_TYPES, AnyTopic
@@ -25,6 +27,7 @@ from mexc_core._topics import ChannelSpec as ChannelSpec
 from mexc_core._topics import Param as Param
 from mexc_core._topics import ParamKind as ParamKind
 from mexc_core._topics import Topic as Topic
+from mexc_core.errors import ArgumentTypeError
 from mexc_core.errors import InvalidTopic as InvalidTopic
 
 # concatenated, not unpacked: mypy and ruff's __all__ checks both read this form
@@ -37,6 +40,7 @@ __all__ = _generated.__all__ + (  # noqa: RUF005
     "format_topic",
     "parse",
     "spec_of",
+    "topic_names",
 )
 
 
@@ -101,3 +105,37 @@ def format_topic(channel: str | ChannelSpec, /, **params: object) -> str:
             allowed=tuple(BY_NAME),
         )
     return spec.format(**params)
+
+
+def topic_names(topics: Iterable[str | Topic], *, validate: bool = True) -> list[str]:
+    """Topics as strings, without repeats, in their first order.
+
+    Every command that takes topics (session, pool, client) reads them through
+    this one function, so they all accept the same things: typed topics and topic
+    strings, in any collection but a single string.
+
+    >>> kline = "spot@public.kline.v3.api.pb@BTCUSDT@Min1"
+    >>> topic_names([Kline(symbol="BTCUSDT", interval="Min1"), kline])
+    ['spot@public.kline.v3.api.pb@BTCUSDT@Min1']
+
+    :param validate: parse every string (an unsubscribe need not: a topic that is
+        not held is refused anyway).
+    :raises ArgumentTypeError: ``topics`` is one topic (not a collection), or holds
+        something that is no topic.
+    :raises InvalidTopic: with ``validate``, a string is not a topic MEXC accepts.
+    """
+    if isinstance(topics, str | Topic):
+        raise ArgumentTypeError(
+            "topics must be a collection of topics; wrap a single one in a list"
+        )
+    names: dict[str, None] = {}
+    for topic in topics:
+        if isinstance(topic, Topic):
+            names[str(topic)] = None
+        elif type(topic) is str:
+            if validate:
+                parse(topic)
+            names[topic] = None
+        else:
+            raise ArgumentTypeError(f"a topic is a str or Topic, not {type(topic).__name__}")
+    return list(names)

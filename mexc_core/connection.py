@@ -59,7 +59,6 @@ import enum
 import math
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from types import MappingProxyType
 from typing import Final, NoReturn, final
 from urllib.parse import quote
 
@@ -78,6 +77,7 @@ from wsproto.events import (
 )
 
 from mexc_core._clock import checked_now
+from mexc_core._machine import Machine, frozen_table
 from mexc_core._topics import Topic
 from mexc_core.errors import (
     ArgumentTypeError,
@@ -166,7 +166,7 @@ _C = ConnectionState
 _CI = ConnectionInput
 
 _TRANSITIONS: Final[Mapping[tuple[ConnectionState, ConnectionInput], ConnectionState]] = (
-    MappingProxyType(
+    frozen_table(
         {
             (_C.IDLE, _CI.CONNECT): _C.CONNECTING,
             (_C.IDLE, _CI.LOCAL_CLOSE): _C.CLOSED,
@@ -281,7 +281,9 @@ class Connection:
         #: The MEXC session inside; read its state, drive it through this object.
         self.session: Final = Session(session_config, private=listen_key is not None)
         self._ws = WSConnection(ConnectionType.CLIENT)
-        self._state = ConnectionState.IDLE
+        self._machine: Final = Machine(
+            "connection", _TRANSITIONS, ConnectionState.IDLE, ConnectionState.ERROR
+        )
         self._now = -math.inf
         self._deadline: float | None = None
         self._events: deque[Event] = deque()
@@ -295,7 +297,8 @@ class Connection:
     def __repr__(self) -> str:
         key = f" listen_key={shorten_listen_key(self._listen_key)!r}" if self._listen_key else ""
         return (
-            f"<Connection {self._state.name} {self.host}{self.path}{key} session={self.session!r}>"
+            f"<Connection {self._machine.state.name} {self.host}{self.path}{key} "
+            f"session={self.session!r}>"
         )
 
     # ------------------------------------------------------------ reading state
@@ -303,7 +306,7 @@ class Connection:
     @property
     def state(self) -> ConnectionState:
         """The connection's state."""
-        return self._state
+        return self._machine.state
 
     @property
     def listen_key_hint(self) -> str | None:
@@ -341,9 +344,9 @@ class Connection:
         """When :meth:`handle_timer` must next be called, or ``None`` for never."""
         # The handshakes' deadlines and the session's never overlap: the session
         # runs only while the WebSocket is open, and no handshake is then pending.
-        if self._state is ConnectionState.OPEN:
+        if self._machine.state is ConnectionState.OPEN:
             return self.session.next_deadline()
-        return self._deadline if self._state in _TIMED else None
+        return self._deadline if self._machine.state in _TIMED else None
 
     # ------------------------------------------------------------ commands
 
@@ -397,7 +400,7 @@ class Connection:
             raise EncodeError(f"close code must be 1000 or in [3000, 4999], got {code!r}")
         if type(reason) is not str:
             raise ArgumentTypeError(f"reason must be a str, not {type(reason).__name__}")
-        state = self._state
+        state = self._machine.state
         self._step(ConnectionInput.LOCAL_CLOSE)
         if state is ConnectionState.OPEN:
             self._pump()
@@ -435,7 +438,7 @@ class Connection:
             self._eof("connection lost")
             return
         self._step(ConnectionInput.RECEIVE)
-        if self._state is ConnectionState.CLOSED:
+        if self._machine.state is ConnectionState.CLOSED:
             return
         try:
             self._ws.receive_data(bytes(data))
@@ -444,7 +447,7 @@ class Connection:
         except _WSPROTO_ERRORS as exc:
             self._fatal(
                 HandshakeError(f"invalid handshake answer: {exc}")
-                if self._state in (ConnectionState.CONNECTING, ConnectionState.REJECTING)
+                if self._machine.state in (ConnectionState.CONNECTING, ConnectionState.REJECTING)
                 else WebSocketError(f"WebSocket protocol error: {exc}", close_code=1002),
                 cause=exc,
             )
@@ -457,8 +460,8 @@ class Connection:
         """
         self._tick(now)
         self._step(ConnectionInput.TIMER)
-        if self._state in _TIMED and self._deadline is not None and self._deadline <= now:
-            state = self._state
+        if self._machine.state in _TIMED and self._deadline is not None and self._deadline <= now:
+            state = self._machine.state
             self._step(ConnectionInput.TIMEOUT)
             self._close_session()
             what = "close handshake" if state is ConnectionState.CLOSING else "opening handshake"
@@ -466,44 +469,25 @@ class Connection:
                 ConnectionClosed(code=_CLOSE_ABNORMAL, reason=f"{what} timed out", clean=False)
             )
             return
-        if self._state is ConnectionState.OPEN:
+        if self._machine.state is ConnectionState.OPEN:
             self.session.handle_timer(now)
             self._pump()
 
     # ------------------------------------------------------------ internals
 
     def _tick(self, now: float) -> None:
-        if self._state is ConnectionState.ERROR:
-            raise StateError(
-                "the connection is in ERROR after an earlier failure",
-                machine="connection",
-                state="ERROR",
-                input="any",
-            )
+        self._machine.check_usable()
         self._now = checked_now(now, self._now)
 
     def _check_usable(self) -> None:
-        if self._state is ConnectionState.ERROR:
-            raise StateError(
-                "the connection is in ERROR after an earlier failure",
-                machine="connection",
-                state="ERROR",
-                input="command",
-            )
+        self._machine.check_usable("command")
 
     def _step(self, inp: ConnectionInput) -> None:
-        nxt = _TRANSITIONS.get((self._state, inp))
-        if nxt is None:
-            old = self._state
-            self._state = ConnectionState.ERROR
+        try:
+            self._machine.step(inp)
+        except StateError:
             self._close_session()
-            raise StateError(
-                f"connection: {inp.name} is not allowed in state {old.name}",
-                machine="connection",
-                state=old.name,
-                input=inp.name,
-            )
-        self._state = nxt
+            raise
 
     def _emit(self, event: Event) -> None:
         # Session events produced so far come first: keep the order of facts.
@@ -516,12 +500,12 @@ class Connection:
 
     def _pump(self) -> None:
         """Frame the session's pending requests as text messages."""
-        if self._state is ConnectionState.OPEN:
+        if self._machine.state is ConnectionState.OPEN:
             for text in self.session.messages_to_send():
                 self._out += self._ws.send(TextMessage(data=text))
 
     def _eof(self, why: str) -> None:
-        state = self._state
+        state = self._machine.state
         self._step(ConnectionInput.EOF)
         if state is ConnectionState.REJECTING:
             self._rejected()
@@ -552,7 +536,7 @@ class Connection:
 
     def _handle(self, event: object, now: float) -> None:
         if isinstance(event, BytesMessage | TextMessage):
-            if self._state is not ConnectionState.OPEN:
+            if self._machine.state is not ConnectionState.OPEN:
                 return  # closing: the session is closed, late pushes are dropped
             data = event.data
             if event.message_finished and not self._message:

@@ -31,8 +31,9 @@ Rules the table does not show:
    clock started no earlier than that. Keepalives go out every
    ``keepalive_interval`` (30 min by default, half the validity, as MEXC
    recommends), so one failed keepalive leaves half an hour for retries.
-2. A failed keepalive is retried with capped exponential backoff (jitter from
-   the injected ``jitter`` function) as long as the retry lands before the key's
+2. A failed keepalive is retried with capped exponential backoff
+   (:class:`~mexc_core.client.backoff.Backoff`, jitter from the injected random
+   source) as long as the retry lands before the key's
    safety deadline; a keepalive MEXC *rejects* (4xx other than 429) means the key
    is gone. Either way a key past its deadline is lost: :class:`ListenKeyLost`,
    then a new key is created. The private connections must then reconnect with
@@ -52,12 +53,14 @@ from __future__ import annotations
 import enum
 import math
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final, TypeAlias, final
 
 from mexc_core._clock import checked_now
-from mexc_core.errors import InvalidConfig, LocalProtocolError, StateError
+from mexc_core._machine import Machine, frozen_table
+from mexc_core.client.backoff import Backoff, RandomSource
+from mexc_core.errors import InvalidConfig, LocalProtocolError
 from mexc_core.events import (
     Event,
     ListenKeyClosed,
@@ -84,6 +87,7 @@ from mexc_core.rest import (
 __all__ = (
     "MAX_CONNECTIONS_PER_KEY",
     "MAX_KEYS_PER_ACCOUNT",
+    "RETRY",
     "VALIDITY",
     "CloseListenKey",
     "CreateListenKey",
@@ -94,19 +98,16 @@ __all__ = (
     "ListenKeyIntent",
     "ListenKeyManager",
     "ListenKeyState",
-    "TooManyConnections",
 )
 
 #: MEXC: a key lives 60 minutes after creation or its last keepalive.
 VALIDITY: Final = 60 * 60.0
 #: MEXC: at most 60 valid listen keys per account.
 MAX_KEYS_PER_ACCOUNT: Final = 60
-#: MEXC: at most 5 WebSocket connections per listen key.
+#: MEXC: at most 5 WebSocket connections per listen key (the connection pool keeps to it).
 MAX_CONNECTIONS_PER_KEY: Final = 5
-
-
-class TooManyConnections(LocalProtocolError):
-    """A sixth connection was asked for on one listen key (MEXC allows 5)."""
+#: Retries after a failed request: 2 s, 4 s, 8 s ... up to 2 min.
+RETRY: Final = Backoff(initial=2.0, cap=120.0)
 
 
 @final
@@ -117,8 +118,8 @@ class ListenKeyConfig:
     :ivar validity: how long MEXC keeps a key after creation or keepalive.
     :ivar keepalive_interval: time between keepalives (MEXC recommends 30 min).
     :ivar safety_margin: a key is treated as lost this long before it would expire.
-    :ivar retry_initial: first retry delay after a failure.
-    :ivar retry_max: longest retry delay.
+    :ivar retry: the delays between retries after failures (full jitter when the
+        manager has a random source, the ceilings otherwise).
     :ivar rejected_retry: delay before creating again after MEXC *refused* to
         create a key (bad credentials, key limit): long, since retrying sooner
         would not help.
@@ -127,12 +128,11 @@ class ListenKeyConfig:
     validity: float = VALIDITY
     keepalive_interval: float = 30 * 60.0
     safety_margin: float = 60.0
-    retry_initial: float = 2.0
-    retry_max: float = 120.0
+    retry: Backoff = RETRY
     rejected_retry: float = 300.0
 
     def __post_init__(self) -> None:
-        for name in ("validity", "keepalive_interval", "retry_initial", "retry_max"):
+        for name in ("validity", "keepalive_interval"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise InvalidConfig(f"{name} must be a positive number", setting=name)
@@ -143,8 +143,6 @@ class ListenKeyConfig:
                 "keepalive_interval must leave time before validity - safety_margin",
                 setting="keepalive_interval",
             )
-        if self.retry_max < self.retry_initial:
-            raise InvalidConfig("retry_max must be >= retry_initial", setting="retry_max")
         if not (math.isfinite(self.rejected_retry) and self.rejected_retry > 0):
             raise InvalidConfig("rejected_retry must be positive", setting="rejected_retry")
 
@@ -242,49 +240,55 @@ class ListenKeyInput(enum.Enum):
 _S = ListenKeyState
 _I = ListenKeyInput
 
-_TRANSITIONS: Final[Mapping[tuple[ListenKeyState, ListenKeyInput], ListenKeyState]] = {
-    (_S.IDLE, _I.START): _S.CREATING,
-    (_S.CREATING, _I.CREATED): _S.ACTIVE,
-    (_S.CREATING, _I.CREATE_FAILED): _S.CREATING,
-    (_S.ACTIVE, _I.KEEPALIVE_DUE): _S.RENEWING,
-    (_S.RENEWING, _I.RENEWED): _S.ACTIVE,
-    (_S.RENEWING, _I.RENEW_FAILED): _S.ACTIVE,
-    (_S.ACTIVE, _I.KEY_LOST): _S.CREATING,
-    (_S.RENEWING, _I.KEY_LOST): _S.CREATING,
-    (_S.IDLE, _I.CLOSE): _S.CLOSED,
-    (_S.CREATING, _I.CLOSE): _S.CLOSING,
-    (_S.ACTIVE, _I.CLOSE): _S.CLOSING,
-    (_S.RENEWING, _I.CLOSE): _S.CLOSING,
-    (_S.CLOSING, _I.CLOSE): _S.CLOSING,
-    (_S.CLOSING, _I.CLOSE_DONE): _S.CLOSED,
-    (_S.CLOSED, _I.CLOSE): _S.CLOSED,
-}
+_TRANSITIONS: Final[Mapping[tuple[ListenKeyState, ListenKeyInput], ListenKeyState]] = frozen_table(
+    {
+        (_S.IDLE, _I.START): _S.CREATING,
+        (_S.CREATING, _I.CREATED): _S.ACTIVE,
+        (_S.CREATING, _I.CREATE_FAILED): _S.CREATING,
+        (_S.ACTIVE, _I.KEEPALIVE_DUE): _S.RENEWING,
+        (_S.RENEWING, _I.RENEWED): _S.ACTIVE,
+        (_S.RENEWING, _I.RENEW_FAILED): _S.ACTIVE,
+        (_S.ACTIVE, _I.KEY_LOST): _S.CREATING,
+        (_S.RENEWING, _I.KEY_LOST): _S.CREATING,
+        (_S.IDLE, _I.CLOSE): _S.CLOSED,
+        (_S.CREATING, _I.CLOSE): _S.CLOSING,
+        (_S.ACTIVE, _I.CLOSE): _S.CLOSING,
+        (_S.RENEWING, _I.CLOSE): _S.CLOSING,
+        (_S.CLOSING, _I.CLOSE): _S.CLOSING,
+        (_S.CLOSING, _I.CLOSE_DONE): _S.CLOSED,
+        (_S.CLOSED, _I.CLOSE): _S.CLOSED,
+    }
+)
+
+#: States without timers.
+_UNTIMED: Final = frozenset({_S.IDLE, _S.CLOSING, _S.CLOSED, _S.ERROR})
 
 
 class ListenKeyManager:
     """One listen key, from creation to deletion. See the module docstring.
 
     :param config: timings (defaults: MEXC's 60 min validity, keepalive every 30 min).
-    :param jitter: returns a float in [0, 1) for backoff jitter, e.g.
-        ``random.Random(seed).random``; ``None`` means no jitter (deterministic).
+    :param rng: the source of backoff jitter (``random.Random``, seeded in tests);
+        ``None`` means no jitter: every retry waits its full ceiling.
     """
 
     def __init__(
         self,
         config: ListenKeyConfig | None = None,
         *,
-        jitter: Callable[[], float] | None = None,
+        rng: RandomSource | None = None,
     ) -> None:
         self.config = config or ListenKeyConfig()
-        self._jitter = jitter
-        self._state = ListenKeyState.IDLE
+        self._rng = rng
+        self._machine: Final = Machine(
+            "listen key", _TRANSITIONS, ListenKeyState.IDLE, ListenKeyState.ERROR
+        )
         self._key: str | None = None
         self._valid_until = math.inf
         self._keepalive_at = math.inf
         self._retry_at = math.inf
         self._failures = 0
         self._refusal: str | None = None
-        self._connections = 0
         self._next_id = 1
         self._pending: dict[int, tuple[ListenKeyIntent, float]] = {}
         self._outbox: deque[ListenKeyIntent] = deque()
@@ -293,19 +297,19 @@ class ListenKeyManager:
 
     def __repr__(self) -> str:
         key = shorten(self._key) if self._key else None
-        return f"ListenKeyManager(state={self._state.name}, key={key!r})"
+        return f"ListenKeyManager(state={self._machine.state.name}, key={key!r})"
 
     # -- observation
 
     @property
     def state(self) -> ListenKeyState:
         """The current state."""
-        return self._state
+        return self._machine.state
 
     @property
     def key(self) -> str | None:
         """The key to connect with, when one is held (``ACTIVE`` or ``RENEWING``)."""
-        if self._state in (ListenKeyState.ACTIVE, ListenKeyState.RENEWING):
+        if self._machine.state in (ListenKeyState.ACTIVE, ListenKeyState.RENEWING):
             return self._key
         return None
 
@@ -331,36 +335,16 @@ class ListenKeyManager:
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must run next, or ``None`` if nothing is scheduled."""
-        if self._state in (ListenKeyState.IDLE, ListenKeyState.CLOSING, ListenKeyState.CLOSED):
+        if self._machine.state in (
+            ListenKeyState.IDLE,
+            ListenKeyState.CLOSING,
+            ListenKeyState.CLOSED,
+        ):
             return None
-        if self._state is ListenKeyState.ERROR:
+        if self._machine.state is ListenKeyState.ERROR:
             return None
         deadline = min(self._retry_at, self._keepalive_at, self._safe_until())
         return deadline if math.isfinite(deadline) else None
-
-    # -- connections per key
-
-    def connection_opened(self) -> int:
-        """Count a WebSocket opened with this key; returns the count.
-
-        :raises TooManyConnections: MEXC allows 5 connections per key.
-        :raises StateError: no key is held.
-        """
-        if self.key is None:
-            raise StateError(
-                "no listen key is held", machine="listen key", state=self._state.name, input="open"
-            )
-        if self._connections >= MAX_CONNECTIONS_PER_KEY:
-            raise TooManyConnections(
-                f"MEXC allows {MAX_CONNECTIONS_PER_KEY} connections per listen key"
-            )
-        self._connections += 1
-        return self._connections
-
-    def connection_closed(self) -> int:
-        """Count a WebSocket of this key closed; returns the count."""
-        self._connections = max(0, self._connections - 1)
-        return self._connections
 
     # -- inputs
 
@@ -396,7 +380,7 @@ class ListenKeyManager:
     def close(self, now: float) -> None:
         """Delete the key and stop (rule 5). Calling it again does nothing."""
         self._clock(now)
-        before = self._state
+        before = self._machine.state
         key = self._key if before in (_S.ACTIVE, _S.RENEWING) else None
         self._move(ListenKeyInput.CLOSE)
         if before in (_S.CLOSING, _S.CLOSED, _S.IDLE):
@@ -446,17 +430,17 @@ class ListenKeyManager:
     def handle_timer(self, now: float) -> None:
         """Run what is due at ``now``: keepalives, retries, expiry."""
         self._clock(now)
-        if self._state in (_S.ACTIVE, _S.RENEWING) and now >= self._safe_until():
+        if self._machine.state in (_S.ACTIVE, _S.RENEWING) and now >= self._safe_until():
             self._lose(ListenKeyLostReason.EXPIRED, now)
             return
         if now < self._retry_at and now < self._keepalive_at:
             return
         # only CREATING (a retry) and ACTIVE (a keepalive or its retry) hold timers
-        if self._state is _S.CREATING:
+        if self._machine.state is _S.CREATING:
             self._retry_at = math.inf
             self._issue(CreateListenKey(request_id=self._new_id()), now)
         else:
-            assert self._state is _S.ACTIVE, self._state
+            assert self._machine.state is _S.ACTIVE, self._machine.state
             self._retry_at = self._keepalive_at = math.inf
             self._move(ListenKeyInput.KEEPALIVE_DUE)
             assert self._key is not None
@@ -468,27 +452,11 @@ class ListenKeyManager:
         return self._valid_until - self.config.safety_margin
 
     def _clock(self, now: float) -> None:
-        if self._state is ListenKeyState.ERROR:
-            raise StateError(
-                "the listen-key manager is in ERROR after an earlier misuse",
-                machine="listen key",
-                state="ERROR",
-                input="any",
-            )
+        self._machine.check_usable()
         self._last_now = checked_now(now, self._last_now)
 
     def _move(self, inp: ListenKeyInput) -> None:
-        nxt = _TRANSITIONS.get((self._state, inp))
-        if nxt is None:
-            state = self._state
-            self._state = ListenKeyState.ERROR
-            raise StateError(
-                f"listen key: {inp.value!r} is not allowed in {state.name}",
-                machine="listen key",
-                state=state.name,
-                input=inp.name,
-            )
-        self._state = nxt
+        self._machine.step(inp)
 
     def _new_id(self) -> int:
         request_id = self._next_id
@@ -505,14 +473,8 @@ class ListenKeyManager:
         return self._pending.pop(request_id, None)
 
     def _backoff(self, floor: float = 0.0) -> float:
-        # the exponent stops growing once the cap is reached (no float overflow in
-        # a days-long outage)
-        delay = min(
-            self.config.retry_max, self.config.retry_initial * 2.0 ** min(self._failures, 32)
-        )
+        delay = self.config.retry.delay(self._failures, self._rng)
         self._failures += 1
-        if self._jitter is not None:
-            delay *= 0.5 + self._jitter() / 2  # "equal jitter": half fixed, half random
         return max(delay, floor)
 
     def _on_created(self, result: object, sent_at: float, now: float) -> None:
@@ -522,7 +484,6 @@ class ListenKeyManager:
             self._keepalive_at = sent_at + self.config.keepalive_interval
             self._retry_at = math.inf
             self._failures = 0
-            self._connections = 0
             self._move(ListenKeyInput.CREATED)
             self._events.append(ListenKeyCreated(key=result.key, valid_until=self._valid_until))
             self._drop_if_stale(now)
@@ -602,7 +563,6 @@ class ListenKeyManager:
         self._key = None
         self._valid_until = self._keepalive_at = self._retry_at = math.inf
         self._failures = 0
-        self._connections = 0
         self._issue(CreateListenKey(request_id=self._new_id()), now)
 
 

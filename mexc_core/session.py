@@ -91,19 +91,19 @@ from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final, TypeVar, final
+from typing import Final, final
 
 from mexc_core import wire
 from mexc_core._clock import checked_now
+from mexc_core._machine import Machine, frozen_table
 from mexc_core._topics import Topic
-from mexc_core.channels import parse
+from mexc_core.channels import spec_of, topic_names
 from mexc_core.errors import (
     ArgumentTypeError,
     ControlFrameError,
     DecodeError,
     InvalidConfig,
     ListenKeyRequired,
-    LocalProtocolError,
     StateError,
     SubscriptionLimitExceeded,
     SubscriptionStateError,
@@ -141,7 +141,6 @@ __all__ = (
     "SessionStats",
     "SubscriptionInput",
     "SubscriptionState",
-    "render_transitions",
 )
 
 #: MEXC's cap of subscriptions per connection (section 11).
@@ -330,7 +329,7 @@ _SS = SessionState
 _SI = SessionInput
 
 _SESSION_TRANSITIONS: Final[Mapping[tuple[SessionState, SessionInput], SessionState]] = (
-    MappingProxyType(
+    frozen_table(
         {
             (_SS.CONNECTING, _SI.START): _SS.OPEN,
             (_SS.CONNECTING, _SI.SUBSCRIBE): _SS.CONNECTING,
@@ -366,7 +365,7 @@ _I = SubscriptionInput
 
 _SUBSCRIPTION_TRANSITIONS: Final[
     Mapping[tuple[SubscriptionState, SubscriptionInput], SubscriptionState]
-] = MappingProxyType(
+] = frozen_table(
     {
         (_S.UNSUBSCRIBED, _I.SUBSCRIBE): _S.PENDING,
         (_S.PENDING, _I.SUBSCRIBE): _S.PENDING,
@@ -413,44 +412,6 @@ _HELD: Final = frozenset({_S.ACTIVE, _S.UNSUBSCRIBE_PENDING, _S.UNSUBSCRIBING, _
 _LIVE: Final = frozenset({_SS.OPEN, _SS.DRAINING})
 #: Session states in which received frames are read.
 _READING: Final = frozenset({_SS.OPEN, _SS.DRAINING, _SS.STALE})
-
-
-_StateT = TypeVar("_StateT", bound=enum.Enum)
-_InputT = TypeVar("_InputT", bound=enum.Enum)
-
-
-def render_transitions(
-    table: Mapping[tuple[_StateT, _InputT], _StateT], *, title: str = "state"
-) -> str:
-    """Render a transition table as a reST ``list-table``: states down, inputs across.
-
-    Every member of the state enum is a row and every member of the input enum a
-    column, in definition order, so a state that accepts nothing (``ERROR``) shows
-    as a row of dashes. A cell holds the next state, or ``—`` where the pair is
-    missing (an error). The docs show the tables through this function (the
-    ``mexc-transitions`` directive), so they cannot drift.
-
-    :raises LocalProtocolError: ``table`` is empty (its enums cannot be known).
-    """
-    if not table:
-        raise LocalProtocolError("an empty transition table has no states to render")
-    first_state, first_input = next(iter(table))
-    states = list(type(first_state))
-    inputs = list(type(first_input))
-    lines = [
-        ".. list-table::",
-        "   :header-rows: 1",
-        "   :stub-columns: 1",
-        "",
-        f"   * - {title}",
-    ]
-    lines.extend(f"     - ``{i.name}``" for i in inputs)
-    for state in states:
-        lines.append(f"   * - ``{state.name}``")
-        for inp in inputs:
-            nxt = table.get((state, inp))
-            lines.append(f"     - {nxt.name if nxt is not None else '—'}")
-    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------- the session
@@ -507,7 +468,9 @@ class Session:
         self.stats: Final = SessionStats()
         #: Unknown bodies and fields seen in pushes (MEXC changed the schema).
         self.schema_drift: Final = wire.SchemaDrift()
-        self._state = SessionState.CONNECTING
+        self._machine: Final = Machine(
+            "session", _SESSION_TRANSITIONS, SessionState.CONNECTING, SessionState.ERROR
+        )
         self._now = -math.inf
         self._opened_at: float | None = None
         self._topics: dict[str, SubscriptionState] = {}
@@ -530,7 +493,7 @@ class Session:
 
     def __repr__(self) -> str:
         return (
-            f"<Session {self._state.name} topics={len(self._topics)} "
+            f"<Session {self._machine.state.name} topics={len(self._topics)} "
             f"used={self.used_slots}/{self.config.max_subscriptions}>"
         )
 
@@ -539,7 +502,7 @@ class Session:
     @property
     def state(self) -> SessionState:
         """The session's state."""
-        return self._state
+        return self._machine.state
 
     @property
     def opened_at(self) -> float | None:
@@ -583,7 +546,7 @@ class Session:
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or ``None`` for never."""
-        if self._state not in _LIVE:
+        if self._machine.state not in _LIVE:
             return None
         cfg = self.config
         deadline = self._next_ping
@@ -598,7 +561,7 @@ class Session:
             deadline = min(deadline, self._silence_origin + cfg.data_silence_timeout)
         if self._idle_since is not None and cfg.idle_timeout is not None:
             deadline = min(deadline, self._idle_since + cfg.idle_timeout)
-        if self._state is SessionState.OPEN:
+        if self._machine.state is SessionState.OPEN:
             deadline = min(deadline, self._rotate_at)
         return deadline
 
@@ -692,7 +655,7 @@ class Session:
         :raises StateError: the session is not open (``CONNECTING``, ``CLOSED``).
         """
         self._tick(now)
-        if self._state not in _READING:
+        if self._machine.state not in _READING:
             self._step(SessionInput.RECEIVE)
         stats = self.stats
         stats.binary_frames += 1
@@ -724,7 +687,7 @@ class Session:
         if type(text) is not str:
             raise ArgumentTypeError(f"a text message is a str, not {type(text).__name__}")
         self._tick(now)
-        if self._state not in _READING:
+        if self._machine.state not in _READING:
             self._step(SessionInput.RECEIVE)
         self.stats.text_frames += 1
         try:
@@ -763,7 +726,7 @@ class Session:
         """
         self._tick(now)
         self._step(SessionInput.TIMER)
-        if self._state not in _LIVE:
+        if self._machine.state not in _LIVE:
             return
         cfg = self.config
         while self._requests and self._requests[0].deadline <= now:
@@ -793,7 +756,7 @@ class Session:
         if idle is not None and self._idle_since is not None and self._idle_since + idle <= now:
             self._events.append(IdleWithoutSubscriptions(idle_for=now - self._idle_since))
             self._idle_since = None
-        if self._state is SessionState.OPEN and self._rotate_at <= now:
+        if self._machine.state is SessionState.OPEN and self._rotate_at <= now:
             assert self._opened_at is not None
             self._step(SessionInput.ROTATE)
             age = now - self._opened_at
@@ -803,54 +766,25 @@ class Session:
     # ------------------------------------------------------------ internals
 
     def _tick(self, now: float) -> None:
-        if self._state is SessionState.ERROR:
-            raise StateError(
-                "the session is in ERROR after an earlier misuse",
-                machine="session",
-                state="ERROR",
-                input="any",
-            )
+        self._machine.check_usable()
         self._now = checked_now(now, self._now)
 
     def _check_session(self, inp: SessionInput) -> None:
-        if (self._state, inp) not in _SESSION_TRANSITIONS:
+        if not self._machine.allows(inp):
             self._step(inp)
 
     def _step(self, inp: SessionInput) -> None:
-        nxt = _SESSION_TRANSITIONS.get((self._state, inp))
-        if nxt is None:
-            old = self._state
-            self._state = SessionState.ERROR
-            raise StateError(
-                f"session: {inp.name} is not allowed in state {old.name}",
-                machine="session",
-                state=old.name,
-                input=inp.name,
-            )
-        self._state = nxt
+        self._machine.step(inp)
 
     def _topic_names(self, topics: Iterable[str | Topic], *, validate: bool = True) -> list[str]:
-        if isinstance(topics, str | Topic):
-            raise ArgumentTypeError(
-                "topics must be a collection of topics; wrap a single one in a list"
-            )
-        names: dict[str, None] = {}
-        for topic in topics:
-            if isinstance(topic, Topic):
-                name = str(topic)
-            elif type(topic) is str:
-                name = topic
-            else:
-                raise ArgumentTypeError(f"a topic is a str or Topic, not {type(topic).__name__}")
-            if validate:
-                spec = parse(name).spec
-                if spec.private and not self.private:
+        names = topic_names(topics, validate=validate)
+        if validate and not self.private:
+            for name in names:
+                if spec_of(name).private:
                     raise ListenKeyRequired(
-                        f"{name!r} is a private channel: connect with a listenKey",
-                        topic=name,
+                        f"{name!r} is a private channel: connect with a listenKey", topic=name
                     )
-            names[name] = None
-        return list(names)
+        return names
 
     def _plan(
         self, names: list[str], inp: SubscriptionInput
@@ -873,7 +807,7 @@ class Session:
         old = self._topics.get(topic, SubscriptionState.UNSUBSCRIBED)
         nxt = _SUBSCRIPTION_TRANSITIONS.get((old, inp))
         if nxt is None:  # pragma: no cover - routing makes this unreachable
-            self._state = SessionState.ERROR
+            self._machine.state = SessionState.ERROR
             raise StateError(
                 f"internal error: topic {topic!r} got {inp.name} in state {old.name}",
                 machine="subscription",
@@ -917,7 +851,7 @@ class Session:
 
     def _flush(self, now: float) -> None:
         """Send what the rate window allows: PING first, then unsubscriptions."""
-        if self._state not in _LIVE:
+        if self._machine.state not in _LIVE:
             return
         window = self._sent_at
         limit = self.config.max_messages_per_second
@@ -1060,7 +994,7 @@ class Session:
             )
         )
         limit = self.config.max_consecutive_bad_frames
-        if limit is not None and self._bad_in_a_row >= limit and self._state in _LIVE:
+        if limit is not None and self._bad_in_a_row >= limit and self._machine.state in _LIVE:
             self._unhealthy(HealthCause.BAD_FRAMES, f"{self._bad_in_a_row} bad frames in a row")
 
     def _unhealthy(self, cause: HealthCause, detail: str) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from mexc_core import wire
+from mexc_core._machine import render_transitions
 from mexc_core.channels import AggreDeals
 from mexc_core.errors import (
     ArgumentTypeError,
@@ -52,7 +53,6 @@ from mexc_core.session import (
     SessionState,
     SubscriptionInput,
     SubscriptionState,
-    render_transitions,
 )
 from mexc_core.testing.server import trade_push
 

@@ -1,7 +1,7 @@
 """The state tables in the docs are rendered from the code's transition tables.
 
 docs/embedding.rst shows them with the ``mexc-transitions`` directive
-(docs/_ext/mexc_docs.py), which calls :func:`mexc_core.session.render_transitions`
+(docs/_ext/mexc_docs.py), which calls :func:`mexc_core._machine.render_transitions`
 at build time; tests/test_docs.py builds the docs and checks the HTML.
 """
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from mexc_core._machine import render_transitions
 from mexc_core.connection import _TRANSITIONS as CONNECTION_TRANSITIONS
 from mexc_core.connection import ConnectionInput, ConnectionState
 from mexc_core.errors import LocalProtocolError
@@ -24,7 +25,6 @@ from mexc_core.session import (
     SessionState,
     SubscriptionInput,
     SubscriptionState,
-    render_transitions,
 )
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "embedding.rst"

@@ -28,7 +28,7 @@ Directives:
     Runs an example script at build time and shows what it prints.
 ``.. mexc-transitions:: module.TABLE``
     A state machine's transition table (``{(state, input): next_state}``), rendered
-    by :func:`mexc_core.session.render_transitions`; ``:title:`` names the corner.
+    by ``mexc_core._machine.render_transitions``; ``:title:`` names the corner.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from sphinx.util.docutils import SphinxDirective
 
 from codegen import schema as schema_mod
 from mexc_core import channels, messages
+from mexc_core._machine import render_transitions
 from mexc_core.channels import (
     BY_BODY_NUMBER,
     BY_NAME,
@@ -66,7 +67,6 @@ from mexc_core.channels import (
     ParamKind,
 )
 from mexc_core.events import Push
-from mexc_core.session import render_transitions
 
 LOG = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]

@@ -127,9 +127,13 @@ class Backoff:
             return float(self.cap)
         return float(min(self.cap, grown))
 
-    def delay(self, attempt: int, rng: RandomSource) -> float:
-        """A full-jitter delay for retry number ``attempt``: uniform in ``[0, ceiling)``."""
-        return self.ceiling(attempt) * rng.random()
+    def delay(self, attempt: int, rng: RandomSource | None) -> float:
+        """A full-jitter delay for retry number ``attempt``: uniform in ``[0, ceiling)``.
+
+        Without a random source (``None``), the ceiling itself: deterministic.
+        """
+        ceiling = self.ceiling(attempt)
+        return ceiling if rng is None else ceiling * rng.random()
 
     def after(
         self,

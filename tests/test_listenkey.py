@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import note, settings
@@ -48,7 +48,7 @@ def state_of(manager: ListenKeyManager) -> ListenKeyState:
     return manager.state
 
 
-def started(**config: float) -> tuple[ListenKeyManager, CreateListenKey]:
+def started(**config: Any) -> tuple[ListenKeyManager, CreateListenKey]:
     manager = ListenKeyManager(ListenKeyConfig(**config))
     manager.start(0.0)
     (intent,) = manager.intents()
@@ -358,7 +358,7 @@ def test_misuse() -> None:
         {"rejected_retry": 0},
     ],
 )
-def test_bad_config(config: dict[str, float]) -> None:
+def test_bad_config(config: dict[str, Any]) -> None:
     with pytest.raises(errors.InvalidConfig):
         ListenKeyConfig(**config)
 

@@ -570,6 +570,11 @@ class GapCause(enum.Enum):
     DISCONNECTED = "disconnected"
     #: The client's own buffers were full and pushes were dropped (a slow consumer).
     OVERFLOW = "overflow"
+    #: A diff-depth push arrived after a later one (the pair was swapped on the wire).
+    OUT_OF_ORDER = "out_of_order"
+    #: A diff-depth push did not start where the previous one ended: pushes between
+    #: never arrived.
+    VERSION_GAP = "version_gap"
 
 
 @final

@@ -15,6 +15,7 @@ from mexc_core.client.pool import (
     AbortTransport,
     CloseTransport,
     ConnectionPool,
+    LinkState,
     OpenTransport,
     PoolConfig,
 )
@@ -50,6 +51,7 @@ class Loop:
         self.pending_opens: list[OpenTransport] = []
         self.on_event: Callable[[Event], None] | None = None
         self.muted: set[int] = set()  # transports whose bytes are lost both ways
+        self.deaf: set[int] = set()  # transports that lose the pool's bytes once open
         self.newest_first = False  # read the newest transport first (a socket race)
 
     # ------------------------------------------------------------ reading
@@ -75,6 +77,8 @@ class Loop:
                     conn.data_to_send()
                     continue
                 out = self.pool.data_to_send(cid)
+                if out and cid in self.deaf and self._websocket_open(cid):
+                    out = b""  # half-open: the server never hears the subscription
                 if out:
                     conn.receive_data(out, self.now)
                     moved = True
@@ -89,6 +93,9 @@ class Loop:
             if not moved:
                 return
         raise AssertionError("the loop does not settle")
+
+    def _websocket_open(self, cid: int) -> bool:
+        return any(link.cid == cid and link.state is LinkState.OPEN for link in self.pool.links())
 
     def _transport_action(self, cid: int, conn: SimConnection) -> None:
         # (a BLACKHOLE peer hears nothing and says nothing: only timers notice)
@@ -147,6 +154,9 @@ class Loop:
                 del conn  # output is picked up by settle()
             self.pool.handle_timer(self.now)
             self.settle()
+            deadline = self.pool.next_deadline()
+            # a deadline at or before now after its timer ran would spin a real loop
+            assert deadline is None or deadline > self.now, (deadline, self.now)
 
     def run_for(self, seconds: float, *, max_step: float = 1.0) -> None:
         self.run_until(self.now + seconds, max_step=max_step)

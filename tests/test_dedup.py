@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+import random
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mexc_core.client.dedup import Deduplicator
+from mexc_core.client.dedup import MAX_RANGES, Deduplicator
 from mexc_core.errors import InvalidConfig
-from mexc_core.events import Push
+from mexc_core.events import GapCause, Push
 from mexc_core.messages import (
     PrivateDealsV3Api,
     PrivateOrdersV3Api,
@@ -29,8 +32,8 @@ def deals(*ids: str, topic: str = DEALS) -> Push:
     return Push(channel=topic, body=PublicAggreDealsV3Api(deals=items), send_time=1)
 
 
-def depth(version: str, topic: str = DEPTH) -> Push:
-    body = PublicAggreDepthsV3Api(from_version=version, to_version=version)
+def depth(version: str, topic: str = DEPTH, *, to: str | None = None) -> Push:
+    body = PublicAggreDepthsV3Api(from_version=version, to_version=version if to is None else to)
     return Push(channel=topic, body=body)
 
 
@@ -70,20 +73,99 @@ def test_private_deals_by_trade_id() -> None:
     assert dedup.admit(anonymous) is anonymous
 
 
-def test_versions_follow_the_diff_depth_rule() -> None:
+def test_diff_depth_drops_only_ranges_already_let_through() -> None:
     dedup = Deduplicator()
     assert dedup.admit(depth("10")) is not None
-    assert dedup.admit(depth("10")) is None
-    assert dedup.admit(depth("9")) is None
-    assert dedup.admit(depth("11")) is not None
+    assert dedup.admit(depth("10")) is None  # a true duplicate
+    assert not dedup.breaks
+    assert dedup.admit(depth("11", to="14")) is not None
+    assert dedup.admit(depth("12", to="13")) is None  # inside what was let through
     assert dedup.admit(depth("")) is not None  # not comparable: passes
+    assert dedup.admit(depth("9", to="8")) is not None  # a reversed range: not comparable
+    assert not dedup.take_breaks()
     limit = "spot@public.limit.depth.v3.api.pb@BTCUSDT@5"
     assert dedup.admit(Push(channel=limit, body=PublicLimitDepthsV3Api(version="3"))) is not None
     assert dedup.admit(Push(channel=limit, body=PublicLimitDepthsV3Api(version="3"))) is None
+    # an older snapshot is stale, not a break: the newer one replaced it
+    assert dedup.admit(Push(channel=limit, body=PublicLimitDepthsV3Api(version="2"))) is None
     ticker = "spot@public.aggre.bookTicker.v3.api.pb@100ms@BTCUSDT"
     assert dedup.admit(Push(channel=ticker, body=PublicAggreBookTickerV3Api(version="1")))
+    assert not dedup.breaks
     dedup.forget(DEPTH)
     assert dedup.admit(depth("5")) is not None
+    assert not dedup.breaks
+
+
+def test_a_swapped_pair_of_diffs_is_let_through_and_recorded_as_breaks() -> None:
+    """The depth-reorder fault: diffs 10-12 and 13-15 arrive swapped."""
+    dedup = Deduplicator()
+    assert dedup.admit(depth("7", to="9")) is not None
+    later, earlier = depth("13", to="15"), depth("10", to="12")
+    assert dedup.admit(later) is later
+    assert dedup.take_breaks() == [(DEPTH, GapCause.VERSION_GAP)]
+    assert dedup.admit(earlier) is earlier  # not a duplicate: never dropped
+    assert dedup.take_breaks() == [(DEPTH, GapCause.OUT_OF_ORDER)]
+    assert dedup.admit(depth("10", to="12")) is None  # now it is a duplicate
+    assert dedup.admit(depth("16", to="16")) is not None  # in order again: no break
+    assert not dedup.take_breaks()
+    assert (dedup.stats.out_of_order, dedup.stats.version_gaps) == (1, 1)
+
+
+def test_an_interruption_starts_a_new_run() -> None:
+    dedup = Deduplicator()
+    dedup.admit(depth("1", to="5"))
+    dedup.interrupt(DEPTH)
+    dedup.interrupt("spot@public.aggre.depth.v3.api.pb@10ms@ETHUSDT")  # unknown: nothing
+    assert dedup.admit(depth("50", to="60")) is not None  # the caller signalled this gap
+    assert not dedup.breaks
+    assert dedup.admit(depth("3", to="4")) is None  # still remembered as let through
+    assert dedup.admit(depth("62")) is not None
+    assert dedup.take_breaks() == [(DEPTH, GapCause.VERSION_GAP)]
+
+
+def test_only_so_many_ranges_are_kept() -> None:
+    dedup = Deduplicator()
+    for n in range(0, 4 * MAX_RANGES, 2):  # every other version: one range each
+        dedup.admit(depth(str(n)))
+    dedup.take_breaks()
+    assert dedup.admit(depth("0")) is not None  # forgotten: let through (out of order)
+    assert dedup.admit(depth(str(4 * MAX_RANGES - 2))) is None
+
+
+@given(
+    st.lists(st.integers(1, 4), min_size=1, max_size=30),
+    st.randoms(use_true_random=False),
+    st.integers(0, 3),
+)
+def test_diff_depth_every_version_once_and_every_disorder_recorded(
+    sizes: list[int], rng: random.Random, copies: int
+) -> None:
+    """A contiguous diff stream, repeated and shuffled locally: each range passes once;
+    a push is a break exactly when it is not the next one in order."""
+    pushes, start = [], 100
+    for size in sizes:
+        pushes.append((start, start + size - 1))
+        start += size
+    wire = list(pushes) + [rng.choice(pushes) for _ in range(copies * len(pushes) // 3)]
+    for i in range(len(wire) - 1):  # swap some neighbours
+        if rng.random() < 0.3:
+            wire[i], wire[i + 1] = wire[i + 1], wire[i]
+    dedup = Deduplicator()
+    delivered: list[tuple[int, int]] = []
+    expected_breaks = 0
+    for low, high in wire:
+        admitted = dedup.admit(depth(str(low), to=str(high)))
+        if admitted is None:
+            assert (low, high) in delivered
+            continue
+        assert (low, high) not in delivered
+        if delivered and low != max(h for _, h in delivered) + 1:
+            expected_breaks += 1
+        delivered.append((low, high))
+    assert sorted(delivered) == pushes
+    assert len(dedup.take_breaks()) == expected_breaks
+    in_order = all(b[0] == a[1] + 1 for a, b in itertools.pairwise(delivered))
+    assert in_order == (expected_breaks == 0)
 
 
 def test_other_channels_by_identity() -> None:
@@ -136,7 +218,7 @@ def test_seen_tells_without_remembering() -> None:
     assert not dedup.seen(deals("3"))  # still new: seen() remembers nothing
     dedup.admit(depth("5"))
     assert dedup.seen(depth("5"))
-    assert dedup.seen(depth("4"))
+    assert not dedup.seen(depth("4"))  # never let through: not a duplicate
     assert not dedup.seen(depth("6"))
     assert not dedup.seen(depth(""))
     private = Push(channel="spot@private.deals.v3.api.pb", body=PrivateDealsV3Api(trade_id="7"))

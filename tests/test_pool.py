@@ -346,7 +346,7 @@ def test_a_rejected_topic_is_reported_and_forgotten() -> None:
     assert not loop.pool.topics
 
 
-def test_an_unanswered_subscription_fails_and_the_link_reconnects() -> None:
+def test_an_unanswered_subscription_reconnects_and_subscribes_again() -> None:
     session = SessionConfig(max_subscriptions=5, max_topics_per_request=1, ack_timeout=2.0)
     loop = Loop(config(session=session), sim_config())
     loop.sim.queue_faults(Faults(blackhole_after=0.5))
@@ -355,15 +355,37 @@ def test_an_unanswered_subscription_fails_and_the_link_reconnects() -> None:
     # two requests, unanswered, time out together
     loop.subscribe(DEALS[1:3])
     loop.run_for(2.5)
-    rejected = [e for e in loop.of(TopicsRejected) if isinstance(e, TopicsRejected)]
-    assert [(r.topics, r.cause) for r in rejected] == [((DEALS[1],), FailureCause.ACK_TIMEOUT)]
     (down,) = loop.of(LinkDisconnected)
     assert isinstance(down, LinkDisconnected)
     assert down.cause is DisconnectCause.ACK_TIMEOUT
-    # the other topic that timed out with it stays wanted and is subscribed again
+    assert down.retry_in is not None
+    # nothing is given up: every topic stays wanted and is subscribed again
     loop.run_for(2.0)
-    assert loop.pool.topics == (DEALS[0], DEALS[2])
-    assert loop.pool.is_carried(DEALS[2])
+    assert not loop.of(TopicsRejected)
+    assert loop.pool.topics == tuple(DEALS[:3])
+    assert all(loop.pool.is_carried(topic) for topic in DEALS[:3])
+
+
+def test_a_topic_survives_a_reconnect_that_never_acknowledges() -> None:
+    """A reset after 2 s, then a connection that opens and goes half-open before it
+    acknowledges: the topic stays wanted, and the next, healthy connection carries it
+    (it used to be reported rejected and forgotten for good)."""
+    loop = Loop(config(), sim_config())
+    loop.sim.queue_faults(Faults(reset_after=2.0))
+    loop.subscribe(DEALS[:1])
+    loop.run_for(2.0)
+    loop.deaf.add(max(loop.opened) + 1)  # the reconnect opens, then hears nothing
+    loop.run_for(60.0)
+    assert not loop.of(TopicsRejected)
+    downs = [e for e in loop.of(LinkDisconnected) if isinstance(e, LinkDisconnected)]
+    assert [d.cause for d in downs] == [DisconnectCause.LOST, DisconnectCause.ACK_TIMEOUT]
+    assert loop.pool.topics == (DEALS[0],)
+    assert loop.pool.is_carried(DEALS[0])
+    (gap,) = loop.of(GapDetected)
+    assert isinstance(gap, GapDetected)
+    assert gap.topics == (DEALS[0],)
+    last_connect = max(i for i, e in enumerate(loop.events) if isinstance(e, LinkConnected))
+    assert any(isinstance(e, Push) for e in loop.events[last_connect:])
 
 
 def test_unsubscribing_closes_empty_links_and_consolidates() -> None:
@@ -523,7 +545,7 @@ def test_the_old_link_dying_during_a_rotation_is_a_gap_only_if_nothing_carries()
     assert len(loop.pool.links()) == 2
     # the replacement is up and carrying: killing the old link loses nothing
     old = loop.pool.links()[0]
-    assert old.retiring
+    assert old.state is LinkState.DRAINING
     loop.pool.transport_failed(first.cid, loop.now, "reset")
     loop.settle()
     loop.run_for(5.0)
@@ -540,7 +562,7 @@ def test_a_rotation_whose_replacement_cannot_connect_keeps_the_old_link() -> Non
     loop.refuse_next = 3
     loop.run_until(31.5)
     links = loop.pool.links()
-    assert links[0].retiring
+    assert links[0].state is LinkState.DRAINING
     assert set(links[0].carried) == set(DEALS[:2])  # still delivering meanwhile
     assert links[1].state is LinkState.WAITING
     loop.run_until(45.0)
@@ -561,8 +583,8 @@ def test_private_links_follow_the_listen_key() -> None:
     loop.subscribe([ORDERS, DEALS[0]])
     loop.run_for(1.0)
     private = [link for link in loop.pool.links() if link.private]
-    assert private[0].state is LinkState.WAITING
-    assert private[0].retry_at is None  # no key yet
+    assert private[0].state is LinkState.PARKED  # no key yet
+    assert private[0].retry_at is None
     key = loop.sim.exchange.create_listen_key(account(loop), loop.now)  # type: ignore[arg-type]
     loop.pool.set_listen_key(key, loop.now)
     loop.pool.set_listen_key(key, loop.now)  # the same: nothing to do
@@ -642,7 +664,7 @@ def test_links_snapshot_and_intents() -> None:
     (intent,) = loop.pool.intents()
     assert isinstance(intent, OpenTransport)
     (link,) = loop.pool.links()
-    assert link.state is LinkState.CONNECTING
+    assert link.state is LinkState.OPENING
     assert link.cid == intent.cid
     assert loop.pool.next_deadline() == PoolConfig().open_timeout
     assert loop.pool.next_event() is None
@@ -703,7 +725,7 @@ def test_a_giving_link_that_reaches_rotation_age_just_finishes() -> None:
     loop.unsubscribe([DEALS[4]])  # link 2 gives DEALS[3] to link 1, which never answers
     loop.run_until(39.0)
     states = {link.link: link for link in loop.pool.links()}
-    assert states[2].retiring
+    assert states[2].state is LinkState.DRAINING
     assert states[2].leaving == (DEALS[3],)
     # at 40 both reach rotation age: link 2 just goes on giving; link 1's
     # replacement takes DEALS[3] from both and aligns with link 2's stream
@@ -711,7 +733,7 @@ def test_a_giving_link_that_reaches_rotation_age_just_finishes() -> None:
     assert not loop.of(GapDetected)
     assert_contiguous(trade_ids(loop, DEALS[3]))
     final = loop.pool.links()
-    assert all(not link.retiring for link in final)
+    assert all(link.state is LinkState.OPEN for link in final)
     assert sorted(t for link in final for t in link.carried) == sorted(DEALS[1:4])
 
 
@@ -741,7 +763,7 @@ def test_the_old_link_dying_before_the_replacement_is_up_is_a_gap() -> None:
     loop.hold_open = True  # the replacement's transport does not come up
     loop.run_until(30.5)
     old = loop.pool.links()[0]
-    assert old.retiring
+    assert old.state is LinkState.DRAINING
     loop.pool.transport_failed(old.cid or 0, loop.now, "reset")
     loop.hold_open = False
     loop.run_for(15.0)  # the replacement times out its open and retries

@@ -53,7 +53,7 @@ from mexc_core.aio.errors import TlsVerificationError, TransportError, translate
 from mexc_core.aio.http import DEFAULT_BASE_URL, HttpClient
 from mexc_core.aio.listenkey import ListenKeyKeeper
 from mexc_core.aio.streams import BoundedStream
-from mexc_core.channels import spec_of
+from mexc_core.channels import spec_of, topic_names
 from mexc_core.client.backoff import FailureKind
 from mexc_core.client.backpressure import Inbox, OverflowPolicy
 from mexc_core.client.pool import (
@@ -63,7 +63,6 @@ from mexc_core.client.pool import (
     OpenTransport,
     PoolConfig,
     PoolStats,
-    topic_names,
 )
 from mexc_core.errors import (
     ArgumentTypeError,

@@ -6,19 +6,30 @@ Theory of operation
 The same push can reach the client twice: while a connection is replaced before
 MEXC's 24 h cut-off (make-before-break, both connections hold the topic for a
 moment), while a topic moves between connections, or when the exchange repeats
-a frame (``spec/FAULTS.md`` 8 and 10). A :class:`Deduplicator` remembers, per
-topic, where the stream stands and lets only new data through
-(:meth:`Deduplicator.admit`):
+a frame. A :class:`Deduplicator` remembers, per topic, what it let through and
+lets only new data pass (:meth:`Deduplicator.admit`); it never drops anything
+that is not a true duplicate:
 
 - **Trades** (``aggre.deals`` and the private ``deals``) carry a ``tradeId`` per
   trade: trades whose id was seen recently are removed from the push, and a push
   left with no trade is dropped. Ids are remembered in a window of the last
   ``window`` per topic, so trades arriving out of order across two connections
   are still recognised.
-- **Versioned books and tickers** (``aggre.depth``: ``toVersion``; ``limit.depth``,
-  ``aggre.bookTicker``, the book-ticker batch and increase depth: ``version``)
-  follow MEXC's rule for diff depth: a push whose version is not above the last
-  one let through is dropped.
+- **Diff depth** (``aggre.depth``) carries the range of book versions each push
+  covers (``fromVersion`` to ``toVersion``; MEXC's rule: each push starts at the
+  previous ``toVersion`` + 1). The deduplicator keeps the ranges it let through,
+  merged; a push whose whole range was let through already is a duplicate and is
+  dropped. Any other push passes, and if it breaks the sequence, that is recorded
+  as a *break* for the caller to signal (:meth:`Deduplicator.take_breaks`): a
+  push older than one already let through is ``OUT_OF_ORDER`` (two pushes swapped
+  on the wire), a push that does not start where the last one ended is a
+  ``VERSION_GAP`` (pushes in between never arrived). After a known interruption
+  (:meth:`Deduplicator.interrupt`: the topic was down and the caller signals that
+  gap itself) the next push starts a new run without a break.
+- **Snapshots with a version** (``limit.depth``, ``aggre.bookTicker``, the
+  book-ticker batch and the legacy increase depth: ``version``): each push
+  replaces the last, so one whose version is not above the last one let through
+  is stale or repeated, and is dropped.
 - **Everything else** (klines, mini tickers, private orders and account, unknown
   bodies): a push equal to one of the last ``identity_window`` pushes of the topic
   is dropped.
@@ -44,13 +55,15 @@ from mexc_core._generated.records import (
     PublicLimitDepthsV3Api,
 )
 from mexc_core.errors import InvalidConfig
-from mexc_core.events import Push
+from mexc_core.events import GapCause, Push
 
 __all__ = ("DedupStats", "Deduplicator")
 
-#: Bodies whose version field orders the stream, and that field.
+#: Version ranges of diff depth kept per topic (older ones are forgotten).
+MAX_RANGES: Final = 32
+
+#: Snapshot bodies whose version field orders the stream, and that field.
 _VERSIONED: Final[dict[type, str]] = {
-    PublicAggreDepthsV3Api: "to_version",
     PublicLimitDepthsV3Api: "version",
     PublicAggreBookTickerV3Api: "version",
     PublicBookTickerBatchV3Api: "version",
@@ -69,6 +82,10 @@ class DedupStats:
     dropped: int = 0
     #: Trades removed from pushes that were otherwise let through.
     trades_trimmed: int = 0
+    #: Diff-depth pushes let through out of order (each also a break).
+    out_of_order: int = 0
+    #: Diff-depth pushes let through after a hole in the versions (each also a break).
+    version_gaps: int = 0
 
 
 class _Window:
@@ -96,6 +113,41 @@ class _Window:
         return True
 
 
+class _Ranges:
+    """The version ranges of one diff-depth topic let through, merged and sorted."""
+
+    __slots__ = ("fresh", "spans")
+
+    def __init__(self) -> None:
+        # [low, high] pairs, ascending and disjoint; adjacent ones are merged
+        self.spans: list[list[int]] = []
+        # the next push starts a new run: no break is recorded for where it starts
+        self.fresh = True
+
+    def covers(self, low: int, high: int) -> bool:
+        """Whether every version in ``low..high`` was let through."""
+        for span in reversed(self.spans):
+            if span[0] <= low:
+                return high <= span[1]
+        return False
+
+    def add(self, low: int, high: int) -> None:
+        spans = self.spans
+        if spans and spans[-1][1] + 1 == low:  # the usual case: the next push in order
+            spans[-1][1] = max(high, spans[-1][1])
+            return
+        spans.append([low, high])
+        spans.sort()
+        merged = [spans[0]]
+        for span in spans[1:]:
+            if span[0] <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], span[1])
+            else:
+                merged.append(span)
+        del merged[: max(0, len(merged) - MAX_RANGES)]
+        self.spans = merged
+
+
 class Deduplicator:
     """Drops pushes (and trades) already seen, per topic (see the module docstring).
 
@@ -114,14 +166,43 @@ class Deduplicator:
         self.stats: Final = DedupStats()
         self._windows: dict[str, _Window] = {}
         self._versions: dict[str, int] = {}
+        self._ranges: dict[str, _Ranges] = {}
+        self._breaks: list[tuple[str, GapCause]] = []
 
     def __repr__(self) -> str:
-        return f"<Deduplicator topics={len(self._windows) + len(self._versions)} {self.stats}>"
+        topics = len(self._windows) + len(self._versions) + len(self._ranges)
+        return f"<Deduplicator topics={topics} {self.stats}>"
 
     def forget(self, topic: str) -> None:
         """Forget everything about ``topic`` (a later push of it is new)."""
         self._windows.pop(topic, None)
         self._versions.pop(topic, None)
+        self._ranges.pop(topic, None)
+
+    def interrupt(self, topic: str) -> None:
+        """The stream of ``topic`` was interrupted, and the caller signals that gap.
+
+        The next diff-depth push of ``topic`` starts a new run: where it starts is
+        no break. What was let through is still remembered (duplicates stay
+        duplicates).
+        """
+        ranges = self._ranges.get(topic)
+        if ranges is not None:
+            ranges.fresh = True
+
+    @property
+    def breaks(self) -> bool:
+        """Whether breaks wait to be taken (a cheap check after each push)."""
+        return bool(self._breaks)
+
+    def take_breaks(self) -> list[tuple[str, GapCause]]:
+        """The breaks recorded since the last call: ``(topic, cause)``, in order.
+
+        Each belongs to the push :meth:`admit` let through when it was recorded:
+        signal it before passing that push on.
+        """
+        out, self._breaks = self._breaks, []
+        return out
 
     def seen(self, push: Push) -> bool:
         """Whether :meth:`admit` would drop ``push`` whole, without remembering it."""
@@ -137,6 +218,11 @@ class Deduplicator:
             assert isinstance(body, PrivateDealsV3Api)
             window = self._windows.get(topic)
             return window is not None and window.has(body.trade_id)
+        if kind is PublicAggreDepthsV3Api:
+            assert isinstance(body, PublicAggreDepthsV3Api)
+            ranges = self._ranges.get(topic)
+            span = _span(body)
+            return ranges is not None and span is not None and ranges.covers(*span)
         if kind in _VERSIONED:
             text = str(getattr(body, _VERSIONED[kind]))
             last = self._versions.get(topic)
@@ -162,6 +248,11 @@ class Deduplicator:
             assert isinstance(body, PrivateDealsV3Api)
             if body.trade_id and not self._window(topic, self.window).add(body.trade_id):
                 return self._drop()
+        elif kind is PublicAggreDepthsV3Api:
+            assert isinstance(body, PublicAggreDepthsV3Api)
+            span = _span(body)
+            if span is not None and not self._admit_span(topic, *span):
+                return self._drop()
         elif kind in _VERSIONED:
             text = str(getattr(body, _VERSIONED[kind]))
             if text.isdecimal():
@@ -175,6 +266,26 @@ class Deduplicator:
         self.stats.admitted += 1
         return push
 
+    def _admit_span(self, topic: str, low: int, high: int) -> bool:
+        """Let the versions ``low..high`` through unless all were; record a break."""
+        ranges = self._ranges.get(topic)
+        if ranges is None:
+            ranges = self._ranges[topic] = _Ranges()
+        elif ranges.covers(low, high):
+            return False
+        spans = ranges.spans
+        if spans and not ranges.fresh:
+            last = spans[-1][1]
+            if high <= last:
+                self.stats.out_of_order += 1
+                self._breaks.append((topic, GapCause.OUT_OF_ORDER))
+            elif low != last + 1:
+                self.stats.version_gaps += 1
+                self._breaks.append((topic, GapCause.VERSION_GAP))
+        ranges.fresh = False
+        ranges.add(low, high)
+        return True
+
     def _window(self, topic: str, size: int) -> _Window:
         window = self._windows.get(topic)
         if window is None:
@@ -184,3 +295,12 @@ class Deduplicator:
     def _drop(self) -> Push | None:
         self.stats.dropped += 1
         return None
+
+
+def _span(body: PublicAggreDepthsV3Api) -> tuple[int, int] | None:
+    """The versions a diff-depth push covers, or ``None`` when they are not comparable."""
+    low, high = body.from_version, body.to_version
+    if not (low.isdecimal() and high.isdecimal()):
+        return None
+    first, last = int(low), int(high)
+    return (first, last) if first <= last else None

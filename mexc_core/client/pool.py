@@ -7,9 +7,9 @@ A :class:`ConnectionPool` carries any number of topics over as many WebSocket
 connections as MEXC's per-connection cap needs, and keeps them flowing through
 failures. It owns :class:`~mexc_core.connection.Connection` objects and every
 decision about them; it does no I/O, reads no clock and draws no random number
-of its own (jitter comes from the :class:`~mexc_core.client.backoff.RandomSource` passed
-in), so an adapter (:mod:`mexc_core.aio.client`) only opens sockets and moves
-bytes::
+of its own (jitter comes from the :class:`~mexc_core.client.backoff.RandomSource`
+passed in), so its driver (the client core, :mod:`mexc_core.client.core`) only
+opens sockets and moves bytes::
 
     pool = ConnectionPool(PoolConfig(host="wbs-api.mexc.com"), rng=random.Random())
     pool.subscribe(topics, now)
@@ -20,65 +20,62 @@ bytes::
     for event in pool.events(): ...      # Push, TopicsSubscribed, GapDetected ...
     pool.handle_timer(now)               # at pool.next_deadline()
 
-Words used here:
+Three kinds of machine, each a table:
 
-- A **link** is one shard: a stable id, a set of *home* topics, and at any time
-  at most one connection (one *transport*, with a pool-unique ``cid``). When the
-  connection fails, the link waits out a backoff and opens a new connection that
-  subscribes every home topic again.
-- A topic is **carried** by a link whose connection acknowledged it. A topic that
-  was carried and no longer is by any link is *down*; when a link acknowledges it
-  again, :class:`~mexc_core.events.GapDetected` reports the gap
-  (``spec/FAULTS.md``, "What no data loss honestly means").
-- A **transfer** moves a topic to another link make-before-break: the new home
-  subscribes it while the old link still carries and delivers it. The new home's
-  pushes are held back until it is *aligned*: until one of them is a push the old
-  link already delivered (:meth:`~mexc_core.client.dedup.Deduplicator.seen`). Then the
-  old link lets the topic go and the held pushes follow, through the
-  deduplicator, so the consumer sees one stream in order, without a hole and
-  without a repeat, whichever socket happened to be read first. A topic that
-  does not align within ``switch_timeout`` of the new home's ack (a quiet topic,
-  pushes without ids) switches then. Transfers serve the 24 h rotation (every
-  topic of the old link) and consolidation after unsubscribing
-  (:func:`mexc_core.client.shards.consolidate`). A link whose topics all left is
-  *retiring*: it is closed cleanly once nothing is carried by it any more.
+- **links** (:mod:`mexc_core.client.link`): one shard each, with at most one
+  connection at a time; they reconnect after a backoff, park while a private
+  link may not connect, drain while they hand topics over, and close when
+  nothing is left to carry;
+- **topics** (:class:`TopicState`): ``PENDING`` until a link first holds the
+  topic, then ``CARRIED``, or ``DOWN`` while no link holds it. ``DOWN`` back to
+  ``CARRIED`` closes a gap: :class:`~mexc_core.events.GapDetected` reports it
+  (what "no data loss" honestly means: every gap is detected and signalled);
+- **hand-overs and rotations** (:mod:`mexc_core.client.handover`): a topic moves
+  to another link make-before-break, without a hole and without a repeat.
 
-The links (states of :class:`LinkState`)::
+The pool itself is ``RUNNING`` until :meth:`ConnectionPool.close`, then
+``CLOSED`` (:attr:`ConnectionPool.finished` once its last link is gone).
 
-    WAITING --retry due--> CONNECTING --WebSocket open--> OPEN
-       ^                        |                          |
-       +------ failure ---------+-------- failure ---------+
-                                                           | retired
-    any --retired, refused for good, pool closed--> CLOSED <+
+.. mexc-transitions:: mexc_core.client.pool._TOPIC_TRANSITIONS
+   :title: topic
 
 Rules:
 
-1. Placement is :func:`mexc_core.client.shards.place` over the non-retiring links of the
-   same kind (public, or private with the listen key), with the cap of the
-   session configuration; a link is opened as soon as it has a topic.
-2. A failure is classified (:class:`~mexc_core.client.backoff.FailureKind`) and the link
-   reconnects after :meth:`~mexc_core.client.backoff.Backoff.after` of its failures in
-   a row; a link that stayed up ``stable_after`` seconds starts again from the
-   first delay. A 4xx refusal other than 429 is fatal: the link's topics are
-   reported as :class:`~mexc_core.events.TopicsRejected` and forgotten.
+1. Placement is :func:`mexc_core.client.shards.place` over the links of the same
+   kind (public, or private with the listen key) that take topics, with the cap
+   of the session configuration; a link opens as soon as it has a topic.
+2. A failure is classified (:class:`~mexc_core.client.backoff.FailureKind`) and
+   the link reconnects after :meth:`~mexc_core.client.backoff.Backoff.after` of
+   its failures in a row; a link that stayed up ``stable_after`` seconds starts
+   again from the first delay. A 4xx refusal other than 429 is fatal: the
+   link's topics are reported as :class:`~mexc_core.events.TopicsRejected` and
+   forgotten.
 3. A liveness failure (:class:`~mexc_core.events.HealthCheckFailed`) aborts the
    transport at once (:class:`AbortTransport`), without a close handshake. A
    server close, EOF or a protocol error ends it after sending what is queued
    (:class:`CloseTransport`).
-4. A topic MEXC rejects is reported and forgotten; a subscription that is not
-   acknowledged in time is reported and forgotten too, and the link is
-   reconnected (a server that ignores requests is broken).
+4. A topic MEXC rejects is reported and forgotten. A subscription that is not
+   acknowledged in time stays wanted: the server ignores requests, so the link
+   is reconnected with backoff and subscribes again, until the caller gives the
+   topic up or MEXC rejects it.
 5. :class:`~mexc_core.events.RotationDue` starts a rotation: a new link takes
-   every home topic of the old one by transfer; the old link closes when all are
-   transferred, and :class:`~mexc_core.events.LinkRotated` is reported.
-6. Private links connect only with a listen key (:meth:`ConnectionPool.set_listen_key`);
-   a new key reconnects them. ``Invalid listen key`` makes the pool forget the
-   key (private links then wait for a new one) and is passed on as
+   every home topic of the old one by hand-over; the old link closes when all
+   are handed over, and :class:`~mexc_core.events.LinkRotated` is reported.
+6. Private links connect only with a listen key (:meth:`ConnectionPool.set_listen_key`)
+   and at most :data:`~mexc_core.listenkey.MAX_CONNECTIONS_PER_KEY` at a time; a
+   new key reconnects them. ``Invalid listen key`` makes the pool forget the key
+   (private links then park until a new one comes) and is passed on as
    :class:`~mexc_core.events.ListenKeyInvalidated` for the listen-key manager.
 7. Pushes are delivered only for topics the caller wants, from a link that holds
-   them, and through the deduplicator; anything else is counted and dropped.
+   them, and through the deduplicator (:mod:`mexc_core.client.dedup`); anything
+   else is counted and dropped. A diff-depth push that breaks the version
+   sequence (out of order, or after a hole) is delivered after a
+   :class:`~mexc_core.events.GapDetected` for its topic.
 8. Inputs for a ``cid`` the pool no longer uses (a transport it already let go)
-   are ignored: adapters may report late.
+   are ignored: adapters may report late. Commands after :meth:`~ConnectionPool.close`
+   raise :class:`~mexc_core.errors.StateError` and change nothing.
+9. After any input at ``now``, :meth:`~ConnectionPool.next_deadline` is ``None``
+   or later than ``now``: a driver that sleeps until it never spins.
 """
 
 from __future__ import annotations
@@ -86,15 +83,27 @@ from __future__ import annotations
 import enum
 import math
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Final, final
+from typing import Final, TypeVar, cast, final
 
 from mexc_core._clock import checked_now
+from mexc_core._machine import Machine, frozen_table
 from mexc_core._topics import Topic
-from mexc_core.channels import parse
+from mexc_core.channels import spec_of, topic_names
 from mexc_core.client.backoff import Backoff, FailureKind, RandomSource, classify_handshake_status
 from mexc_core.client.dedup import Deduplicator
+from mexc_core.client.handover import Handover, Rotation, RotationState
+from mexc_core.client.link import (
+    ACCEPTING,
+    HOLDS_TRANSPORT,
+    OPENING,
+    TRANSPORT_UP,
+    Link,
+    LinkInfo,
+    LinkInput,
+    LinkState,
+)
 from mexc_core.client.shards import consolidate, place
 from mexc_core.connection import (
     DEFAULT_HOST,
@@ -107,7 +116,6 @@ from mexc_core.errors import (
     InvalidConfig,
     ListenKeyRequired,
     RemoteProtocolError,
-    StateError,
 )
 from mexc_core.events import (
     ConnectionClosed,
@@ -121,10 +129,12 @@ from mexc_core.events import (
     GapDetected,
     HandshakeRejected,
     HealthCheckFailed,
+    IdleWithoutSubscriptions,
     LinkConnected,
     LinkDisconnected,
     LinkRotated,
     ListenKeyInvalidated,
+    PongReceived,
     Push,
     RotationDue,
     ServerNoticeReceived,
@@ -134,7 +144,9 @@ from mexc_core.events import (
     TopicsSubscribed,
     UnexpectedReplyReceived,
     Unsubscribed,
+    UnsubscriptionFailed,
 )
+from mexc_core.listenkey import MAX_CONNECTIONS_PER_KEY
 from mexc_core.session import SessionConfig, SessionState, SubscriptionState
 
 __all__ = (
@@ -145,35 +157,16 @@ __all__ = (
     "LinkState",
     "OpenTransport",
     "PoolConfig",
+    "PoolInput",
+    "PoolState",
     "PoolStats",
+    "TopicInput",
+    "TopicState",
     "TransportIntent",
-    "topic_names",
 )
 
 
 # ---------------------------------------------------------------- configuration
-
-
-def topic_names(topics: Iterable[str | Topic]) -> list[str]:
-    """Topics as validated strings, without repeats, in order.
-
-    :raises ArgumentTypeError: ``topics`` is one topic (not a collection), or holds
-        something that is no topic.
-    :raises InvalidTopic: a topic string is not one MEXC accepts.
-    """
-    if isinstance(topics, str | Topic):
-        raise ArgumentTypeError(
-            "topics must be a collection of topics; wrap a single one in a list"
-        )
-    names: dict[str, None] = {}
-    for topic in topics:
-        if isinstance(topic, Topic):
-            names[str(topic)] = None
-        elif type(topic) is str:
-            names[str(parse(topic))] = None
-        else:
-            raise ArgumentTypeError(f"a topic is a str or Topic, not {type(topic).__name__}")
-    return list(names)
 
 
 @final
@@ -192,9 +185,9 @@ class PoolConfig:
     :ivar max_message_size: the largest message accepted, in bytes.
     :ivar stable_after: a link up this long starts its backoff from the beginning
         after its next failure.
-    :ivar switch_timeout: after a transfer's new home acknowledged a topic, the
+    :ivar switch_timeout: after a hand-over's new home acknowledged a topic, the
         longest it waits to align with the old link before the old link drops it.
-    :ivar max_held: pushes of one topic the new home of a transfer may hold back
+    :ivar max_held: pushes of one topic the new home of a hand-over may hold back
         while it aligns; past it the topic switches at once.
     :ivar consolidate: move topics to close a link after unsubscribing, when the
         rest fit in fewer links.
@@ -233,9 +226,14 @@ class PoolConfig:
                 f"max_held must be an int >= 1, got {self.max_held!r}", setting="max_held"
             )
         # Everything else is checked where it is used: by the first Connection.
-        Connection(
+        self.connection()
+
+    def connection(self, listen_key: str | None = None) -> Connection:
+        """A new connection with these settings (``listen_key`` for a private link)."""
+        return Connection(
             host=self.host,
             path=self.path,
+            listen_key=listen_key,
             session_config=self.session,
             max_message_size=self.max_message_size,
             open_timeout=self.open_timeout,
@@ -287,42 +285,71 @@ TransportIntent = OpenTransport | CloseTransport | AbortTransport
 # ---------------------------------------------------------------- state
 
 
-class LinkState(enum.Enum):
-    """The state of a link (see the module docstring)."""
+class PoolState(enum.Enum):
+    """The state of the pool as a whole."""
 
-    #: Down; reconnects at its retry time (or when a listen key arrives).
-    WAITING = "waiting"
-    #: A transport was asked for; the WebSocket is not open yet.
-    CONNECTING = "connecting"
-    #: The WebSocket is open.
-    OPEN = "open"
-    #: Gone for good.
+    #: Topics come and go.
+    RUNNING = "running"
+    #: Closed: links close, no command is taken.
     CLOSED = "closed"
+    #: A broken rule (a bug).
+    ERROR = "error"
 
 
-@final
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LinkInfo:
-    """A snapshot of one link, for status displays and tests.
+class PoolInput(enum.Enum):
+    """What moves the pool."""
 
-    :ivar link: the id. :ivar state: the state. :ivar private: a listen-key link.
-    :ivar cid: the current transport, if any.
-    :ivar topics: its home topics. :ivar leaving: topics being transferred away.
-    :ivar carried: topics its connection holds (acknowledged).
-    :ivar retiring: it closes once nothing is carried.
-    :ivar failures: failures in a row. :ivar retry_at: when it reconnects.
-    """
+    #: A caller's command (subscribe, unsubscribe, a new listen key).
+    COMMAND = "command"
+    #: :meth:`ConnectionPool.close`.
+    CLOSE = "close"
 
-    link: int
-    state: LinkState
-    private: bool
-    cid: int | None
-    topics: tuple[str, ...]
-    leaving: tuple[str, ...]
-    carried: tuple[str, ...]
-    retiring: bool
-    failures: int
-    retry_at: float | None
+
+_P = PoolState
+_PI = PoolInput
+
+_POOL_TRANSITIONS: Final[Mapping[tuple[PoolState, PoolInput], PoolState]] = frozen_table(
+    {
+        (_P.RUNNING, _PI.COMMAND): _P.RUNNING,
+        (_P.RUNNING, _PI.CLOSE): _P.CLOSED,
+        (_P.CLOSED, _PI.CLOSE): _P.CLOSED,
+    }
+)
+
+
+class TopicState(enum.Enum):
+    """Whether a wanted topic flows (see the module docstring)."""
+
+    #: Wanted; no link has held it yet.
+    PENDING = "pending"
+    #: At least one link holds it (acknowledged, connected).
+    CARRIED = "carried"
+    #: It was carried and no link holds it now: a gap is open.
+    DOWN = "down"
+    #: A broken rule (a bug).
+    ERROR = "error"
+
+
+class TopicInput(enum.Enum):
+    """What moves a topic."""
+
+    #: A link acknowledged it.
+    CARRY = "carry"
+    #: Its last carrier let it go or went down.
+    LOSE = "lose"
+
+
+_T = TopicState
+_TI = TopicInput
+
+_TOPIC_TRANSITIONS: Final[Mapping[tuple[TopicState, TopicInput], TopicState]] = frozen_table(
+    {
+        (_T.PENDING, _TI.CARRY): _T.CARRIED,
+        (_T.CARRIED, _TI.CARRY): _T.CARRIED,
+        (_T.CARRIED, _TI.LOSE): _T.DOWN,
+        (_T.DOWN, _TI.CARRY): _T.CARRIED,
+    }
+)
 
 
 @final
@@ -340,45 +367,35 @@ class PoolStats:
     gaps: int = 0
 
 
-@dataclass(slots=True, eq=False)
-class _Link:
-    id: int
-    private: bool
-    state: LinkState = LinkState.WAITING
-    conn: Connection | None = None
-    cid: int | None = None
-    topics: dict[str, None] = field(default_factory=dict)
-    # topic -> when the old link may let it go (None until the new home acked it)
-    leaving: dict[str, float | None] = field(default_factory=dict)
-    carried: set[str] = field(default_factory=set)
-    retiring: bool = False
-    failures: int = 0
-    retry_at: float | None = None
-    deadline: float | None = None  # the open deadline while CONNECTING
-    transport_up: bool = False
-    opened_at: float | None = None
-    connected_before: bool = False
-    rotated_to: int | None = None
-    rotated_topics: tuple[str, ...] = ()
-
-
-@dataclass(slots=True, eq=False)
+@final
 class _Topic:
-    name: str
-    private: bool
-    home: int
-    carriers: set[int] = field(default_factory=set)
-    # links this topic is being transferred away from
-    sources: set[int] = field(default_factory=set)
-    # pushes of the new home held back until it aligns with the old link
-    held: deque[Push] = field(default_factory=deque)
-    confirmed: bool = False
-    down_since: float | None = None
+    __slots__ = ("carriers", "down_since", "home", "machine", "name", "private")
+
+    def __init__(self, name: str, *, private: bool, home: int) -> None:
+        self.name: Final = name
+        self.private: Final = private
+        self.home = home
+        self.carriers: set[int] = set()
+        self.down_since: float | None = None
+        self.machine: Final = Machine("topic", _TOPIC_TRANSITIONS, TopicState.PENDING, _T.ERROR)
 
 
 _SESSION_LIVE: Final = frozenset(
     {SessionState.CONNECTING, SessionState.OPEN, SessionState.DRAINING}
 )
+_CONNECTION_LIVE: Final = frozenset(
+    {ConnectionState.IDLE, ConnectionState.CONNECTING, ConnectionState.OPEN}
+)
+
+E = TypeVar("E", bound=Event)
+_Handler = Callable[["ConnectionPool", Link, Event, float], None]
+
+
+def _on(kind: type[E], handler: Callable[[ConnectionPool, Link, E, float], None]) -> _Handler:
+    # One typed registration per event type: the table dispatches on the exact
+    # type, so the handler always gets the type it declares.
+    del kind
+    return cast(_Handler, handler)
 
 
 class ConnectionPool:
@@ -393,7 +410,7 @@ class ConnectionPool:
     Expected exceptions: :class:`~mexc_core.errors.InvalidTopic`,
     :class:`~mexc_core.errors.ListenKeyRequired`,
     :class:`~mexc_core.errors.ArgumentTypeError` from the commands,
-    :class:`~mexc_core.errors.StateError` after :meth:`close`, and
+    :class:`~mexc_core.errors.StateError` for a command after :meth:`close`, and
     :class:`~mexc_core.errors.ClockError` on a bad ``now``. Bad data from a server
     never raises: it fails that link. Any other exception is a bug.
     """
@@ -409,14 +426,16 @@ class ConnectionPool:
         self.config: Final = config if config is not None else PoolConfig()
         self.stats: Final = PoolStats()
         self.dedup: Final = Deduplicator()
+        self._machine: Final = Machine("pool", _POOL_TRANSITIONS, PoolState.RUNNING, _P.ERROR)
         self._rng = rng
         self._listen_key = listen_key
         self._private_allowed = private or listen_key is not None
         self._now = -math.inf
-        self._closed = False
-        self._links: dict[int, _Link] = {}
-        self._by_cid: dict[int, _Link] = {}
+        self._links: dict[int, Link] = {}
+        self._by_cid: dict[int, Link] = {}
         self._topics: dict[str, _Topic] = {}
+        self._handovers: dict[str, Handover] = {}
+        self._rotations: dict[int, Rotation] = {}
         self._events: deque[Event] = deque()
         self._intents: list[TransportIntent] = []
         self._next_link = 0
@@ -429,6 +448,11 @@ class ConnectionPool:
     # ------------------------------------------------------------ reading state
 
     @property
+    def state(self) -> PoolState:
+        """The pool's state."""
+        return self._machine.state
+
+    @property
     def topics(self) -> tuple[str, ...]:
         """Every topic wanted, in subscription order."""
         return tuple(self._topics)
@@ -436,35 +460,30 @@ class ConnectionPool:
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
-        return self._closed
+        return self._machine.state is PoolState.CLOSED
 
     @property
     def finished(self) -> bool:
         """Whether the pool is closed and every link is gone (the adapter may stop)."""
-        return self._closed and not self._links
+        return self.closed and not self._links
+
+    @property
+    def listen_key(self) -> str | None:
+        """The listen key private links connect with, if the pool has one."""
+        return self._listen_key
 
     def links(self) -> tuple[LinkInfo, ...]:
         """A snapshot of every link, by id."""
-        return tuple(
-            LinkInfo(
-                link=link.id,
-                state=link.state,
-                private=link.private,
-                cid=link.cid,
-                topics=tuple(link.topics),
-                leaving=tuple(link.leaving),
-                carried=tuple(sorted(link.carried)),
-                retiring=link.retiring,
-                failures=link.failures,
-                retry_at=link.retry_at,
-            )
-            for link in sorted(self._links.values(), key=lambda item: item.id)
-        )
+        return tuple(link.info() for link in self._sorted_links())
+
+    def topic_state(self, topic: str | Topic) -> TopicState | None:
+        """Whether ``topic`` flows, or ``None`` when it is not wanted."""
+        record = self._topics.get(str(topic))
+        return None if record is None else record.machine.state
 
     def is_carried(self, topic: str | Topic) -> bool:
         """Whether some link holds ``topic`` (acknowledged and up)."""
-        record = self._topics.get(str(topic))
-        return record is not None and bool(record.carriers)
+        return self.topic_state(topic) is TopicState.CARRIED
 
     # ------------------------------------------------------------ outputs
 
@@ -485,23 +504,28 @@ class ConnectionPool:
     def data_to_send(self, cid: int) -> bytes:
         """Take the bytes to write on transport ``cid`` (``b""`` if none or unknown)."""
         link = self._by_cid.get(cid)
-        if link is None or link.conn is None or not link.transport_up:
+        if link is None or link.conn is None or link.state not in TRANSPORT_UP:
             return b""
         return link.conn.data_to_send()
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or ``None`` for never."""
-        times: list[float | None] = []
+        times: list[float] = []
         for link in self._links.values():
-            # retry_at is None while waiting for a listen key; deadline is None
-            # unless connecting.
-            times.append(link.retry_at)
-            times.append(link.deadline)
-            if link.conn is not None and link.transport_up:
-                times.append(link.conn.next_deadline())
-            times.extend(link.leaving.values())
-        found = [t for t in times if t is not None]
-        return min(found) if found else None
+            state = link.state
+            if state is LinkState.WAITING:
+                assert link.retry_at is not None
+                times.append(link.retry_at)
+            elif state in OPENING:
+                assert link.deadline is not None
+                times.append(link.deadline)
+            if state in TRANSPORT_UP:
+                assert link.conn is not None
+                deadline = link.conn.next_deadline()
+                if deadline is not None:
+                    times.append(deadline)
+        times.extend(h.switch_at for h in self._handovers.values() if h.switch_at is not None)
+        return min(times) if times else None
 
     # ------------------------------------------------------------ commands
 
@@ -510,7 +534,7 @@ class ConnectionPool:
 
         Topics already wanted are skipped. Each new topic ends in
         :class:`~mexc_core.events.TopicsSubscribed` or
-        :class:`~mexc_core.events.TopicsRejected`.
+        :class:`~mexc_core.events.TopicsRejected` (it is retried until then).
 
         :returns: the topics that were new, as strings.
         :raises InvalidTopic: a topic is not one MEXC accepts (nothing changed).
@@ -519,16 +543,17 @@ class ConnectionPool:
         """
         names = topic_names(topics)
         for name in names:
-            if parse(name).spec.private and not self._private_allowed:
+            if spec_of(name).private and not self._private_allowed:
                 raise ListenKeyRequired(
                     f"{name!r} is a private channel: give the pool a listen key", topic=name
                 )
         self._command(now)
         new = [name for name in names if name not in self._topics]
         for private in (False, True):
-            group = [name for name in new if parse(name).spec.private is private]
+            group = [name for name in new if spec_of(name).private is private]
             if group:
                 self._place(group, now, private=private)
+        self._reconnect_due(now)
         return tuple(new)
 
     def unsubscribe(self, topics: Iterable[str | Topic], now: float) -> tuple[str, ...]:
@@ -540,22 +565,10 @@ class ConnectionPool:
         :returns: the topics that were wanted, as strings.
         :raises StateError: the pool is closed.
         """
-        names = topic_names(topics)
+        names = topic_names(topics, validate=False)
         self._command(now)
         gone = [name for name in names if name in self._topics]
-        touched: set[int] = set()
-        for name in gone:
-            record = self._topics.pop(name)
-            self.dedup.forget(name)
-            for link_id in sorted({record.home, *record.sources}):
-                link = self._links[link_id]
-                link.topics.pop(name, None)
-                link.leaving.pop(name, None)
-                link.carried.discard(name)
-                self._drop_topic(link, name, now)
-                touched.add(link_id)
-        for link_id in sorted(touched):
-            self._retire_if_idle(self._links[link_id], now)
+        self._forget(gone, now)
         if gone and self.config.consolidate:
             for private in (False, True):
                 self._consolidate(now, private=private)
@@ -564,8 +577,8 @@ class ConnectionPool:
     def set_listen_key(self, key: str | None, now: float) -> None:
         """Use ``key`` for private links from now on (``None``: no valid key).
 
-        Private links connected with another key reconnect with the new one; links
-        waiting for a key connect now.
+        Private links connected with another key reconnect with the new one; parked
+        links connect now.
 
         :raises ArgumentTypeError: ``key`` is neither a non-empty str nor ``None``.
         :raises StateError: the pool is closed.
@@ -578,13 +591,13 @@ class ConnectionPool:
         self._listen_key = key
         self._private_allowed = True
         if key is None:
-            return  # live private links go on until MEXC drops them; then they wait
-        for link in sorted(self._links.values(), key=lambda item: item.id):
+            return  # live private links go on until MEXC drops them; then they park
+        for link in self._sorted_links():
             if not link.private:
                 continue
             if link.state is LinkState.WAITING:
                 link.retry_at = now
-            else:
+            elif link.state in HOLDS_TRANSPORT:
                 self._fail(
                     link,
                     now,
@@ -594,6 +607,7 @@ class ConnectionPool:
                     abort=False,
                     retry_now=True,
                 )
+        self._unpark(now)
         self._reconnect_due(now)
 
     def close(self, now: float) -> None:
@@ -601,16 +615,17 @@ class ConnectionPool:
 
         Closing twice is allowed.
         """
-        if self._closed:
+        self._tick(now)
+        if self.closed:
             return
-        self._command(now)
-        self._closed = True
+        self._machine.step(PoolInput.CLOSE)
         self._topics.clear()
-        for link in sorted(self._links.values(), key=lambda item: item.id):
+        self._handovers.clear()
+        self._rotations.clear()
+        for link in self._sorted_links():
             link.topics.clear()
             link.leaving.clear()
-            link.rotated_to = None
-            self._retire_if_idle(link, now)
+            self._settle(link, now)
 
     # ------------------------------------------------------------ transport inputs
 
@@ -618,9 +633,10 @@ class ConnectionPool:
         """The transport of ``cid`` is connected: the WebSocket upgrade goes out."""
         self._tick(now)
         link = self._by_cid.get(cid)
-        if link is None or link.conn is None or link.transport_up:
+        if link is None or link.state is not LinkState.OPENING:
             return
-        link.transport_up = True
+        assert link.conn is not None
+        link.step(LinkInput.TRANSPORT_UP)
         link.conn.connect(now)
 
     def transport_failed(
@@ -640,16 +656,18 @@ class ConnectionPool:
         link = self._by_cid.get(cid)
         if link is None:
             return
-        cause = DisconnectCause.LOST if link.transport_up else DisconnectCause.CONNECT_FAILED
+        up = link.state in TRANSPORT_UP
+        cause = DisconnectCause.LOST if up else DisconnectCause.CONNECT_FAILED
         self._fail(link, now, cause, reason, kind, abort=True)
 
     def receive_data(self, cid: int, data: bytes | bytearray | memoryview, now: float) -> None:
         """Bytes read from transport ``cid``; ``b""`` means EOF."""
         self._tick(now)
         link = self._by_cid.get(cid)
-        if link is None or link.conn is None or not link.transport_up:
+        if link is None or link.state not in TRANSPORT_UP:
             return
         conn = link.conn
+        assert conn is not None
         try:
             conn.receive_data(data, now)
         except RemoteProtocolError as exc:
@@ -669,29 +687,30 @@ class ConnectionPool:
     def handle_timer(self, now: float) -> None:
         """Run everything due at ``now``; calling early or often is harmless."""
         self._tick(now)
-        for link in sorted(self._links.values(), key=lambda item: item.id):
-            # (a link is removed from the pool when it closes, and nothing here
-            # closes another link than the one at hand)
-            if (
-                link.state is LinkState.CONNECTING
-                and link.deadline is not None
-                and link.deadline <= now
-            ):
-                self._fail(
-                    link,
-                    now,
-                    DisconnectCause.CONNECT_FAILED,
-                    f"not open within {self.config.open_timeout:g} s",
-                    FailureKind.TRANSIENT,
-                    abort=True,
-                )
+        for link in self._sorted_links():
+            # (a link leaves the pool when it closes, and nothing here closes
+            # another link than the one at hand, but a hand-over may retire one)
+            if link.state is LinkState.CLOSED:
                 continue
-            if link.conn is not None and link.transport_up:
+            if link.state in OPENING:
+                assert link.deadline is not None
+                if link.deadline <= now:
+                    self._fail(
+                        link,
+                        now,
+                        DisconnectCause.CONNECT_FAILED,
+                        f"not open within {self.config.open_timeout:g} s",
+                        FailureKind.TRANSIENT,
+                        abort=True,
+                    )
+                    continue
+            if link.state in TRANSPORT_UP:
+                assert link.conn is not None
                 link.conn.handle_timer(now)
                 self._handle_events(link, now)
-            for topic, until in list(link.leaving.items()):
-                if until is not None and until <= now:
-                    self._let_go(link, topic, now)
+        for handover in list(self._handovers.values()):
+            if handover.timer(now):
+                self._finish_handover(handover, now)
         self._reconnect_due(now)
 
     # ------------------------------------------------------------ internals: commands
@@ -700,26 +719,26 @@ class ConnectionPool:
         self._now = checked_now(now, self._now)
 
     def _command(self, now: float) -> None:
-        if self._closed:
-            raise StateError(
-                "the connection pool is closed", machine="pool", state="CLOSED", input="command"
-            )
+        self._machine.require(PoolInput.COMMAND, "take commands")
         self._tick(now)
+
+    def _sorted_links(self) -> list[Link]:
+        return sorted(self._links.values(), key=lambda link: link.id)
 
     def _cap(self) -> int:
         return self.config.session.max_subscriptions
 
-    def _used(self, link: _Link) -> int:
+    def _used(self, link: Link) -> int:
         used = len(link.topics) + len(link.leaving)
         if link.conn is not None:
             used = max(used, link.conn.session.used_slots)
         return used
 
-    def _group(self, *, private: bool) -> list[_Link]:
+    def _group(self, *, private: bool) -> list[Link]:
         return [
             link
-            for link in sorted(self._links.values(), key=lambda item: item.id)
-            if link.private is private and not link.retiring and link.state is not LinkState.CLOSED
+            for link in self._sorted_links()
+            if link.private is private and link.state in ACCEPTING
         ]
 
     def _place(self, names: list[str], now: float, *, private: bool) -> None:
@@ -727,40 +746,38 @@ class ConnectionPool:
         plan = place(names, {link.id: self._used(link) for link in group}, self._cap())
         for link_id, batch in plan.existing.items():
             link = self._links[link_id]
-            for name in batch:
-                self._topics[name] = _Topic(name=name, private=private, home=link.id)
-                link.topics[name] = None
+            self._home(link, batch, private=private)
             self._subscribe_on(link, batch, now)
         for batch in plan.new:
-            link = self._new_link(now, private=private)
-            for name in batch:
-                self._topics[name] = _Topic(name=name, private=private, home=link.id)
-                link.topics[name] = None
-        self._reconnect_due(now)
+            self._home(self._new_link(now, private=private), batch, private=private)
 
-    def _new_link(self, now: float, *, private: bool) -> _Link:
+    def _home(self, link: Link, names: Iterable[str], *, private: bool) -> None:
+        for name in names:
+            self._topics[name] = _Topic(name, private=private, home=link.id)
+            link.topics[name] = None
+
+    def _new_link(self, now: float, *, private: bool) -> Link:
         self._next_link += 1
-        link = _Link(id=self._next_link, private=private, retry_at=now)
+        link = Link(self._next_link, private=private, retry_at=now)
         self._links[link.id] = link
         return link
 
-    def _live(self, link: _Link) -> Connection | None:
+    def _live(self, link: Link) -> Connection | None:
         conn = link.conn
         if (
             conn is None
-            or conn.state
-            not in (ConnectionState.IDLE, ConnectionState.CONNECTING, ConnectionState.OPEN)
+            or conn.state not in _CONNECTION_LIVE
             or conn.session.state not in _SESSION_LIVE
         ):
             return None
         return conn
 
-    def _subscribe_on(self, link: _Link, names: Iterable[str], now: float) -> None:
+    def _subscribe_on(self, link: Link, names: Iterable[str], now: float) -> None:
         conn = self._live(link)
         if conn is not None:
             conn.subscribe(list(names), now)
 
-    def _drop_topic(self, link: _Link, name: str, now: float) -> None:
+    def _drop_topic(self, link: Link, name: str, now: float) -> None:
         """Unsubscribe ``name`` on ``link``'s connection, if it knows the topic."""
         conn = self._live(link)
         if conn is not None and conn.session.state_of(name) is not SubscriptionState.UNSUBSCRIBED:
@@ -775,86 +792,116 @@ class ConnectionPool:
             {link.id: self._used(link) for link in group},
             self._cap(),
         )
+        sources: dict[int, Link] = {}
         for move in moves:
-            self._transfer(move.topic, self._links[move.source], self._links[move.target], now)
+            source = sources[move.source] = self._links[move.source]
+            self._transfer(move.topic, source, self._links[move.target], now)
+        for source in sources.values():
+            self._settle(source, now)
 
-    def _transfer(self, name: str, source: _Link, target: _Link, now: float) -> None:
+    def _transfer(self, name: str, source: Link, target: Link, now: float) -> None:
+        """Move ``name`` from ``source`` to ``target``, make-before-break."""
         record = self._topics[name]
-        source.retiring = True
         source.topics.pop(name)
         record.home = target.id
         target.topics[name] = None
-        # The source keeps it (acknowledged, or on its way) until the target delivers.
-        source.leaving[name] = None
-        record.sources.add(source.id)
+        handover = self._handovers.get(name)
+        if handover is None:
+            self._handovers[name] = Handover(
+                name, source.id, target.id, max_held=self.config.max_held
+            )
+            source.leaving.add(name)
+        else:
+            # Moved on before its switch: the old target never delivered the topic
+            # (its pushes were held back), so it simply drops it.
+            handover.retarget(target.id)
+            self._uncarry_one(source, record, now)
+            self._drop_topic(source, name, now)
         self._subscribe_on(target, [name], now)
 
     # ------------------------------------------------------------ internals: links
 
-    def _reconnect_due(self, now: float) -> None:
-        for link in sorted(self._links.values(), key=lambda item: item.id):
-            if (
-                link.state is LinkState.WAITING
-                and link.retry_at is not None
-                and link.retry_at <= now
-                and link.topics
-            ):
-                if link.private and self._listen_key is None:
-                    link.retry_at = None  # waits for set_listen_key
-                    continue
-                self._open(link, now)
-
-    def _open(self, link: _Link, now: float) -> None:
-        config = self.config
-        conn = Connection(
-            host=config.host,
-            path=config.path,
-            listen_key=self._listen_key if link.private else None,
-            session_config=config.session,
-            max_message_size=config.max_message_size,
-            open_timeout=config.open_timeout,
-            close_timeout=config.close_timeout,
-            extra_headers=config.extra_headers,
+    def _may_connect(self, link: Link) -> bool:
+        if not link.private:
+            return True
+        if self._listen_key is None:
+            return False
+        holding = sum(
+            1 for other in self._links.values() if other.private and other.state in HOLDS_TRANSPORT
         )
+        return holding < MAX_CONNECTIONS_PER_KEY
+
+    def _reconnect_due(self, now: float) -> None:
+        for link in self._sorted_links():
+            if link.state is LinkState.WAITING:
+                assert link.retry_at is not None
+                if link.retry_at > now:
+                    continue
+                if self._may_connect(link):
+                    self._open(link, now)
+                else:
+                    link.step(LinkInput.PARK)
+                    link.retry_at = None
+
+    def _unpark(self, now: float) -> None:
+        for link in self._sorted_links():
+            if link.state is LinkState.PARKED and self._may_connect(link):
+                link.step(LinkInput.UNPARK)
+                link.retry_at = now
+
+    def _open(self, link: Link, now: float) -> None:
+        conn = self.config.connection(self._listen_key if link.private else None)
         conn.subscribe(list(link.topics), now)
         self._next_cid += 1
+        link.step(LinkInput.DUE)
         link.cid = self._next_cid
         link.conn = conn
-        link.state = LinkState.CONNECTING
-        link.transport_up = False
         link.retry_at = None
-        link.deadline = now + config.open_timeout
+        link.deadline = now + self.config.open_timeout
         self._by_cid[link.cid] = link
         self._intents.append(OpenTransport(link.cid, link.id))
 
-    def _release(self, link: _Link, *, abort: bool) -> None:
+    def _release(self, link: Link, *, abort: bool) -> None:
         """Let the transport of ``link`` go (intent issued), forgetting the connection."""
         if link.cid is None:
             return
         cid, conn = link.cid, link.conn
+        assert conn is not None
         del self._by_cid[cid]
-        if abort or conn is None or not link.transport_up:
+        if abort or link.state not in TRANSPORT_UP:
             self._intents.append(AbortTransport(cid, link.id))
         else:
             self._intents.append(CloseTransport(cid, link.id, conn.data_to_send()))
         link.cid = None
         link.conn = None
-        link.transport_up = False
         link.deadline = None
 
-    def _uncarry(self, link: _Link, now: float) -> None:
+    def _carry(self, link: Link, record: _Topic) -> float | None:
+        """``link`` holds ``record`` now; returns when its gap began, if one closed."""
+        link.carried.add(record.name)
+        record.carriers.add(link.id)
+        since, record.down_since = record.down_since, None
+        record.machine.step(TopicInput.CARRY)
+        return since
+
+    def _uncarry_one(self, link: Link, record: _Topic, now: float) -> None:
+        link.carried.discard(record.name)
+        record.carriers.discard(link.id)
+        if not record.carriers and record.machine.state is TopicState.CARRIED:
+            record.machine.step(TopicInput.LOSE)
+            record.down_since = now
+            self.dedup.interrupt(record.name)  # the gap is signalled by the pool itself
+
+    def _uncarry(self, link: Link, now: float) -> None:
         for name in sorted(link.carried):
             record = self._topics.get(name)
-            if record is None:
-                continue
-            record.carriers.discard(link.id)
-            if not record.carriers and record.confirmed and record.down_since is None:
-                record.down_since = now
+            if record is not None:
+                self._uncarry_one(link, record, now)
         link.carried.clear()
 
     def _fail(
         self,
-        link: _Link,
+        link: Link,
         now: float,
         cause: DisconnectCause,
         reason: str,
@@ -864,250 +911,230 @@ class ConnectionPool:
         retry_after: float | None = None,
         retry_now: bool = False,
     ) -> None:
-        """``link`` went down: release it, then reconnect it later or retire it."""
-        topics = tuple(link.topics) + tuple(link.leaving)
+        """``link`` went down: release it, then reconnect it later or end it."""
+        shown = tuple(link.topics) + tuple(sorted(link.leaving))
         if link.conn is not None and link.conn.state is ConnectionState.OPEN and not abort:
             # Leave cleanly where the protocol still allows it (a replaced listen key).
             link.conn.close()
         self._release(link, abort=abort)
         self._uncarry(link, now)
         self.stats.disconnects += 1
-        leaving = list(link.leaving)
-        link.leaving.clear()
-        for name in leaving:
-            # The old end of a transfer died: nothing more to hand over from it.
-            self._source_gone(self._topics[name], link.id)
-        # A rotation whose replacement already carries every topic is complete
-        # (MEXC's cut-off came before a quiet topic switched): nothing was missed.
-        rotated = link.rotated_to is not None and all(
-            self._topics[name].carriers for name in leaving
-        )
+        self._lose_handovers(link, now)
         age = 0.0 if link.opened_at is None else now - link.opened_at
-        if link.opened_at is not None and age >= self.config.stable_after:
+        if age >= self.config.stable_after:
             link.failures = 0
         link.opened_at = None
-        retry_in: float | None
-        if link.retiring and not link.topics:
-            retry_in = None
-            link.state = LinkState.CLOSED
-            if rotated:
-                self._finish_rotation(link, now, age=age)
-        elif retry_now:
-            retry_in = 0.0
-        else:
-            retry_in = self.config.backoff.after(
-                kind, link.failures, self._rng, retry_after=retry_after
+        retry_in: float | None = None
+        if link.topics:
+            retry_in = (
+                0.0
+                if retry_now
+                else self.config.backoff.after(
+                    kind, link.failures, self._rng, retry_after=retry_after
+                )
             )
-        if link.state is not LinkState.CLOSED:
             if retry_in is None:
-                self._refuse(link, reason)
-            else:
-                if not retry_now:
-                    link.failures += 1
-                link.state = LinkState.WAITING
-                link.retry_at = now + retry_in
+                self._refuse(link, reason, now)
+        if retry_in is None:
+            self._end(link, now)
+        else:
+            link.failures += not retry_now
+            link.step(LinkInput.FAIL)
+            link.retry_at = now + retry_in
         self._events.append(
             LinkDisconnected(
-                link=link.id, cause=cause, reason=reason, retry_in=retry_in, topics=topics
+                link=link.id, cause=cause, reason=reason, retry_in=retry_in, topics=shown
             )
         )
-        if link.state is LinkState.CLOSED:
-            self._links.pop(link.id, None)
+        if link.private:
+            self._unpark(now)
 
-    def _refuse(self, link: _Link, reason: str) -> None:
+    def _lose_handovers(self, link: Link, now: float) -> None:
+        """``link`` went down: the hand-overs it was part of go on without it."""
+        for name in sorted(link.leaving):
+            handover = self._handovers[name]
+            if handover.source_lost(link.id):
+                self._finish_handover(handover, now)
+        link.leaving.clear()
+        for handover in list(self._handovers.values()):
+            if handover.target == link.id:
+                handover.target_lost()
+
+    def _forget(self, names: Iterable[str], now: float, *, settle: bool = True) -> None:
+        """Stop wanting ``names``: every link lets them go (unsubscribing where it can)."""
+        touched: set[int] = set()
+        for name in names:
+            record = self._topics.pop(name)
+            self.dedup.forget(name)
+            handover = self._handovers.pop(name, None)
+            sources = handover.sources if handover is not None else set()
+            for link_id in sorted({record.home, *sources}):
+                link = self._links[link_id]
+                link.topics.pop(name, None)
+                link.leaving.discard(name)
+                link.carried.discard(name)
+                self._drop_topic(link, name, now)
+                touched.add(link_id)
+        if settle:
+            for link_id in sorted(touched):
+                self._settle(self._links[link_id], now)
+
+    def _refuse(self, link: Link, reason: str, now: float) -> None:
         """The server refused ``link`` for good: its topics are rejected and forgotten."""
         names = tuple(link.topics)
-        for name in names:
-            self._topics.pop(name, None)
-            self.dedup.forget(name)
-        link.topics.clear()
-        link.state = LinkState.CLOSED
-        # (a link that is not retiring always has home topics)
+        self._forget(names, now, settle=False)
+        for handover_link in self._sorted_links():
+            if handover_link is not link:
+                self._settle(handover_link, now)
         self._events.append(
             TopicsRejected(topics=names, cause=FailureCause.CONNECTION_REFUSED, reason=reason)
         )
 
-    def _retire_if_idle(self, link: _Link, now: float) -> None:
-        """Close ``link`` (cleanly if it is open) when it has nothing left to carry."""
-        if link.state is LinkState.CLOSED or link.topics or link.leaving:
+    def _end(self, link: Link, now: float) -> None:
+        """``link`` is gone for good; a rotation it was the old side of ends too."""
+        link.step(LinkInput.END)
+        del self._links[link.id]
+        rotation = self._rotations.pop(link.id, None)
+        if rotation is None:
             return
-        link.retiring = True
-        conn = link.conn
-        if conn is not None and conn.state in (ConnectionState.OPEN, ConnectionState.CLOSING):
-            if conn.state is ConnectionState.OPEN:
-                conn.close()  # the server's close frame completes it (_on_closed)
+        complete = all(
+            name not in self._topics or self._topics[name].carriers for name in rotation.topics
+        )
+        if rotation.end(complete=complete) is RotationState.ROTATED:
+            self.stats.rotations += 1
+            self._events.append(
+                LinkRotated(
+                    old=rotation.old,
+                    new=rotation.new,
+                    age=now - rotation.opened_at,
+                    topics=rotation.topics,
+                )
+            )
+
+    def _settle(self, link: Link, now: float) -> None:
+        """After topics left ``link``: drain, close cleanly, or end it, as it needs."""
+        if link.topics or link.state is LinkState.CLOSED:
+            return
+        if link.leaving:
+            if link.state is LinkState.OPEN:
+                link.step(LinkInput.DRAIN)
+            return
+        if link.state in (LinkState.OPEN, LinkState.DRAINING):
+            link.step(LinkInput.RETIRE)
+            assert link.conn is not None
+            if link.conn.state is ConnectionState.OPEN:
+                link.conn.close()  # the server's close frame completes it (_on_closed)
+            return
+        if link.state is LinkState.CLOSING:
             return
         self._release(link, abort=True)
         self._uncarry(link, now)
-        link.state = LinkState.CLOSED
-        self._links.pop(link.id, None)
-        self._finish_rotation(link, now)
+        self._end(link, now)
 
-    def _let_go(self, link: _Link, name: str, now: float) -> None:
-        """A transfer of ``name`` away from ``link`` is complete."""
-        link.leaving.pop(name, None)
-        link.carried.discard(name)
-        record = self._topics[name]
-        record.carriers.discard(link.id)
-        self._source_gone(record, link.id)
-        self._retire_if_idle(link, now)
+    def _finish_handover(self, handover: Handover, now: float) -> None:
+        """``handover`` switched or was abandoned: its sources let go, held pushes flow."""
+        del self._handovers[handover.topic]
+        record = self._topics[handover.topic]
+        for source_id in sorted(handover.sources):
+            source = self._links[source_id]
+            source.leaving.discard(handover.topic)
+            self._uncarry_one(source, record, now)
+        for push in handover.release():
+            self._deliver(push, now)
+        for source_id in sorted(handover.sources):
+            self._settle(self._links[source_id], now)
 
-    def _source_gone(self, record: _Topic, link_id: int) -> None:
-        """``link_id`` no longer carries ``record`` for a transfer; at the last one,
-        the pushes the new home held back go out."""
-        record.sources.discard(link_id)
-        if not record.sources:
-            held, record.held = record.held, deque()
-            for push in held:
-                self._deliver(push)
-
-    def _finish_rotation(self, link: _Link, now: float, *, age: float | None = None) -> None:
-        if link.rotated_to is not None:
-            self.stats.rotations += 1
-            if age is None:
-                age = 0.0 if link.opened_at is None else now - link.opened_at
-            self._events.append(
-                LinkRotated(old=link.id, new=link.rotated_to, age=age, topics=link.rotated_topics)
-            )
-            link.rotated_to = None
-
-    def _rotate(self, link: _Link, now: float) -> None:
-        # A retiring link (its topics already given away) just finishes; any other
-        # link has home topics (an emptied link retires at once).
-        if link.retiring:
+    def _rotate(self, link: Link, now: float) -> None:
+        # A draining link (its topics already given away) just finishes.
+        if not link.topics:
             return
         names = tuple(link.topics)
         target = self._new_link(now, private=link.private)
-        link.rotated_to = target.id
-        link.rotated_topics = names
+        assert link.opened_at is not None
+        self._rotations[link.id] = Rotation(link.id, target.id, names, link.opened_at)
         for name in names:
             self._transfer(name, link, target, now)
+        self._settle(link, now)
         self._reconnect_due(now)
 
     # ------------------------------------------------------------ internals: events
 
-    def _handle_events(self, link: _Link, now: float) -> None:
+    def _handle_events(self, link: Link, now: float) -> None:
         conn = link.conn
         assert conn is not None
         for event in conn.events():
             if link.conn is not conn:
                 return  # released by an earlier event; its last events are moot
-            if isinstance(event, Push):
-                self._on_push(link, event)
-            elif isinstance(event, Subscribed):
-                self._on_subscribed(link, event.topics, now)
-            elif isinstance(event, SubscriptionFailed):
-                self._on_subscription_failed(link, event, now)
-            elif isinstance(event, ConnectionOpened):
-                link.state = LinkState.OPEN
-                link.deadline = None
-                link.opened_at = now
-                self.stats.connects += 1
-                self.stats.reconnects += link.connected_before
-                self._events.append(
-                    LinkConnected(
-                        link=link.id,
-                        private=link.private,
-                        topics=tuple(link.topics) + tuple(link.leaving),
-                        reconnect=link.connected_before,
-                    )
-                )
-                link.connected_before = True
-            elif isinstance(event, HealthCheckFailed):
-                self._fail(
-                    link,
-                    now,
-                    DisconnectCause.UNHEALTHY,
-                    f"{event.cause.value}: {event.detail}",
-                    FailureKind.TRANSIENT,
-                    abort=True,
-                )
-            elif isinstance(event, RotationDue):
-                self._rotate(link, now)
-            elif isinstance(event, Unsubscribed):
-                # slots are free only now: the rest may fit in fewer links
-                if self.config.consolidate:
-                    self._consolidate(now, private=link.private)
-            elif isinstance(event, ConnectionClosed):
-                self._on_closed(link, event, now)
-            elif isinstance(event, HandshakeRejected):
-                self._fail(
-                    link,
-                    now,
-                    DisconnectCause.HANDSHAKE_REJECTED,
-                    f"HTTP {event.status_code}: {event.body[:200].decode('utf-8', 'replace')}",
-                    classify_handshake_status(event.status_code),
-                    abort=False,
-                    retry_after=event.retry_after,
-                )
-            elif isinstance(event, ListenKeyInvalidated):
-                # The key is dead: private links wait for a new one instead of
-                # reconnecting with it (MEXC closes this connection next).
-                self._listen_key = None
-                self._events.append(event)
-            elif isinstance(
-                event,
-                FrameRejected | ServerNoticeReceived | ErrorReplyReceived | UnexpectedReplyReceived,
-            ):
-                self._events.append(event)
-            # PongReceived, UnsubscriptionFailed and
-            # IdleWithoutSubscriptions need nothing: an idle link is retired as soon
-            # as it has nothing to carry.
+            if type(event) is Push:
+                self._on_push(link, event, now)
+            else:
+                _ON_EVENT[type(event)](self, link, event, now)
 
-    def _on_push(self, link: _Link, push: Push) -> None:
+    def _on_push(self, link: Link, push: Push, now: float) -> None:
         name = push.channel
         record = self._topics.get(name)
         if record is None or (name not in link.topics and name not in link.leaving):
             self.stats.strays += 1
             return
-        if record.sources and self.config.dedup:
-            if record.home == link.id:
-                # The new home of a transfer: aligned once it repeats the old link.
-                if self.dedup.seen(push) or len(record.held) >= self.config.max_held:
-                    record.held.append(push)
-                    self._switch(record)
-                else:
-                    record.held.append(push)
-                return
-            self._deliver(push)
-            if record.held and self.dedup.seen(record.held[0]):
-                self._switch(record)
-            return
-        self._deliver(push)
+        handover = self._handovers.get(name) if self.config.dedup else None
+        if handover is None:
+            self._deliver(push, now)
+        elif handover.target == link.id:
+            if handover.from_target(push, self.dedup.seen):
+                self._finish_handover(handover, now)
+        else:
+            self._deliver(push, now)
+            if handover.after_source(self.dedup.seen):
+                self._finish_handover(handover, now)
 
-    def _switch(self, record: _Topic) -> None:
-        """The transfer of ``record`` is aligned: the old links let it go."""
-        for source in sorted(record.sources):
-            self._let_go(self._links[source], record.name, self._now)
-
-    def _deliver(self, push: Push) -> None:
+    def _deliver(self, push: Push, now: float) -> None:
+        dedup = self.dedup
         if self.config.dedup:
-            admitted = self.dedup.admit(push)
+            admitted = dedup.admit(push)
             if admitted is None:
                 self.stats.duplicates += 1
                 return
+            if dedup.breaks:
+                for topic, cause in dedup.take_breaks():
+                    self.stats.gaps += 1
+                    self._events.append(
+                        GapDetected(topics=(topic,), cause=cause, started_at=now, ended_at=now)
+                    )
             push = admitted
         self.stats.pushes += 1
         self._events.append(push)
 
-    def _on_subscribed(self, link: _Link, names: tuple[str, ...], now: float) -> None:
+    def _on_opened(self, link: Link, event: ConnectionOpened, now: float) -> None:
+        link.step(LinkInput.WEBSOCKET_OPEN)
+        link.deadline = None
+        link.opened_at = now
+        self.stats.connects += 1
+        self.stats.reconnects += link.connects > 0
+        self._events.append(
+            LinkConnected(
+                link=link.id,
+                private=link.private,
+                topics=tuple(link.topics) + tuple(sorted(link.leaving)),
+                reconnect=link.connects > 0,
+            )
+        )
+        link.connects += 1
+
+    def _on_subscribed(self, link: Link, event: Subscribed, now: float) -> None:
         held: list[str] = []
         gaps: dict[float, list[str]] = {}
-        for name in names:
+        for name in event.topics:
             record = self._topics.get(name)
             if record is None or (name not in link.topics and name not in link.leaving):
                 continue
             held.append(name)
-            link.carried.add(name)
-            record.carriers.add(link.id)
-            record.confirmed = True
-            if record.down_since is not None:
-                gaps.setdefault(record.down_since, []).append(name)
-                record.down_since = None
+            since = self._carry(link, record)
+            if since is not None:
+                gaps.setdefault(since, []).append(name)
             # The new home's ack starts the switch; an old link's late ack does not.
-            switch_at = now + self.config.switch_timeout
-            for source in record.sources if record.home == link.id else ():
-                self._links[source].leaving[name] = switch_at
+            handover = self._handovers.get(name)
+            if handover is not None and handover.target == link.id:
+                handover.acked(now + self.config.switch_timeout)
         if not held:
             return
         self._events.append(TopicsSubscribed(link=link.id, topics=tuple(held)))
@@ -1122,18 +1149,10 @@ class ConnectionPool:
                 )
             )
 
-    def _on_subscription_failed(self, link: _Link, event: SubscriptionFailed, now: float) -> None:
-        names = tuple(name for name in event.topics if name in link.topics and name in self._topics)
-        for name in names:
-            del self._topics[name]
-            del link.topics[name]
-            self.dedup.forget(name)
-            self._drop_topic(link, name, now)
-        if names:
-            self._events.append(
-                TopicsRejected(topics=names, cause=event.cause, reason=event.reason)
-            )
+    def _on_subscription_failed(self, link: Link, event: SubscriptionFailed, now: float) -> None:
         if event.cause is FailureCause.ACK_TIMEOUT:
+            # The topics stay wanted (rule 4): the server ignores requests, so the
+            # link reconnects with backoff and subscribes them again.
             self._fail(
                 link,
                 now,
@@ -1142,16 +1161,37 @@ class ConnectionPool:
                 FailureKind.TRANSIENT,
                 abort=True,
             )
-        else:
-            self._retire_if_idle(link, now)
+            return
+        names = tuple(name for name in event.topics if name in link.topics and name in self._topics)
+        self._forget(names, now)
+        if names:
+            self._events.append(
+                TopicsRejected(topics=names, cause=event.cause, reason=event.reason)
+            )
 
-    def _on_closed(self, link: _Link, event: ConnectionClosed, now: float) -> None:
-        if link.retiring and not link.topics and not link.leaving:
+    def _on_unhealthy(self, link: Link, event: HealthCheckFailed, now: float) -> None:
+        self._fail(
+            link,
+            now,
+            DisconnectCause.UNHEALTHY,
+            f"{event.cause.value}: {event.detail}",
+            FailureKind.TRANSIENT,
+            abort=True,
+        )
+
+    def _on_rotation_due(self, link: Link, event: RotationDue, now: float) -> None:
+        self._rotate(link, now)
+
+    def _on_unsubscribed(self, link: Link, event: Unsubscribed, now: float) -> None:
+        # slots are free only now: the rest may fit in fewer links
+        if self.config.consolidate:
+            self._consolidate(now, private=link.private)
+
+    def _on_closed(self, link: Link, event: ConnectionClosed, now: float) -> None:
+        if link.state is LinkState.CLOSING:
             # our own clean close completed
             self._release(link, abort=False)
             self._uncarry(link, now)
-            link.state = LinkState.CLOSED
-            self._links.pop(link.id, None)
             self._events.append(
                 LinkDisconnected(
                     link=link.id,
@@ -1161,7 +1201,9 @@ class ConnectionPool:
                     topics=(),
                 )
             )
-            self._finish_rotation(link, now)
+            self._end(link, now)
+            if link.private:
+                self._unpark(now)
             return
         cause = DisconnectCause.CLOSED if event.clean else DisconnectCause.LOST
         self._fail(
@@ -1172,3 +1214,51 @@ class ConnectionPool:
             FailureKind.TRANSIENT,
             abort=False,
         )
+
+    def _on_refused(self, link: Link, event: HandshakeRejected, now: float) -> None:
+        self._fail(
+            link,
+            now,
+            DisconnectCause.HANDSHAKE_REJECTED,
+            f"HTTP {event.status_code}: {event.body[:200].decode('utf-8', 'replace')}",
+            classify_handshake_status(event.status_code),
+            abort=False,
+            retry_after=event.retry_after,
+        )
+
+    def _on_key_invalidated(self, link: Link, event: ListenKeyInvalidated, now: float) -> None:
+        # The key is dead: private links park for a new one instead of reconnecting
+        # with it (MEXC closes this connection next).
+        self._listen_key = None
+        self._events.append(event)
+
+    def _pass_on(self, link: Link, event: Event, now: float) -> None:
+        self._events.append(event)
+
+    def _ignore(self, link: Link, event: Event, now: float) -> None:
+        # A PONG, an unacknowledged unsubscription (the topic is gone from the pool
+        # either way) and an idle warning (an emptied link is retired at once)
+        # need nothing.
+        pass
+
+
+#: What the pool does with each event of a connection, by exact type (pushes go
+#: straight to :meth:`ConnectionPool._on_push`).
+_ON_EVENT: Final[Mapping[type[Event], _Handler]] = {
+    ConnectionOpened: _on(ConnectionOpened, ConnectionPool._on_opened),
+    Subscribed: _on(Subscribed, ConnectionPool._on_subscribed),
+    SubscriptionFailed: _on(SubscriptionFailed, ConnectionPool._on_subscription_failed),
+    HealthCheckFailed: _on(HealthCheckFailed, ConnectionPool._on_unhealthy),
+    RotationDue: _on(RotationDue, ConnectionPool._on_rotation_due),
+    Unsubscribed: _on(Unsubscribed, ConnectionPool._on_unsubscribed),
+    ConnectionClosed: _on(ConnectionClosed, ConnectionPool._on_closed),
+    HandshakeRejected: _on(HandshakeRejected, ConnectionPool._on_refused),
+    ListenKeyInvalidated: _on(ListenKeyInvalidated, ConnectionPool._on_key_invalidated),
+    FrameRejected: ConnectionPool._pass_on,
+    ServerNoticeReceived: ConnectionPool._pass_on,
+    ErrorReplyReceived: ConnectionPool._pass_on,
+    UnexpectedReplyReceived: ConnectionPool._pass_on,
+    PongReceived: ConnectionPool._ignore,
+    UnsubscriptionFailed: ConnectionPool._ignore,
+    IdleWithoutSubscriptions: ConnectionPool._ignore,
+}

@@ -368,8 +368,8 @@ class ServerSession:
         start = self.faults.stall_after
         if start is None:
             return False
-        age = now - self.opened_at
-        return start <= age < start + self.faults.stall_for
+        begin = self.opened_at + start
+        return begin <= now < begin + self.faults.stall_for
 
     def listen_key_invalidated(self, now: float) -> None:
         """The listen key is not valid (any more): say ``Invalid listen key`` and close."""
@@ -385,14 +385,14 @@ class ServerSession:
         if self.closed:
             return None
         rules, faults, opened = self.rules, self.faults, self.opened_at
+        if self._silent:  # half-open: only a reset can still happen
+            return None if faults.reset_after is None else opened + faults.reset_after
         times = [opened + rules.max_age, self._next_ping]
         if self._idle_since is not None:
             times.append(self._idle_since + rules.idle_no_subscription)
         else:
             times.append(self._active_at + rules.idle_no_data)
-        ages = [faults.reset_after, faults.close_after]
-        if not self._silent:
-            ages.append(faults.blackhole_after)
+        ages = [faults.reset_after, faults.close_after, faults.blackhole_after]
         if faults.stall_after is not None and self._held:
             ages.append(faults.stall_after + faults.stall_for)
         times.extend(opened + age for age in ages if age is not None)
@@ -402,23 +402,28 @@ class ServerSession:
         """Run what is due at ``now``: faults, idle and age closes, server pings."""
         if self.closed:
             return
-        rules, faults, age = self.rules, self.faults, now - self.opened_at
-        if faults.reset_after is not None and age >= faults.reset_after:
+        rules, faults = self.rules, self.faults
+
+        def due(age: float | None) -> bool:
+            # the same sum as next_deadline(), so a deadline is due exactly when reached
+            return age is not None and now >= self.opened_at + age
+
+        if due(faults.reset_after):
             self._out.append(Outgoing(OutgoingKind.ABORT))
             self._end(1006, "reset (fault)")
             return
-        if faults.blackhole_after is not None and age >= faults.blackhole_after:
+        if due(faults.blackhole_after):
             if not self._silent:
                 self._silent = True
                 self._out.append(Outgoing(OutgoingKind.BLACKHOLE))
             return
-        if faults.close_after is not None and age >= faults.close_after:
+        if due(faults.close_after):
             self._close(CLOSE_IDLE, "closed (fault)")
             return
         if self._held and not self._stalled(now):
             self._out.extend(Outgoing(OutgoingKind.BINARY, data=f) for f in self._held)
             self._held.clear()
-        if age >= rules.max_age:
+        if due(rules.max_age):
             self._close(CLOSE_IDLE, "connection reached 24 h")
             return
         if self._idle_since is not None:

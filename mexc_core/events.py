@@ -46,6 +46,8 @@ __all__ = (
     "Push",
     "RotationDue",
     "ServerNoticeReceived",
+    "SubscribeCompleted",
+    "SubscribeFailure",
     "Subscribed",
     "SubscriptionFailed",
     "TopicsRejected",
@@ -135,6 +137,10 @@ class FailureCause(enum.Enum):
     #: (a wrong URL or a refused listen key): retrying will not help. Only the
     #: connection pool reports this cause.
     CONNECTION_REFUSED = "connection_refused"
+    #: A private topic waits for a listen key that MEXC refused to create (bad
+    #: credentials, missing permission, the 60-key limit). Only the client core
+    #: reports this cause; the topic stays wanted while the key is retried.
+    LISTEN_KEY_REFUSED = "listen_key_refused"
 
 
 class HealthCause(enum.Enum):
@@ -654,15 +660,58 @@ class TopicsSubscribed(Event):
 class TopicsRejected(Event):
     """Subscribing ``topics`` failed; the pool forgot them (subscribe again to retry).
 
+    A subscription that is merely not acknowledged in time is not reported here:
+    the pool reconnects and subscribes again until MEXC answers.
+
     :ivar topics: the topics concerned.
-    :ivar cause: MEXC refused them, no ack came in time, or the server refused
-        the connection itself.
+    :ivar cause: MEXC refused them, or the server refused the connection itself.
     :ivar reason: MEXC's reason (``Blocked!``) or a description.
     """
 
     topics: tuple[str, ...]
     cause: FailureCause
     reason: str
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscribeFailure:
+    """Why one topic of a subscribe call did not succeed.
+
+    :ivar topic: the topic.
+    :ivar cause: MEXC rejected it, the server refused the connection, or the
+        listen key it needs was refused.
+    :ivar reason: MEXC's reason (``Blocked!``) or a description.
+    """
+
+    topic: str
+    cause: FailureCause
+    reason: str
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscribeCompleted(Event):
+    """One call of :meth:`ClientCore.subscribe <mexc_core.client.core.ClientCore.subscribe>`
+    ended: every topic it asked for has an outcome.
+
+    :ivar ticket: the number the call returned.
+    :ivar topics: the topics asked for, in order, without repeats.
+    :ivar confirmed: acknowledged by MEXC (or carried already).
+    :ivar failures: not subscribed, with the cause and reason of each.
+    :ivar cancelled: given up (unsubscribed, or the client closed) before an answer.
+    """
+
+    ticket: int
+    topics: tuple[str, ...]
+    confirmed: tuple[str, ...]
+    failures: tuple[SubscribeFailure, ...]
+    cancelled: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Every topic was confirmed."""
+        return len(self.confirmed) == len(self.topics)
 
 
 @final

@@ -19,8 +19,14 @@ from mexc_core.client.pool import (
     OpenTransport,
     PoolConfig,
 )
+from mexc_core.client.core import ClientCore, CoreConfig, RestCall
 from mexc_core.events import Event, Push
+from mexc_core.rest import Credentials, RestError
 from mexc_core.sim.protocol import SimConfig, SimConnection, Simulator, TransportAction
+from mexc_core.sim.rest import RestRequest as HttpCall
+
+#: What a loop drives: a pool, or a whole client core (the same inputs and outputs).
+Driver = ConnectionPool | ClientCore
 
 
 class Loop:
@@ -42,6 +48,7 @@ class Loop:
             listen_key=listen_key,
             private=private,
         )
+        self.driver: Driver = self.pool
         self.now = 0.0
         self.wires: dict[int, SimConnection] = {}
         self.events: list[Event] = []
@@ -50,6 +57,7 @@ class Loop:
         self.hold_open = False  # leave OpenTransport intents unanswered
         self.pending_opens: list[OpenTransport] = []
         self.on_event: Callable[[Event], None] | None = None
+        self.rest_calls: list[str] = []  # paths of the REST calls answered
         self.muted: set[int] = set()  # transports whose bytes are lost both ways
         self.deaf: set[int] = set()  # transports that lose the pool's bytes once open
         self.newest_first = False  # read the newest transport first (a socket race)
@@ -73,10 +81,10 @@ class Loop:
             wires = list(self.wires.items())
             for cid, conn in reversed(wires) if self.newest_first else wires:
                 if cid in self.muted:
-                    self.pool.data_to_send(cid)
+                    self.driver.data_to_send(cid)
                     conn.data_to_send()
                     continue
-                out = self.pool.data_to_send(cid)
+                out = self.driver.data_to_send(cid)
                 if out and cid in self.deaf and self._websocket_open(cid):
                     out = b""  # half-open: the server never hears the subscription
                 if out:
@@ -84,7 +92,7 @@ class Loop:
                     moved = True
                 data = conn.data_to_send()
                 if data:
-                    self.pool.receive_data(cid, data, self.now)
+                    self.driver.receive_data(cid, data, self.now)
                     moved = True
                 if conn.action in (TransportAction.CLOSE, TransportAction.ABORT):
                     moved = True
@@ -103,23 +111,23 @@ class Loop:
         del self.wires[cid]
         self.sim.disconnect(conn)
         if action is TransportAction.CLOSE:
-            self.pool.receive_data(cid, b"", self.now)
+            self.driver.receive_data(cid, b"", self.now)
         else:
-            self.pool.transport_failed(cid, self.now, "connection reset by peer")
+            self.driver.transport_failed(cid, self.now, "connection reset by peer")
 
     def _intents(self) -> bool:
-        intents = self.pool.intents()
+        intents = self.driver.intents()
         for intent in intents:
             if isinstance(intent, OpenTransport):
                 if self.refuse_next:
                     self.refuse_next -= 1
-                    self.pool.transport_failed(intent.cid, self.now, "connection refused")
+                    self.driver.transport_failed(intent.cid, self.now, "connection refused")
                 elif self.hold_open:
                     self.pending_opens.append(intent)
                 else:
                     self.wires[intent.cid] = self.sim.connect(self.now)
                     self.opened.append(intent.cid)
-                    self.pool.transport_opened(intent.cid, self.now)
+                    self.driver.transport_opened(intent.cid, self.now)
             elif isinstance(intent, CloseTransport):
                 conn = self.wires.pop(intent.cid, None)
                 if conn is not None:
@@ -127,15 +135,43 @@ class Loop:
                         conn.receive_data(intent.data, self.now)
                     conn.receive_data(b"", self.now)
                     self.sim.disconnect(conn)
-            else:
-                assert isinstance(intent, AbortTransport)
+            elif isinstance(intent, AbortTransport):
                 conn = self.wires.pop(intent.cid, None)
                 if conn is not None:
                     self.sim.disconnect(conn)
+            else:
+                self._rest_call(intent)
         return bool(intents)
 
+    def _rest_call(self, call: RestCall) -> None:
+        """Answer a REST call of the client core from the simulator, at once."""
+        core = self.driver
+        assert isinstance(core, ClientCore)
+        request = call.request(self.sim.exchange.epoch_ms(self.now))
+        headers = {name.lower(): value for name, value in request.headers}
+        answer = self.sim.rest.handle(
+            HttpCall(
+                method=request.method,
+                path=request.path,
+                query=request.query,
+                headers=headers,
+                body=request.body,
+            ),
+            self.now,
+        )
+        self.rest_calls.append(request.path)
+        if answer.hang:
+            core.rest_failed(call.call_id, self.now, "timed out")
+            return
+        try:
+            result = request.parse(answer.status, dict(answer.headers), answer.body)
+        except RestError as exc:
+            core.rest_result(call.call_id, exc, self.now)
+        else:
+            core.rest_result(call.call_id, result, self.now)
+
     def _collect(self) -> None:
-        for event in self.pool.events():
+        for event in self.driver.events():
             self.events.append(event)
             if self.on_event is not None:
                 self.on_event(event)
@@ -147,14 +183,14 @@ class Loop:
         self.settle()
         while self.now < end:
             times = [end, self.now + max_step]
-            deadlines = (self.pool.next_deadline(), self.sim.next_deadline())
+            deadlines = (self.driver.next_deadline(), self.sim.next_deadline())
             times.extend(max(d, self.now) for d in deadlines if d is not None)
             self.now = min(times)
             for conn in self.sim.advance(self.now):
                 del conn  # output is picked up by settle()
-            self.pool.handle_timer(self.now)
+            self.driver.handle_timer(self.now)
             self.settle()
-            deadline = self.pool.next_deadline()
+            deadline = self.driver.next_deadline()
             # a deadline at or before now after its timer ran would spin a real loop
             assert deadline is None or deadline > self.now, (deadline, self.now)
 
@@ -162,9 +198,41 @@ class Loop:
         self.run_until(self.now + seconds, max_step=max_step)
 
     def subscribe(self, topics: list[str]) -> None:
-        self.pool.subscribe(topics, self.now)
+        self.driver.subscribe(topics, self.now)
         self.settle()
 
     def unsubscribe(self, topics: list[str]) -> None:
-        self.pool.unsubscribe(topics, self.now)
+        self.driver.unsubscribe(topics, self.now)
         self.settle()
+
+
+class CoreLoop(Loop):
+    """The same wires, driving a whole :class:`ClientCore` (listen keys over the
+    simulator's REST API, answered at once; a hanging answer is a failed call)."""
+
+    def __init__(
+        self,
+        config: CoreConfig | None = None,
+        sim: SimConfig | None = None,
+        *,
+        seed: int = 0,
+        credentials: bool = False,
+    ) -> None:
+        super().__init__(None, sim, seed=seed)
+        cfg = self.sim.config.exchange
+        self.core = ClientCore(
+            config or CoreConfig(pool=PoolConfig(host="127.0.0.1")),
+            credentials=Credentials(cfg.api_key, cfg.api_secret) if credentials else None,
+            rng=random.Random(seed),
+        )
+        self.pool = self.core.pool
+        self.driver = self.core
+
+    def start(self) -> None:
+        self.core.start(self.now)
+        self.settle()
+
+    def subscribe_ticket(self, topics: list[str]) -> int:
+        ticket = self.core.subscribe(topics, self.now)
+        self.settle()
+        return ticket

@@ -1,0 +1,491 @@
+"""The whole MEXC client without I/O: pool, listen key and subscribe tickets.
+
+Theory of operation
+===================
+
+:class:`ClientCore` is everything :class:`~mexc_core.aio.client.MexcClient` decides,
+in one object an embedder drives from any loop. It owns
+
+- the :class:`~mexc_core.client.pool.ConnectionPool` (sharding, reconnects,
+  rotation, gaps, deduplication),
+- with credentials, the :class:`~mexc_core.listenkey.ListenKeyManager` and the
+  wiring between the two: a created key reaches the pool's private links, a lost
+  one parks them, ``Invalid listen key`` on a socket reaches the manager, a key
+  MEXC refuses to create fails the tickets waiting on private topics,
+- the *subscribe tickets*: every :meth:`ClientCore.subscribe` returns a number,
+  and one :class:`~mexc_core.events.SubscribeCompleted` with that number reports
+  how it ended, topic by topic.
+
+It takes bytes, time and REST answers in, and gives intents, bytes and events
+out::
+
+    core = ClientCore(CoreConfig(pool=PoolConfig(host="wbs-api.mexc.com")),
+                      credentials=creds, rng=random.Random())
+    core.start(now)
+    ticket = core.subscribe(["spot@private.orders.v3.api.pb"], now)
+    for intent in core.intents():
+        ...  # OpenTransport / CloseTransport / AbortTransport: sockets, as for the pool
+        ...  # RestCall: send intent.request(wall_ms) over HTTP, then
+             # core.rest_result(intent.call_id, parsed_or_RestError, now)
+             # or core.rest_failed(intent.call_id, now, reason)
+    core.receive_data(cid, data, now)          # socket bytes in (b"" at EOF)
+    sock.send(core.data_to_send(cid))          # bytes out
+    for event in core.events(): ...            # Push, SubscribeCompleted, GapDetected ...
+    core.handle_timer(now)                     # at core.next_deadline()
+
+.. mexc-transitions:: mexc_core.client.core._CORE_TRANSITIONS
+   :title: client core
+
+Rules:
+
+1. Commands (:meth:`~ClientCore.subscribe`, :meth:`~ClientCore.unsubscribe`)
+   are taken before :meth:`~ClientCore.start` and while running; after
+   :meth:`~ClientCore.close` they raise :class:`~mexc_core.errors.StateError`.
+   :meth:`~ClientCore.start` creates the listen key (with credentials).
+2. A ticket completes once every topic it asked for is acknowledged, rejected
+   by MEXC, refused with its connection, given up by :meth:`~ClientCore.unsubscribe`,
+   or (private topics) waiting for a listen key MEXC refused to create. Topics
+   already carried count as acknowledged at once; a ticket with nothing to wait
+   for completes at once. A subscription that is not acknowledged in time is
+   retried by the pool, so the ticket waits on: callers bound the wait themselves.
+3. Closing completes the open tickets (their pending topics as cancelled),
+   closes every link and deletes the listen key; the core is ``CLOSED`` once the
+   pool has let every transport go and the key is deleted (or given up).
+4. Events come out in the order things happened: a pool event and the listen-key
+   events it causes, or a listen-key event and the pool events it causes.
+5. After any input at ``now``, :meth:`~ClientCore.next_deadline` is ``None`` or
+   later than ``now``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Final, final
+
+from mexc_core._machine import Machine, frozen_table
+from mexc_core._topics import Topic
+from mexc_core.channels import spec_of, topic_names
+from mexc_core.client.backoff import FailureKind, RandomSource
+from mexc_core.client.pool import (
+    AbortTransport,
+    CloseTransport,
+    ConnectionPool,
+    OpenTransport,
+    PoolConfig,
+    PoolStats,
+)
+from mexc_core.events import (
+    Event,
+    FailureCause,
+    ListenKeyCreated,
+    ListenKeyCreateFailed,
+    ListenKeyInvalidated,
+    ListenKeyLost,
+    Push,
+    SubscribeCompleted,
+    SubscribeFailure,
+    TopicsRejected,
+    TopicsSubscribed,
+)
+from mexc_core.listenkey import ListenKeyConfig, ListenKeyIntent, ListenKeyManager, ListenKeyState
+from mexc_core.rest import Credentials, ListenKey, ListenKeys, RestClient, RestError, RestRequest
+
+__all__ = (
+    "ClientCore",
+    "CoreConfig",
+    "CoreInput",
+    "CoreIntent",
+    "CoreState",
+    "RestCall",
+)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class CoreConfig:
+    """The client core's settings.
+
+    :ivar pool: connections: host, caps, timeouts, backoff, rotation.
+    :ivar listen_key: listen-key timings (used with credentials only).
+    """
+
+    pool: PoolConfig = field(default_factory=PoolConfig)
+    listen_key: ListenKeyConfig = field(default_factory=ListenKeyConfig)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class RestCall:
+    """Send a REST request, then report its outcome with ``call_id``.
+
+    :ivar call_id: the number to answer with (:meth:`ClientCore.rest_result`,
+        :meth:`ClientCore.rest_failed`).
+    :ivar intent: what the request is for (create, keep alive, delete, list keys).
+    """
+
+    call_id: int
+    intent: ListenKeyIntent
+    _rest: RestClient = field(repr=False, compare=False)
+
+    def request(self, wall_ms: int) -> RestRequest[ListenKey | ListenKeys]:
+        """The signed request, stamped with ``wall_ms`` (ms since the epoch)."""
+        built: RestRequest[ListenKey | ListenKeys] = self.intent.build(self._rest, wall_ms)
+        return built
+
+
+#: What :meth:`ClientCore.intents` gives: the pool's transport intents and REST calls.
+CoreIntent = OpenTransport | CloseTransport | AbortTransport | RestCall
+
+
+class CoreState(enum.Enum):
+    """Where the client core is in its life."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    CLOSING = "closing"
+    CLOSED = "closed"
+    ERROR = "error"
+
+
+class CoreInput(enum.Enum):
+    """What moves the client core."""
+
+    START = "start"
+    COMMAND = "command"  # subscribe, unsubscribe
+    CLOSE = "close"
+    FINISHED = "finished"  # the pool and the listen key are done
+
+
+_C, _I = CoreState, CoreInput
+_CORE_TRANSITIONS: Final = frozen_table(
+    {
+        (_C.IDLE, _I.START): _C.RUNNING,
+        (_C.IDLE, _I.COMMAND): _C.IDLE,
+        (_C.IDLE, _I.CLOSE): _C.CLOSING,
+        (_C.RUNNING, _I.COMMAND): _C.RUNNING,
+        (_C.RUNNING, _I.CLOSE): _C.CLOSING,
+        (_C.CLOSING, _I.CLOSE): _C.CLOSING,
+        (_C.CLOSING, _I.FINISHED): _C.CLOSED,
+        (_C.CLOSED, _I.CLOSE): _C.CLOSED,
+    }
+)
+
+
+class _Outcome(enum.Enum):
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class _Ticket:
+    """One subscribe call, until every topic it asked for has an outcome."""
+
+    __slots__ = ("cancelled", "confirmed", "failures", "number", "pending", "topics")
+
+    def __init__(self, number: int, topics: tuple[str, ...]) -> None:
+        self.number = number
+        self.topics = topics
+        self.pending: set[str] = set(topics)
+        self.confirmed: list[str] = []
+        self.failures: list[SubscribeFailure] = []
+        self.cancelled: list[str] = []
+
+    def completion(self) -> SubscribeCompleted:
+        return SubscribeCompleted(
+            ticket=self.number,
+            topics=self.topics,
+            confirmed=tuple(self.confirmed),
+            failures=tuple(self.failures),
+            cancelled=tuple(self.cancelled),
+        )
+
+
+class ClientCore:
+    """MEXC streams, sharded and kept alive, with listen keys: see the module docstring.
+
+    :param config: pool and listen-key settings.
+    :param credentials: API credentials: enable private topics, with a listen
+        key created at :meth:`start` and kept alive over REST.
+    :param rng: the source of backoff jitter (``random.Random``, seeded in tests).
+    """
+
+    def __init__(
+        self,
+        config: CoreConfig | None = None,
+        *,
+        credentials: Credentials | None = None,
+        rng: RandomSource,
+    ) -> None:
+        self.config: Final = config or CoreConfig()
+        self.pool: Final = ConnectionPool(
+            self.config.pool, rng=rng, private=credentials is not None
+        )
+        self.listen_keys: Final = (
+            None if credentials is None else ListenKeyManager(self.config.listen_key, rng=rng)
+        )
+        self._rest = None if credentials is None else RestClient(credentials)
+        self._machine: Final = Machine("client core", _CORE_TRANSITIONS, _C.IDLE, _C.ERROR)
+        self._events: deque[Event] = deque()
+        self._intents: list[CoreIntent] = []
+        self._calls: dict[int, int] = {}  # call id -> the listen-key manager's request id
+        self._next_call = 0
+        self._tickets: dict[int, _Ticket] = {}
+        self._waiting: dict[str, list[_Ticket]] = {}
+        self._next_ticket = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<ClientCore {self.state.name} topics={len(self.pool.topics)} "
+            f"tickets={len(self._tickets)} {self.listen_keys!r}>"
+        )
+
+    # ------------------------------------------------------------ reading state
+
+    @property
+    def state(self) -> CoreState:
+        """The current state."""
+        return self._machine.state
+
+    @property
+    def finished(self) -> bool:
+        """Closed, every transport let go and the listen key deleted."""
+        return self._machine.state is _C.CLOSED
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """Every topic wanted."""
+        return self.pool.topics
+
+    @property
+    def stats(self) -> PoolStats:
+        """The pool's counters."""
+        return self.pool.stats
+
+    def open_tickets(self) -> tuple[int, ...]:
+        """The subscribe tickets not completed yet, oldest first."""
+        return tuple(self._tickets)
+
+    def next_event(self) -> Event | None:
+        """The next event, or ``None``."""
+        return self._events.popleft() if self._events else None
+
+    def events(self) -> Iterator[Event]:
+        """Drain the events (pushes included), in order."""
+        events = self._events
+        while events:
+            yield events.popleft()
+
+    def intents(self) -> list[CoreIntent]:
+        """What to do now (each intent once), in order."""
+        out, self._intents = self._intents, []
+        return out
+
+    def data_to_send(self, cid: int) -> bytes:
+        """Bytes to write on transport ``cid`` (``b""`` if none)."""
+        return self.pool.data_to_send(cid)
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`handle_timer` must run next, or ``None``."""
+        deadline = self.pool.next_deadline()
+        keys = self.listen_keys
+        if keys is not None:
+            other = keys.next_deadline()
+            if other is not None and (deadline is None or other < deadline):
+                deadline = other
+        return deadline
+
+    # ------------------------------------------------------------ commands
+
+    def start(self, now: float) -> None:
+        """Start: create the listen key (with credentials).
+
+        :raises StateError: already started or closed.
+        """
+        self._machine.require(_I.START, "start")
+        self._machine.step(_I.START)
+        if self.listen_keys is not None:
+            self.listen_keys.start(now)
+        self._pump(now)
+
+    def subscribe(self, topics: Iterable[str | Topic], now: float) -> int:
+        """Want ``topics``; returns the ticket its :class:`SubscribeCompleted` will carry.
+
+        :raises InvalidTopic: a topic is not one MEXC accepts (nothing subscribed).
+        :raises ListenKeyRequired: a private topic without credentials.
+        :raises StateError: the core is closing or closed.
+        """
+        self._machine.require(_I.COMMAND, "subscribe")
+        names = topic_names(topics)
+        self.pool.subscribe(names, now)
+        self._next_ticket += 1
+        ticket = _Ticket(self._next_ticket, tuple(dict.fromkeys(names)))
+        for name in ticket.topics:
+            if self.pool.is_carried(name):
+                ticket.pending.discard(name)
+                ticket.confirmed.append(name)
+            else:
+                self._waiting.setdefault(name, []).append(ticket)
+        self._tickets[ticket.number] = ticket
+        self._settle(ticket)
+        self._pump(now)
+        return ticket.number
+
+    def unsubscribe(self, topics: Iterable[str | Topic], now: float) -> tuple[str, ...]:
+        """Give ``topics`` up; returns those that were wanted.
+
+        Tickets waiting on them count them as cancelled.
+
+        :raises StateError: the core is closing or closed.
+        """
+        self._machine.require(_I.COMMAND, "unsubscribe")
+        names = topic_names(topics)
+        gone = self.pool.unsubscribe(names, now)
+        for name in names:
+            self._resolve(name, _Outcome.CANCELLED)
+        self._pump(now)
+        return gone
+
+    def close(self, now: float) -> None:
+        """Close every link, delete the listen key, complete the open tickets.
+
+        Calling it again does nothing.
+        """
+        self._machine.step(_I.CLOSE)
+        for name in list(self._waiting):
+            self._resolve(name, _Outcome.CANCELLED)
+        if not self.pool.closed:
+            self.pool.close(now)
+        if self.listen_keys is not None:
+            self.listen_keys.close(now)
+        self._pump(now)
+
+    # ------------------------------------------------------------ inputs
+
+    def transport_opened(self, cid: int, now: float) -> None:
+        """The socket of an :class:`OpenTransport` is connected."""
+        self.pool.transport_opened(cid, now)
+        self._pump(now)
+
+    def transport_failed(
+        self, cid: int, now: float, reason: str, *, kind: FailureKind = FailureKind.TRANSIENT
+    ) -> None:
+        """The socket could not connect, or failed (``kind`` classifies the failure)."""
+        self.pool.transport_failed(cid, now, reason, kind=kind)
+        self._pump(now)
+
+    def receive_data(self, cid: int, data: bytes | bytearray | memoryview, now: float) -> None:
+        """Bytes read from socket ``cid`` (``b""`` at EOF)."""
+        self.pool.receive_data(cid, data, now)
+        self._pump(now)
+
+    def rest_result(
+        self, call_id: int, result: ListenKey | ListenKeys | RestError, now: float
+    ) -> None:
+        """The answer to a :class:`RestCall`: the parsed result or the :class:`RestError`.
+
+        Calls the core no longer waits for (after :meth:`close`) are ignored.
+        """
+        request_id = self._calls.pop(call_id, None)
+        if request_id is not None:
+            self._keys().receive_result(request_id, result, now)
+        self._pump(now)
+
+    def rest_failed(self, call_id: int, now: float, reason: str = "transport error") -> None:
+        """A :class:`RestCall` could not be completed (connection error, timeout)."""
+        request_id = self._calls.pop(call_id, None)
+        if request_id is not None:
+            self._keys().request_failed(request_id, now, reason)
+        self._pump(now)
+
+    def handle_timer(self, now: float) -> None:
+        """Run what is due at ``now``."""
+        self.pool.handle_timer(now)
+        keys = self.listen_keys
+        if keys is not None and keys.state is not ListenKeyState.CLOSED:
+            keys.handle_timer(now)
+        self._pump(now)
+
+    # ------------------------------------------------------------ internals
+
+    def _keys(self) -> ListenKeyManager:
+        keys = self.listen_keys
+        assert keys is not None, "REST calls exist only with credentials"
+        return keys
+
+    def _pump(self, now: float) -> None:
+        """Move events between the pool and the listen key until both are quiet."""
+        pool, keys, out = self.pool, self.listen_keys, self._events
+        moved = True
+        while moved:
+            moved = False
+            for event in pool.events():
+                moved = True
+                if type(event) is not Push:
+                    self._on_pool_event(event, now)
+                out.append(event)
+            if keys is not None:
+                for event in keys.events():
+                    moved = True
+                    self._on_key_event(event, now)
+                    out.append(event)
+                for intent in keys.intents():
+                    self._next_call += 1
+                    self._calls[self._next_call] = intent.request_id
+                    assert self._rest is not None
+                    self._intents.append(RestCall(self._next_call, intent, self._rest))
+        self._intents.extend(pool.intents())
+        if (
+            self._machine.state is _C.CLOSING
+            and pool.finished
+            and (keys is None or keys.state is ListenKeyState.CLOSED)
+        ):
+            self._machine.step(_I.FINISHED)
+
+    def _on_pool_event(self, event: Event, now: float) -> None:
+        if isinstance(event, TopicsSubscribed):
+            for name in event.topics:
+                self._resolve(name, _Outcome.CONFIRMED)
+        elif isinstance(event, TopicsRejected):
+            failure = (event.cause, event.reason)
+            for name in event.topics:
+                self._resolve(name, _Outcome.FAILED, failure)
+        elif isinstance(event, ListenKeyInvalidated) and self.listen_keys is not None:
+            self.listen_keys.key_invalidated(now)
+
+    def _on_key_event(self, event: Event, now: float) -> None:
+        pool = self.pool
+        if pool.closed:
+            return
+        if isinstance(event, ListenKeyCreated):
+            pool.set_listen_key(event.key, now)
+        elif isinstance(event, ListenKeyLost):
+            pool.set_listen_key(None, now)
+        elif isinstance(event, ListenKeyCreateFailed) and event.rejected:
+            # MEXC refused to create a key (credentials, permissions, the 60-key
+            # limit): tickets waiting on private topics end instead of waiting for
+            # ever; the topics stay wanted and the manager retries, slowly.
+            failure = (FailureCause.LISTEN_KEY_REFUSED, event.error)
+            for name in [t for t in self._waiting if spec_of(t).private]:
+                self._resolve(name, _Outcome.FAILED, failure)
+
+    def _resolve(
+        self, name: str, outcome: _Outcome, failure: tuple[FailureCause, str] | None = None
+    ) -> None:
+        for ticket in self._waiting.pop(name, ()):
+            ticket.pending.discard(name)
+            if outcome is _Outcome.CONFIRMED:
+                ticket.confirmed.append(name)
+            elif outcome is _Outcome.CANCELLED:
+                ticket.cancelled.append(name)
+            else:
+                assert failure is not None
+                cause, reason = failure
+                ticket.failures.append(SubscribeFailure(topic=name, cause=cause, reason=reason))
+            self._settle(ticket)
+
+    def _settle(self, ticket: _Ticket) -> None:
+        if not ticket.pending and self._tickets.pop(ticket.number, None) is not None:
+            self._events.append(ticket.completion())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from mexc_core.client.core import ClientCore, CoreConfig, RestCall
 from mexc_core.client.pool import (
     AbortTransport,
     CloseTransport,
@@ -19,7 +20,6 @@ from mexc_core.client.pool import (
     OpenTransport,
     PoolConfig,
 )
-from mexc_core.client.core import ClientCore, CoreConfig, RestCall
 from mexc_core.events import Event, Push
 from mexc_core.rest import Credentials, RestError
 from mexc_core.sim.protocol import SimConfig, SimConnection, Simulator, TransportAction

@@ -20,7 +20,7 @@ import pytest
 import trustme
 
 from mexc_core import rest
-from mexc_core.aio.client import Endpoint, MexcClient
+from mexc_core.aio.client import Endpoint, MexcClient, _single
 from mexc_core.aio.http import HttpClient
 from mexc_core.client.pool import PoolConfig
 from mexc_core.errors import InvalidConfig, SubscriptionError
@@ -35,6 +35,7 @@ from mexc_core.events import (
     ListenKeyLost,
     PluginFailed,
     Push,
+    TopicsRejected,
     TopicsSubscribed,
 )
 from mexc_core.hookspecs import ClientContext, hookimpl
@@ -483,7 +484,7 @@ def test_refused_credentials_fail_a_private_subscribe_instead_of_hanging(
             ) as client:
                 with anyio.fail_after(10 * FACTOR), pytest.raises(SubscriptionError) as info:
                     await client.subscribe(["spot@private.orders.v3.api.pb"])
-                assert "listen key refused" in str(info.value)
+                assert "listen_key_refused" in str(info.value)
                 assert "700002" in str(info.value)
 
         anyio.run(scenario, backend=anyio_backend)
@@ -609,3 +610,76 @@ def test_wss_with_a_trusted_ca_and_a_certificate_that_does_not_verify(anyio_back
                 assert down.retry_in >= PoolConfig().backoff.configuration_pause / 2
 
         anyio.run(scenario, backend=anyio_backend)
+
+
+# ---------------------------------------------------------------- idle and errors
+
+
+class CountingTime(SteppedTime):
+    """Stepped time that counts the driver's sleeps, and those already due (spins)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sleeps = 0
+        self.spins = 0
+
+    async def sleep_until(self, deadline: float) -> None:
+        self.sleeps += 1
+        if deadline <= self.value:
+            self.spins += 1
+        await super().sleep_until(deadline)
+
+
+def test_an_idle_client_sleeps_after_a_subscription_the_server_ignored(
+    anyio_backend: str,
+) -> None:
+    """Found in an attack: after a subscribe met a server that accepts the WebSocket
+    and never answers, the idle client used a whole core (a deadline stuck in the
+    past). Now the subscription is retried, and the idle client does not wake."""
+    time = CountingTime()
+    recorder = Recorder()
+    session = SessionConfig(max_subscriptions=5, ack_timeout=2.0)
+    with served(sim_config(), time) as sim:
+        sim.call(lambda: sim.server.sim.queue_faults(Faults(blackhole_after=0.0)))
+
+        async def scenario() -> None:
+            async with running(sim, time, recorder, session=session) as client:
+                await client.subscribe([DEALS[0]], wait=False)
+                await time.until(lambda: client.pool.is_carried(DEALS[0]), sim, within=30.0)
+                await client.unsubscribe([DEALS[0]])
+                with anyio.fail_after(5 * FACTOR):
+                    while client.pool.links():
+                        await anyio.sleep(0.005)
+                idle_from = time.sleeps
+                for _ in range(50):  # let a spinning driver show itself
+                    await anyio.sleep(0.002)
+                assert time.sleeps == idle_from
+                assert client.core.next_deadline() is None
+
+        anyio.run(scenario, backend=anyio_backend)
+    assert time.spins == 0
+    causes = [d.cause for d in recorder.of(LinkDisconnected)]
+    # silent from its first byte: the handshake or the subscription goes unanswered
+    silent = (DisconnectCause.CONNECT_FAILED, DisconnectCause.ACK_TIMEOUT)
+    assert causes == [causes[0], DisconnectCause.RETIRED]
+    assert causes[0] in silent
+    assert not recorder.of(TopicsRejected)
+
+
+def test_an_error_inside_the_client_block_reaches_the_caller_as_itself(
+    anyio_backend: str,
+) -> None:
+    """Found in an attack: user errors came out wrapped in an ExceptionGroup."""
+
+    async def scenario() -> None:
+        async with MexcClient("ws://127.0.0.1:9/ws", entry_points=False):
+            raise KeyError("mine")
+
+    with pytest.raises(KeyError, match="mine"):
+        anyio.run(scenario, backend=anyio_backend)
+
+
+def test_several_errors_stay_a_group() -> None:
+    first, second = KeyError("a"), ValueError("b")
+    assert _single(BaseExceptionGroup("x", [first, BaseExceptionGroup("y", [first])])) is first
+    assert _single(BaseExceptionGroup("x", [first, second])) is None

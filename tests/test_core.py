@@ -222,6 +222,7 @@ def test_rest_answers_the_core_no_longer_waits_for_are_ignored() -> None:
     (retry,) = core.intents()
     assert isinstance(retry, RestCall)
     core.close(deadline)
-    core.rest_failed(retry.call_id, deadline + 1, "late")  # ignored
+    core.rest_failed(retry.call_id, deadline + 1, "late")  # the manager ignores it
+    core.rest_failed(retry.call_id, deadline + 1, "again")  # the core does not know it
     core.rest_result(retry.call_id, request.parse(200, {}, b'{"listenKey":"k"}'), deadline + 1)
     assert core.finished

@@ -1,13 +1,15 @@
 """The anyio runtime: :class:`MexcClient`, sharded, self-healing MEXC streams.
 
-The client is the thin adapter of :class:`~mexc_core.client.pool.ConnectionPool`: every
+The client is the thin adapter of :class:`~mexc_core.client.core.ClientCore`: every
 decision (which connection carries which topic, when to reconnect and after how
-long, when to rotate, what was a gap, what was a duplicate) is the pool's. The
-client opens the transports the pool asks for (TCP, TLS for ``wss://``), moves
-bytes both ways, sleeps until the pool's next deadline, and hands what comes out
-to plugins and to consumers, through bounded buffers:
+long, when to rotate, what was a gap, what was a duplicate, when the listen key
+is renewed, when a subscribe call is complete) is the core's. The client opens
+the transports the core asks for (TCP, TLS for ``wss://``), runs its REST calls
+with :class:`~mexc_core.aio.http.HttpClient`, moves bytes both ways, sleeps until
+the core's next deadline, and hands what comes out to plugins and to consumers,
+through bounded buffers:
 
-- a *reader* task per transport feeds the pool and never waits for a consumer,
+- a *reader* task per transport feeds the core and never waits for a consumer,
   so PINGs, PONGs and the liveness checks are never starved;
 - the *inbox* (:class:`~mexc_core.client.backpressure.Inbox`) holds events between the
   readers and the dispatcher, at most ``max_pending`` pushes; pushes that do not
@@ -51,15 +53,14 @@ from mexc_core._topics import Topic
 from mexc_core.aio.clock import AnyioClock, Clock, wall_clock_ms
 from mexc_core.aio.errors import TlsVerificationError, TransportError, translate
 from mexc_core.aio.http import DEFAULT_BASE_URL, HttpClient
-from mexc_core.aio.listenkey import ListenKeyKeeper
 from mexc_core.aio.streams import BoundedStream
-from mexc_core.channels import spec_of, topic_names
+from mexc_core.channels import topic_names
 from mexc_core.client.backoff import FailureKind
 from mexc_core.client.backpressure import Inbox, OverflowPolicy
+from mexc_core.client.core import ClientCore, CoreConfig, RestCall
 from mexc_core.client.pool import (
     AbortTransport,
     CloseTransport,
-    ConnectionPool,
     OpenTransport,
     PoolConfig,
     PoolStats,
@@ -71,20 +72,11 @@ from mexc_core.errors import (
     ListenKeyRequired,
     SubscriptionError,
 )
-from mexc_core.events import (
-    Event,
-    ListenKeyCreated,
-    ListenKeyCreateFailed,
-    ListenKeyInvalidated,
-    ListenKeyLost,
-    PluginFailed,
-    Push,
-    TopicsRejected,
-    TopicsSubscribed,
-)
+from mexc_core.events import Event, PluginFailed, Push, SubscribeCompleted
 from mexc_core.hookspecs import ClientContext, StreamReceiver, StreamSender, TaskStarter
+from mexc_core.listenkey import ListenKeyConfig
 from mexc_core.plugins import Dispatcher, plugin_manager
-from mexc_core.rest import Credentials, RestClient
+from mexc_core.rest import Credentials, RestError
 
 __all__ = ("DEFAULT_URL", "Endpoint", "MexcClient")
 
@@ -142,6 +134,19 @@ class Endpoint:
         object.__setattr__(self, "host_header", host if parts.port is None else f"{host}:{port}")
 
 
+def _single(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The one exception ``group`` holds (however nested), or ``None`` if several."""
+    found: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        elif not any(exc is seen for seen in found):
+            found.append(exc)
+    return found[0] if len(found) == 1 else None
+
+
 class _Transport:
     """One socket of the pool: its task's cancel scope, stream, and what to write."""
 
@@ -155,20 +160,11 @@ class _Transport:
 
 
 class _Waiter:
-    """A caller of :meth:`MexcClient.subscribe` waiting for acks."""
+    """A caller of :meth:`MexcClient.subscribe` waiting for its ticket to complete."""
 
-    def __init__(self, topics: Iterable[str]) -> None:
-        self.pending = set(topics)
-        self.failures: dict[str, tuple[str, str]] = {}
+    def __init__(self) -> None:
         self.done = anyio.Event()
-
-    def resolve(self, topic: str, failure: tuple[str, str] | None = None) -> None:
-        if topic in self.pending:
-            self.pending.discard(topic)
-            if failure is not None:
-                self.failures[topic] = failure
-            if not self.pending:
-                self.done.set()
+        self.result: SubscribeCompleted | None = None
 
 
 class _Context:
@@ -207,6 +203,7 @@ class MexcClient:
         for the simulator).
     :param config: the pool's settings (cap per connection, timeouts, backoff,
         rotation); its host and path are taken from ``url``.
+    :param listen_key: listen-key timings (with ``credentials``).
     :param ssl_context: TLS settings for ``wss://`` (default: the system's CAs).
     :param ca_file: a CA bundle to trust instead (e.g. the simulator's test CA).
     :param clock: monotonic time and sleeping (default: the event loop's).
@@ -230,6 +227,7 @@ class MexcClient:
         url: str = DEFAULT_URL,
         *,
         config: PoolConfig | None = None,
+        listen_key: ListenKeyConfig | None = None,
         ssl_context: ssl.SSLContext | None = None,
         ca_file: str | None = None,
         clock: Clock | None = None,
@@ -251,11 +249,12 @@ class MexcClient:
         if self.endpoint.tls:
             self._ssl = ssl_context or ssl.create_default_context(cafile=ca_file)
         self.clock: Final[Clock] = clock or AnyioClock()
-        self.pool: Final = ConnectionPool(
-            self.config,
+        self.core: Final = ClientCore(
+            CoreConfig(self.config, listen_key or ListenKeyConfig()),
+            credentials=credentials,
             rng=rng or random.Random(),
-            private=credentials is not None,
         )
+        self.pool: Final = self.core.pool
         self.pm: Final = pm or plugin_manager(*plugins, entry_points=entry_points)
         self.dispatcher: Final = Dispatcher(self.pm)
         self.inbox: Final = Inbox(max_pending)
@@ -264,12 +263,13 @@ class MexcClient:
         self.wall_ms = wall_ms
         self.close_timeout = close_timeout
         self.options: Mapping[str, Any] = dict(options or {})
-        self.keeper: ListenKeyKeeper | None = None
         self._http: HttpClient | None = None
+        self._rest_calls: list[RestCall] = []
+        self._rest_ready = anyio.Event()
         self._task_group: anyio.abc.TaskGroup | None = None
         self._exit: contextlib.AsyncExitStack | None = None
         self._transports: dict[int, _Transport] = {}
-        self._waiters: dict[str, list[_Waiter]] = {}
+        self._waiters: dict[int, _Waiter] = {}
         self._streams: list[tuple[BoundedStream[Any], Callable[[Event], bool]]] = []
         self._blocking: list[BoundedStream[Any]] = []
         self._inbox_ready: anyio.Event | None = None
@@ -280,7 +280,7 @@ class MexcClient:
         self._started = False
 
     def __repr__(self) -> str:
-        return f"<MexcClient {self.endpoint.url} {self.pool!r}>"
+        return f"<MexcClient {self.endpoint.url} {self.core!r}>"
 
     # ------------------------------------------------------------ reading state
 
@@ -307,21 +307,15 @@ class MexcClient:
             tg.start_soon(self._dispatch, name="mexc-dispatcher")
             if self.credentials is not None:
                 self._http = await stack.enter_async_context(HttpClient(self.rest_url))
-                self.keeper = ListenKeyKeeper(
-                    self._http,
-                    RestClient(self.credentials),
-                    clock=self.clock,
-                    wall_ms=self.wall_ms,
-                    on_event=self._on_key_event,
-                )
-                tg.start_soon(self.keeper.run, name="mexc-listen-key")
+                tg.start_soon(self._run_rest, name="mexc-rest")
+            self.core.start(self.clock.now())
             context: ClientContext = _Context(self, tg)  # checked against the protocol
             self._report(self.dispatcher.call("mexc_client_started", {"context": context}))
             wanted, failed = self.dispatcher.collect("mexc_subscriptions_wanted", {})
             self._report(failed)
             for answer in wanted:
                 try:
-                    self.pool.subscribe(topic_names(answer), self.clock.now())
+                    self.core.subscribe(topic_names(answer), self.clock.now())
                 except (InvalidTopic, ListenKeyRequired, ArgumentTypeError) as exc:
                     plugin_log.error("a plugin wants topics that cannot be subscribed: %s", exc)
             self._process()
@@ -342,23 +336,24 @@ class MexcClient:
         finally:
             if self._task_group is not None:
                 self._task_group.cancel_scope.cancel()
-            result = await exit_stack.__aexit__(exc_type, exc, tb)
+            try:
+                result = await exit_stack.__aexit__(exc_type, exc, tb)
+            except BaseExceptionGroup as group:
+                # the task group wraps what it saw; the caller gets it as raised
+                single = _single(group)
+                if single is None:
+                    raise
+                raise single from single.__cause__
         return result
 
     async def _shutdown(self) -> None:
-        """Close every link cleanly and the listen key, deliver what is left, then
-        tell plugins and end the streams (their consumers read what is queued)."""
-        if not self.pool.closed:
-            self.pool.close(self.clock.now())
-            self._process()
+        """Close every link cleanly and delete the listen key, deliver what is left,
+        then tell plugins and end the streams (their consumers read what is queued)."""
+        self.core.close(self.clock.now())
+        self._process()
         with anyio.move_on_after(self.close_timeout):
-            while not self.pool.finished:
+            while not self.core.finished:
                 await anyio.sleep(0.005)
-        if self.keeper is not None:
-            self.keeper.close()
-            with anyio.move_on_after(self.close_timeout):
-                while self.keeper.manager.state.name != "CLOSED":
-                    await anyio.sleep(0.005)
         # deliver what is left, unless a consumer stalls the dispatcher
         with anyio.move_on_after(self.close_timeout):
             while len(self.inbox) and self._stalled is None:
@@ -388,41 +383,42 @@ class MexcClient:
     ) -> None:
         """Subscribe ``topics`` (over as many connections as needed).
 
-        :param wait: return only once MEXC acknowledged every topic.
+        A subscription that is not acknowledged is retried (reconnecting with
+        backoff) until MEXC answers: the call waits through the retries.
+
+        :param wait: return only once every topic has an answer.
         :param timeout: give up waiting after this many seconds (``TimeoutError``);
             the topics stay wanted.
-        :raises SubscriptionError: some topics were rejected (or not acknowledged,
-            or the server refused the connection); the others are subscribed.
+        :raises SubscriptionError: some topics were rejected by MEXC, refused with
+            their connection, or wait for a listen key MEXC refused; the others are
+            subscribed.
         :raises InvalidTopic: a topic is not one MEXC accepts (nothing subscribed).
         :raises ListenKeyRequired: a private topic without credentials.
         """
         if self._task_group is None:
             raise RuntimeError("start the client first: `async with MexcClient(...) as client`")
-        names = topic_names(topics)
-        self.pool.subscribe(names, self.clock.now())
-        waiter = _Waiter(name for name in names if not self.pool.is_carried(name))
-        for name in waiter.pending:
-            self._waiters.setdefault(name, []).append(waiter)
-        if not waiter.pending:
-            waiter.done.set()
+        waiter = _Waiter()
+        ticket = self.core.subscribe(topics, self.clock.now())
+        self._waiters[ticket] = waiter
         self._process()
         if not wait:
+            self._waiters.pop(ticket, None)
             return
-        with anyio.fail_after(timeout):
-            await waiter.done.wait()
-        if waiter.failures:
-            shown = ", ".join(
-                f"{t} ({cause}: {why})" for t, (cause, why) in waiter.failures.items()
-            )
-            raise SubscriptionError(f"not subscribed: {shown}", failures=waiter.failures)
+        try:
+            with anyio.fail_after(timeout):
+                await waiter.done.wait()
+        finally:
+            self._waiters.pop(ticket, None)
+        result = waiter.result
+        assert result is not None
+        if result.failures:
+            failures = {f.topic: (f.cause.value, f.reason) for f in result.failures}
+            shown = ", ".join(f"{t} ({cause}: {why})" for t, (cause, why) in failures.items())
+            raise SubscriptionError(f"not subscribed: {shown}", failures=failures)
 
     async def unsubscribe(self, topics: Iterable[str | Topic]) -> None:
         """Unsubscribe ``topics`` (topics not subscribed are skipped)."""
-        names = topic_names(topics)
-        self.pool.unsubscribe(names, self.clock.now())
-        for name in names:
-            for waiter in self._waiters.pop(name, []):
-                waiter.resolve(name)
+        self.core.unsubscribe(topics, self.clock.now())
         self._process()
 
     def pushes(
@@ -499,9 +495,9 @@ class MexcClient:
     # ------------------------------------------------------------ the pool's I/O
 
     def _process(self) -> None:
-        """Carry out the pool's intents, queue its events, wake whoever has work."""
-        pool = self.pool
-        for intent in pool.intents():
+        """Carry out the core's intents, queue its events, wake whoever has work."""
+        core = self.core
+        for intent in core.intents():
             if isinstance(intent, OpenTransport):
                 transport = _Transport(intent.cid)
                 self._transports[intent.cid] = transport
@@ -514,67 +510,61 @@ class MexcClient:
                 if closing is not None:
                     closing.final = intent.data
                     closing.wake.set()
-            else:
-                assert isinstance(intent, AbortTransport)
+            elif isinstance(intent, AbortTransport):
                 aborted = self._transports.get(intent.cid)
                 if aborted is not None:
                     aborted.scope.cancel()
+            else:
+                self._rest_calls.append(intent)
+                self._rest_ready.set()
         queued = False
         now = None
-        for event in pool.events():
+        for event in core.events():
             queued = True
-            if not isinstance(event, Push):
-                now = self.clock.now() if now is None else now
-                self._on_pool_event(event)
-            elif now is None:
+            if now is None:
                 now = self.clock.now()
+            if type(event) is SubscribeCompleted:
+                waiter = self._waiters.get(event.ticket)
+                if waiter is not None:
+                    waiter.result = event
+                    waiter.done.set()
             self.inbox.put(event, now)
         if queued:
             self._wake_dispatcher()
         for transport in self._transports.values():
             if transport.stream is not None and transport.final is None:
-                data = pool.data_to_send(transport.cid)
+                data = core.data_to_send(transport.cid)
                 if data:
                     transport.pending += data
                     transport.wake.set()
         self._wake_driver()
 
-    def _on_pool_event(self, event: Event) -> None:
-        if isinstance(event, TopicsSubscribed):
-            for topic in event.topics:
-                for waiter in self._waiters.pop(topic, []):
-                    waiter.resolve(topic)
-        elif isinstance(event, TopicsRejected):
-            for topic in event.topics:
-                for waiter in self._waiters.pop(topic, []):
-                    waiter.resolve(topic, (event.cause.value, event.reason))
-        elif isinstance(event, ListenKeyInvalidated) and self.keeper is not None:
-            self.keeper.invalidated()
-
-    def _on_key_event(self, event: Event) -> None:
-        now = self.clock.now()
-        if not self.pool.closed:
-            if isinstance(event, ListenKeyCreated):
-                self.pool.set_listen_key(event.key, now)
-            elif isinstance(event, ListenKeyLost):
-                self.pool.set_listen_key(None, now)
-            elif isinstance(event, ListenKeyCreateFailed) and event.rejected:
-                # MEXC refused to create a key (credentials, permissions, the 60-key
-                # limit): callers waiting on private topics get the error instead of
-                # waiting for ever; the keeper goes on retrying, slowly.
-                for topic in [t for t in self._waiters if spec_of(t).private]:
-                    for waiter in self._waiters.pop(topic, []):
-                        waiter.resolve(topic, ("listen key refused", event.error))
-        self.inbox.put(event, now)
-        self._process()
-        self._wake_dispatcher()
+    async def _run_rest(self) -> None:
+        """Run the core's REST calls one after the other (listen keys)."""
+        http = self._http
+        assert http is not None
+        while True:
+            await self._rest_ready.wait()
+            self._rest_ready = anyio.Event()
+            calls, self._rest_calls = self._rest_calls, []
+            for call in calls:
+                request = call.request(self.wall_ms())
+                try:
+                    result = await http.request(request)
+                except RestError as exc:
+                    self.core.rest_result(call.call_id, exc, self.clock.now())
+                except TransportError as exc:
+                    self.core.rest_failed(call.call_id, self.clock.now(), str(exc))
+                else:
+                    self.core.rest_result(call.call_id, result, self.clock.now())
+                self._process()
 
     def _wake_driver(self) -> None:
         scope = self._sleep_scope
         if scope is None:
             return
-        deadline = self.pool.next_deadline()
-        if self.pool.finished or (
+        deadline = self.core.next_deadline()
+        if self.core.finished or (
             deadline is not None
             and (self._sleeping_until is None or deadline < self._sleeping_until)
         ):
@@ -585,9 +575,9 @@ class MexcClient:
             self._inbox_ready.set()
 
     async def _drive(self) -> None:
-        """Sleep until the pool's next deadline, then run its timers."""
-        while not self.pool.finished:
-            deadline = self.pool.next_deadline()
+        """Sleep until the core's next deadline, then run its timers."""
+        while not self.core.finished:
+            deadline = self.core.next_deadline()
             self._sleeping_until = deadline
             with anyio.CancelScope() as scope:
                 self._sleep_scope = scope
@@ -599,7 +589,7 @@ class MexcClient:
             # Readers with bytes already arrived go first: a PONG read late still
             # counts (the session's rule 4), so a busy loop is no false timeout.
             await anyio.lowlevel.checkpoint()
-            self.pool.handle_timer(self.clock.now())
+            self.core.handle_timer(self.clock.now())
             self._process()
 
     async def _run_transport(self, transport: _Transport) -> None:
@@ -614,12 +604,12 @@ class MexcClient:
                         if isinstance(exc, TlsVerificationError)
                         else FailureKind.TRANSIENT
                     )
-                    self.pool.transport_failed(cid, self.clock.now(), str(exc), kind=kind)
+                    self.core.transport_failed(cid, self.clock.now(), str(exc), kind=kind)
                     self._process()
                     return
                 transport.stream = stream
                 try:
-                    self.pool.transport_opened(cid, self.clock.now())
+                    self.core.transport_opened(cid, self.clock.now())
                     self._process()
                     async with anyio.create_task_group() as tg:
                         tg.start_soon(self._write, transport)
@@ -649,10 +639,10 @@ class MexcClient:
             except anyio.EndOfStream:
                 data = b""
             except _TRANSPORT_ERRORS as exc:
-                self.pool.transport_failed(cid, self.clock.now(), f"read failed: {exc!r}")
+                self.core.transport_failed(cid, self.clock.now(), f"read failed: {exc!r}")
                 self._process()
                 await anyio.sleep_forever()  # the pool's AbortTransport cancels us
-            self.pool.receive_data(cid, data, self.clock.now())
+            self.core.receive_data(cid, data, self.clock.now())
             self._process()
             if not data:
                 await anyio.sleep_forever()  # the pool's CloseTransport ends us
@@ -673,7 +663,7 @@ class MexcClient:
                 if final is not None:
                     await stream.aclose()
             except _TRANSPORT_ERRORS as exc:
-                self.pool.transport_failed(cid, self.clock.now(), f"write failed: {exc!r}")
+                self.core.transport_failed(cid, self.clock.now(), f"write failed: {exc!r}")
                 self._process()
                 if final is None:
                     continue

@@ -1,7 +1,72 @@
-"""mexc-core: a sans-IO framework for the MEXC Spot V3 WebSocket API."""
+"""mexc-core: a sans-IO framework for the MEXC Spot V3 WebSocket API.
+
+The root re-exports what a user of the sans-IO core needs, as h11 does: the
+client core and its configuration, the connection and session for a socket of
+your own, the listen-key manager and REST signing, topics, and every event and
+error. The anyio client lives in :mod:`mexc_core.aio.client` (importing
+``mexc_core`` never imports anyio); the hypothesis strategies and state machines
+in :mod:`mexc_core.testing`.
+"""
 
 from __future__ import annotations
 
-__all__ = ("__version__",)
+from mexc_core import errors, events
+from mexc_core.channels import ChannelSpec, Topic, format_topic, parse, spec_of, topic_names
+from mexc_core.client.core import ClientCore, CoreConfig, CoreIntent, CoreState, RestCall
+from mexc_core.client.pool import (
+    AbortTransport,
+    CloseTransport,
+    ConnectionPool,
+    OpenTransport,
+    PoolConfig,
+    PoolStats,
+)
+from mexc_core.connection import Connection, ConnectionState
+from mexc_core.errors import *  # noqa: F403 (the names of errors.__all__, below)
+from mexc_core.events import *  # noqa: F403 (the names of events.__all__, below)
+from mexc_core.listenkey import ListenKeyConfig, ListenKeyManager, ListenKeyState
+from mexc_core.rest import Credentials, RestClient, RestError, RestRequest
+from mexc_core.session import Session, SessionConfig, SessionState
+from mexc_core.wire import decode_control, decode_push
 
 __version__ = "0.1.0.dev0"
+
+# concatenated, not unpacked: mypy and ruff's __all__ checks both read this form
+__all__ = (
+    (  # noqa: RUF005
+        "__version__",
+        "AbortTransport",
+        "ChannelSpec",
+        "ClientCore",
+        "CloseTransport",
+        "Connection",
+        "ConnectionPool",
+        "ConnectionState",
+        "CoreConfig",
+        "CoreIntent",
+        "CoreState",
+        "Credentials",
+        "ListenKeyConfig",
+        "ListenKeyManager",
+        "ListenKeyState",
+        "OpenTransport",
+        "PoolConfig",
+        "PoolStats",
+        "RestCall",
+        "RestClient",
+        "RestError",
+        "RestRequest",
+        "Session",
+        "SessionConfig",
+        "SessionState",
+        "Topic",
+        "decode_control",
+        "decode_push",
+        "format_topic",
+        "parse",
+        "spec_of",
+        "topic_names",
+    )
+    + events.__all__
+    + errors.__all__
+)

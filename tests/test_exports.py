@@ -10,6 +10,7 @@ import types
 import pytest
 
 PUBLIC = [
+    "mexc_core",
     "mexc_core.wire",
     "mexc_core.channels",
     "mexc_core.messages",
@@ -26,6 +27,9 @@ PUBLIC = [
     "mexc_core.client.dedup",
     "mexc_core.client.backpressure",
     "mexc_core.client.pool",
+    "mexc_core.client.link",
+    "mexc_core.client.handover",
+    "mexc_core.client.core",
     "mexc_core.plugins",
     "mexc_core.aio.client",
     "mexc_core.aio.streams",

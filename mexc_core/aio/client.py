@@ -49,12 +49,11 @@ import anyio.abc
 import anyio.lowlevel
 import pluggy
 
-from mexc_core._topics import Topic
 from mexc_core.aio.clock import AnyioClock, Clock, wall_clock_ms
 from mexc_core.aio.errors import TlsVerificationError, TransportError, translate
 from mexc_core.aio.http import DEFAULT_BASE_URL, HttpClient
 from mexc_core.aio.streams import BoundedStream
-from mexc_core.channels import topic_names
+from mexc_core.channels import Topic, topic_names
 from mexc_core.client.backoff import FailureKind
 from mexc_core.client.backpressure import Inbox, OverflowPolicy
 from mexc_core.client.core import ClientCore, CoreConfig, RestCall

@@ -88,6 +88,8 @@ def test_diff_depth_drops_only_ranges_already_let_through() -> None:
     assert dedup.admit(Push(channel=limit, body=PublicLimitDepthsV3Api(version="3"))) is None
     # an older snapshot is stale, not a break: the newer one replaced it
     assert dedup.admit(Push(channel=limit, body=PublicLimitDepthsV3Api(version="2"))) is None
+    unversioned = Push(channel=limit, body=PublicLimitDepthsV3Api(version=""))
+    assert dedup.admit(unversioned) is not None  # not comparable: passes
     ticker = "spot@public.aggre.bookTicker.v3.api.pb@100ms@BTCUSDT"
     assert dedup.admit(Push(channel=ticker, body=PublicAggreBookTickerV3Api(version="1")))
     assert not dedup.breaks

@@ -24,6 +24,7 @@ from mexc_core.client.pool import (
     LinkState,
     OpenTransport,
     PoolConfig,
+    PoolState,
 )
 from mexc_core.errors import ArgumentTypeError, InvalidConfig, InvalidTopic, ListenKeyRequired
 from mexc_core.errors import StateError as MexcStateError
@@ -668,6 +669,10 @@ def test_links_snapshot_and_intents() -> None:
     assert link.cid == intent.cid
     assert loop.pool.next_deadline() == PoolConfig().open_timeout
     assert loop.pool.next_event() is None
+    assert loop.pool.state is PoolState.RUNNING
+    assert repr(loop.pool._links[link.link]) == "<Link 1 OPENING topics=1>"
+    loop.pool.close(0.0)
+    assert loop.pool.state is PoolState.CLOSED
     pool = ConnectionPool(rng=random.Random(0))
     assert pool.config.host == "wbs-api.mexc.com"
 
@@ -771,3 +776,39 @@ def test_the_old_link_dying_before_the_replacement_is_up_is_a_gap() -> None:
     (gap,) = loop.of(GapDetected)
     assert isinstance(gap, GapDetected)
     assert set(gap.topics) == set(DEALS[:2])
+
+
+def test_a_protocol_error_after_too_many_bad_frames_ends_the_link_once() -> None:
+    """The bad frames already failed the link when the violation is seen."""
+    session = SessionConfig(max_subscriptions=5, max_consecutive_bad_frames=2)
+    loop = Loop(config(session=session), sim_config())
+    loop.subscribe(DEALS[:1])
+    loop.run_for(1.0)
+    (link,) = loop.pool.links()
+    assert link.cid is not None
+    garbage = b"\x82\x03\xff\xff\xff"  # a binary frame that is no protobuf push
+    # ... twice, then an unmasked frame with a reserved opcode, in one read
+    loop.pool.receive_data(link.cid, garbage * 2 + b"\x83\x00", loop.now)
+    loop.settle()
+    downs = [e for e in loop.of(LinkDisconnected) if isinstance(e, LinkDisconnected)]
+    assert [d.cause for d in downs] == [DisconnectCause.UNHEALTHY]
+    loop.run_for(2.0)
+    assert loop.pool.is_carried(DEALS[0])
+
+
+def test_a_link_failing_during_another_links_hand_over_leaves_it_alone() -> None:
+    loop = Loop(config(cap=3), sim_config())
+    loop.subscribe(DEALS[:8])  # [0 1 2] [3 4 5] [6 7]
+    loop.run_for(2.0)
+    loop.unsubscribe(DEALS[:2])  # link 1 keeps DEALS[2] alone: it moves to link 3
+    handovers = loop.pool._handovers  # the hand-over in flight
+    assert [(h.topic, h.target) for h in handovers.values()] == [(DEALS[2], 3)]
+    cid = {link.link: link.cid for link in loop.pool.links()}[2]
+    assert cid is not None
+    loop.pool.transport_failed(cid, loop.now, "reset")  # link 2, not part of it
+    assert [(h.topic, h.target) for h in handovers.values()] == [(DEALS[2], 3)]
+    loop.run_for(10.0)
+    assert not handovers
+    assert_contiguous(trade_ids(loop, DEALS[2]))
+    gaps = [e for e in loop.of(GapDetected) if isinstance(e, GapDetected)]
+    assert [set(g.topics) for g in gaps] == [set(DEALS[3:6])]

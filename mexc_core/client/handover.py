@@ -118,9 +118,6 @@ _HANDOVER_TRANSITIONS: Final[Mapping[tuple[HandoverState, HandoverInput], Handov
     )
 )
 
-#: States in which the hand-over is over.
-_OVER: Final = frozenset({_H.SWITCHED, _H.ABANDONED, _H.ERROR})
-
 
 @final
 class Handover:
@@ -159,15 +156,6 @@ class Handover:
     def state(self) -> HandoverState:
         """The current state."""
         return self._machine.state
-
-    @property
-    def over(self) -> bool:
-        """Whether the hand-over ended (switched or abandoned)."""
-        return self._machine.state in _OVER
-
-    def add_source(self, link: int) -> None:
-        """Another link carries the topic until the switch (a move of a move)."""
-        self.sources.add(link)
 
     def acked(self, switch_at: float) -> None:
         """MEXC acknowledged the topic on the target; it switches at ``switch_at`` at the latest."""
@@ -221,13 +209,10 @@ class Handover:
             return True
         return False
 
-    def source_lost(self, link: int) -> bool:
-        """Source ``link`` went down; ``True`` when it was the last (abandoned)."""
+    def source_lost(self, link: int) -> None:
+        """Source ``link`` went down before the switch: the hand-over is abandoned."""
         self.sources.discard(link)
-        if self.sources:
-            return False
         self._machine.step(HandoverInput.SOURCES_LOST)
-        return True
 
     def release(self) -> list[Push]:
         """Take the held pushes, to deliver once the hand-over is over."""

@@ -510,22 +510,18 @@ class ConnectionPool:
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or ``None`` for never."""
-        times: list[float] = []
+        times: list[float | None] = [h.switch_at for h in self._handovers.values()]
         for link in self._links.values():
             state = link.state
             if state is LinkState.WAITING:
-                assert link.retry_at is not None
                 times.append(link.retry_at)
             elif state in OPENING:
-                assert link.deadline is not None
                 times.append(link.deadline)
             if state in TRANSPORT_UP:
                 assert link.conn is not None
-                deadline = link.conn.next_deadline()
-                if deadline is not None:
-                    times.append(deadline)
-        times.extend(h.switch_at for h in self._handovers.values() if h.switch_at is not None)
-        return min(times) if times else None
+                times.append(link.conn.next_deadline())
+        found = [t for t in times if t is not None]
+        return min(found) if found else None
 
     # ------------------------------------------------------------ commands
 
@@ -688,10 +684,8 @@ class ConnectionPool:
         """Run everything due at ``now``; calling early or often is harmless."""
         self._tick(now)
         for link in self._sorted_links():
-            # (a link leaves the pool when it closes, and nothing here closes
-            # another link than the one at hand, but a hand-over may retire one)
-            if link.state is LinkState.CLOSED:
-                continue
+            # (a hand-over may close another link on the way: a CLOSED link is
+            # neither opening nor up, so it is passed over)
             if link.state in OPENING:
                 assert link.deadline is not None
                 if link.deadline <= now:
@@ -953,15 +947,16 @@ class ConnectionPool:
         """``link`` went down: the hand-overs it was part of go on without it."""
         for name in sorted(link.leaving):
             handover = self._handovers[name]
-            if handover.source_lost(link.id):
-                self._finish_handover(handover, now)
+            handover.source_lost(link.id)
+            self._finish_handover(handover, now)
         link.leaving.clear()
         for handover in list(self._handovers.values()):
             if handover.target == link.id:
                 handover.target_lost()
 
-    def _forget(self, names: Iterable[str], now: float, *, settle: bool = True) -> None:
-        """Stop wanting ``names``: every link lets them go (unsubscribing where it can)."""
+    def _forget(self, names: Iterable[str], now: float, *, skip: Link | None = None) -> None:
+        """Stop wanting ``names``: every link lets them go (unsubscribing where it can),
+        and those left without topics settle (``skip`` excepted: its caller ends it)."""
         touched: set[int] = set()
         for name in names:
             record = self._topics.pop(name)
@@ -975,17 +970,15 @@ class ConnectionPool:
                 link.carried.discard(name)
                 self._drop_topic(link, name, now)
                 touched.add(link_id)
-        if settle:
-            for link_id in sorted(touched):
-                self._settle(self._links[link_id], now)
+        for link_id in sorted(touched):
+            link = self._links[link_id]
+            if link is not skip:
+                self._settle(link, now)
 
     def _refuse(self, link: Link, reason: str, now: float) -> None:
         """The server refused ``link`` for good: its topics are rejected and forgotten."""
         names = tuple(link.topics)
-        self._forget(names, now, settle=False)
-        for handover_link in self._sorted_links():
-            if handover_link is not link:
-                self._settle(handover_link, now)
+        self._forget(names, now, skip=link)
         self._events.append(
             TopicsRejected(topics=names, cause=FailureCause.CONNECTION_REFUSED, reason=reason)
         )

@@ -31,42 +31,40 @@ from mexc_core.wire import decode_control, decode_push
 
 __version__ = "0.1.0.dev0"
 
-# concatenated, not unpacked: mypy and ruff's __all__ checks both read this form
-__all__ = (
-    (  # noqa: RUF005
-        "__version__",
-        "AbortTransport",
-        "ChannelSpec",
-        "ClientCore",
-        "CloseTransport",
-        "Connection",
-        "ConnectionPool",
-        "ConnectionState",
-        "CoreConfig",
-        "CoreIntent",
-        "CoreState",
-        "Credentials",
-        "ListenKeyConfig",
-        "ListenKeyManager",
-        "ListenKeyState",
-        "OpenTransport",
-        "PoolConfig",
-        "PoolStats",
-        "RestCall",
-        "RestClient",
-        "RestError",
-        "RestRequest",
-        "Session",
-        "SessionConfig",
-        "SessionState",
-        "Topic",
-        "decode_control",
-        "decode_push",
-        "format_topic",
-        "parse",
-        "spec_of",
-        "topic_names",
-    )
-    + events.__all__
-    + errors.__all__
+__all__: tuple[str, ...] = (
+    "AbortTransport",
+    "ChannelSpec",
+    "ClientCore",
+    "CloseTransport",
+    "Connection",
+    "ConnectionPool",
+    "ConnectionState",
+    "CoreConfig",
+    "CoreIntent",
+    "CoreState",
+    "Credentials",
+    "ListenKeyConfig",
+    "ListenKeyManager",
+    "ListenKeyState",
+    "OpenTransport",
+    "PoolConfig",
+    "PoolStats",
+    "RestCall",
+    "RestClient",
+    "RestError",
+    "RestRequest",
+    "Session",
+    "SessionConfig",
+    "SessionState",
+    "Topic",
+    "__version__",
+    "decode_control",
+    "decode_push",
+    "format_topic",
+    "parse",
+    "spec_of",
+    "topic_names",
 )
+# extended, so mypy and ruff read every name as exported
+__all__ += events.__all__
+__all__ += errors.__all__

@@ -17,6 +17,19 @@ from types import ModuleType
 import pytest
 import trustme
 
+from mexc_core.events import (
+    DisconnectCause,
+    Event,
+    GapDetected,
+    LinkDisconnected,
+    ListenKeyClosed,
+    ListenKeyCreated,
+    ListenKeyInvalidated,
+    Push,
+    SubscribeCompleted,
+)
+from mexc_core.rest import Credentials
+from mexc_core.sim.faults import Faults
 from mexc_core.sim.server import RunningSimulator
 from mexc_core.testing.server import LoopbackServer
 from tests.timing import FACTOR
@@ -86,3 +99,64 @@ def test_selectors_example_shards_over_connections() -> None:
     assert len(pushes) >= 12
     assert {p.channel for p in pushes} == set(TOPICS)
     assert len(server.servers) == 2  # three topics, two per connection
+
+
+def test_the_client_core_example_rides_a_reset_and_a_listen_key_loss(
+    mexc_sim_factory: Callable[..., RunningSimulator],
+) -> None:
+    """The whole client core in a selectors loop, no anyio: the public link is
+    reset, the listen key is dropped by the exchange, and both topics come back
+    with their gaps signalled."""
+    example = load("embed_core")
+    sim = mexc_sim_factory()
+    public = "spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT"
+    orders = "spot@private.orders.v3.api.pb"
+    # faults go to TCP connections in order: the listen key's REST call comes
+    # first, then the public link (the private one waits for the key)
+    sim.call(lambda: sim.server.sim.queue_faults(Faults(), Faults(reset_after=1.0)))
+    seen: list[Event] = []
+    keys: list[str] = []
+    dropped: list[str] = []
+
+    def wall_ms() -> int:
+        return int(sim.call(lambda: sim.server.exchange.epoch_ms(sim.server.now())))
+
+    def on_event(event: Event, now: float) -> bool:
+        del now
+        seen.append(event)
+        if isinstance(event, ListenKeyCreated):
+            keys.append(event.key)
+        gaps = {t for e in seen if isinstance(e, GapDetected) for t in e.topics}
+        if gaps == {public} and isinstance(event, Push) and len(keys) == 1 and not dropped:
+            # the public gap is closed and pushes flow again: the exchange drops the key
+            dropped.append(keys[0])
+            sim.call(lambda: sim.server.exchange.expire_listen_key(keys[0], sim.server.now()))
+        return gaps != {public, orders}
+
+    core = example.run(
+        sim.ws_url,
+        sim.rest_url,
+        [public, orders],
+        on_event=on_event,
+        credentials=Credentials(sim.api_key, sim.api_secret),
+        give_up_after=30 * FACTOR,
+        wall_ms=wall_ms,
+    )
+    assert core.finished  # closed cleanly, key deleted
+    downs = [e.cause for e in seen if isinstance(e, LinkDisconnected)]
+    assert DisconnectCause.LOST in downs
+    assert any(isinstance(e, ListenKeyInvalidated) for e in seen)
+    assert len(keys) == 2
+    assert keys[0] != keys[1]
+    gaps = [e for e in seen if isinstance(e, GapDetected)]
+    assert [g.topics for g in gaps] == [(public,), (orders,)]
+    (done,) = [e for e in seen if isinstance(e, SubscribeCompleted)]
+    assert set(done.confirmed) == {public, orders}
+    closed = [e for e in seen if isinstance(e, ListenKeyClosed)]
+    assert [c.deleted for c in closed] == [True]
+    # the links close first, then the key is deleted: no "Invalid listen key" at the end
+    retired = [e for e in seen if isinstance(e, LinkDisconnected)][-2:]
+    assert [e.cause for e in retired] == [DisconnectCause.RETIRED] * 2
+    assert all("Invalid" not in e.reason for e in retired)
+    assert seen.index(closed[0]) > max(seen.index(e) for e in retired)
+    assert dropped == keys[:1]

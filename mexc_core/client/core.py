@@ -48,9 +48,11 @@ Rules:
    already carried count as acknowledged at once; a ticket with nothing to wait
    for completes at once. A subscription that is not acknowledged in time is
    retried by the pool, so the ticket waits on: callers bound the wait themselves.
-3. Closing completes the open tickets (their pending topics as cancelled),
-   closes every link and deletes the listen key; the core is ``CLOSED`` once the
-   pool has let every transport go and the key is deleted (or given up).
+3. Closing completes the open tickets (their pending topics as cancelled) and
+   closes every link, then deletes the listen key (deleting it first would make
+   MEXC close the private streams with ``Invalid listen key``); the core is
+   ``CLOSED`` once the pool has let every transport go and the key is deleted
+   (or given up).
 4. Events come out in the order things happened: a pool event and the listen-key
    events it causes, or a listen-key event and the pool events it causes.
 5. After any input at ``now``, :meth:`~ClientCore.next_deadline` is ``None`` or
@@ -174,6 +176,9 @@ _CORE_TRANSITIONS: Final = frozen_table(
 )
 
 
+_KEY_CLOSING: Final = frozenset({ListenKeyState.CLOSING, ListenKeyState.CLOSED})
+
+
 class _Outcome(enum.Enum):
     CONFIRMED = "confirmed"
     FAILED = "failed"
@@ -268,6 +273,11 @@ class ClientCore:
         """The subscribe tickets not completed yet, oldest first."""
         return tuple(self._tickets)
 
+    @property
+    def has_output(self) -> bool:
+        """Events or intents wait to be taken: take them before sleeping."""
+        return bool(self._events or self._intents)
+
     def next_event(self) -> Event | None:
         """The next event, or ``None``."""
         return self._events.popleft() if self._events else None
@@ -358,9 +368,7 @@ class ClientCore:
             self._resolve(name, _Outcome.CANCELLED)
         if not self.pool.closed:
             self.pool.close(now)
-        if self.listen_keys is not None:
-            self.listen_keys.close(now)
-        self._pump(now)
+        self._pump(now)  # the key is deleted once the private links are closed
 
     # ------------------------------------------------------------ inputs
 
@@ -436,13 +444,14 @@ class ClientCore:
                     self._calls[self._next_call] = intent.request_id
                     assert self._rest is not None
                     self._intents.append(RestCall(self._next_call, intent, self._rest))
+        if self._machine.state is _C.CLOSING and pool.finished:
+            if keys is not None and keys.state not in _KEY_CLOSING:
+                keys.close(now)
+                self._pump(now)
+                return
+            if keys is None or keys.state is ListenKeyState.CLOSED:
+                self._machine.step(_I.FINISHED)
         self._intents.extend(pool.intents())
-        if (
-            self._machine.state is _C.CLOSING
-            and pool.finished
-            and (keys is None or keys.state is ListenKeyState.CLOSED)
-        ):
-            self._machine.step(_I.FINISHED)
 
     def _on_pool_event(self, event: Event, now: float) -> None:
         if isinstance(event, TopicsSubscribed):

@@ -20,7 +20,7 @@ from mexc_core.client.pool import (
     PoolConfig,
 )
 from mexc_core.events import Event, Push
-from mexc_core.sim.protocol import SimConfig, SimConnection, Simulator, TransportAction
+from mexc_sim.protocol import SimConfig, SimConnection, Simulator, TransportAction
 
 
 class Loop:

@@ -17,8 +17,8 @@ from types import ModuleType
 import pytest
 import trustme
 
-from mexc_core.sim.server import RunningSimulator
-from mexc_core.testing.server import LoopbackServer
+from mexc_sim.server import RunningSimulator
+from tests.loopback_server import LoopbackServer
 from tests.timing import FACTOR
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"

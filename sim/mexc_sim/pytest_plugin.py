@@ -1,7 +1,8 @@
-"""pytest fixtures that run the MEXC simulator (the ``pytest11`` entry point ``mexc``).
+"""pytest fixtures that run the MEXC simulator (the ``pytest11`` entry point ``mexc_sim``).
 
-Installed with mexc-core, the plugin loads in every pytest session; its fixtures
-start a simulator only when a test asks for one:
+Installed with mexc-sim (not with mexc-core), the plugin loads in every pytest
+session of that environment; loading it imports nothing of the simulator, and its
+fixtures start one only when a test asks for one:
 
 ``mexc_sim``
     A :class:`~mexc_sim.server.RunningSimulator` served in-process, from a

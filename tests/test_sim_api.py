@@ -17,11 +17,16 @@ from mexc_core.connection import Connection, ConnectionState
 from mexc_core.events import Push
 from mexc_sim import serve_in_thread
 
-SIM = Path(__file__).resolve().parent.parent / "mexc_core" / "sim"
-#: The modules that may do I/O: the anyio server and what re-exports or runs it.
-IO_MODULES = {"server.py", "__init__.py", "__main__.py"}
+SIM = Path(__file__).resolve().parent.parent / "sim" / "mexc_sim"
+#: The modules that may do I/O: the anyio server, the command line, the pytest
+#: fixtures, and what re-exports or runs them.
+IO_MODULES = {"server.py", "cli.py", "pytest_plugin.py", "__init__.py", "__main__.py"}
 BANNED = {"anyio", "asyncio", "trio", "socket", "ssl", "time", "os", "selectors", "threading"}
 MODULES = sorted(p.stem for p in SIM.glob("*.py") if p.name not in {"__main__.py"})
+
+
+def test_the_scans_see_the_simulator() -> None:
+    assert {"exchange", "market", "protocol", "server", "cli", "pytest_plugin"} <= set(MODULES)
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,9 @@ __all__ = (
     "mexc_sim_config",
     "mexc_sim_factory",
     "mexc_sim_process",
+    "pytest_addoption",
+    "pytest_configure",
+    "start_process",
 )
 
 #: How long the subprocess may take to print its URLs, in seconds.

@@ -12,8 +12,9 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 # The repository root for `codegen` (not an installed package) and `mexc_core`;
+# sim/ for `mexc_sim` (the simulator's own distribution, a workspace member);
 # _ext for the local extension that renders tables from the live schema.
-for entry in (str(DOCS / "_ext"), str(ROOT)):
+for entry in (str(DOCS / "_ext"), str(ROOT / "sim"), str(ROOT)):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 

@@ -12,7 +12,8 @@ topic's parameters, validated on construction; ``str()`` gives the topic string:
 A bad topic raises :class:`~mexc_core.errors.InvalidTopic` naming the bad part and
 the allowed values. The registry (``CHANNELS``, ``BY_NAME``, ``BY_PREFIX``,
 ``BY_BODY_NUMBER``) maps each channel to its template, wrapper body field, message
-type and plugin hook. Everything here is generated from ``codegen/channels.toml``.
+type and plugin hook; ``SEP`` is the ``@`` between a topic's parts. Everything here
+is generated from ``codegen/channels.toml``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Iterable
 from mexc_core._generated import channels as _generated
 from mexc_core._generated.channels import *  # noqa: F403 - the generated channels are the API
 from mexc_core._generated.channels import BY_NAME, BY_PREFIX, RETIRED, TOPIC_TYPES, AnyTopic
-from mexc_core._topics import SEP
+from mexc_core._topics import SEP as SEP
 from mexc_core._topics import ChannelSpec as ChannelSpec
 from mexc_core._topics import Param as Param
 from mexc_core._topics import ParamKind as ParamKind
@@ -32,6 +33,7 @@ from mexc_core.errors import InvalidTopic as InvalidTopic
 
 # concatenated, not unpacked: mypy and ruff's __all__ checks both read this form
 __all__ = _generated.__all__ + (  # noqa: RUF005
+    "SEP",
     "ChannelSpec",
     "InvalidTopic",
     "Param",

@@ -22,8 +22,8 @@ from mexc_core.client.pool import (
 )
 from mexc_core.events import Event, Push
 from mexc_core.rest import Credentials, RestError
-from mexc_core.sim.protocol import SimConfig, SimConnection, Simulator, TransportAction
-from mexc_core.sim.rest import RestRequest as HttpCall
+from mexc_sim.protocol import SimConfig, SimConnection, Simulator, TransportAction
+from mexc_sim.rest import HttpCall
 
 #: What a loop drives: a pool, or a whole client core (the same inputs and outputs).
 Driver = ConnectionPool | ClientCore

@@ -7,7 +7,7 @@ from decimal import Decimal
 from mexc_core import wire
 from mexc_core.events import Push
 from mexc_core.messages import PublicAggreDepthsV3Api
-from mexc_core.sim.market import BookSnapshot, MarketSpec
+from mexc_sim.market import BookSnapshot, MarketSpec
 
 
 class Recorder:

@@ -25,8 +25,8 @@ from mexc_core.aio.errors import (
 )
 from mexc_core.aio.http import HttpClient
 from mexc_core.aio.listenkey import ListenKeyKeeper
-from mexc_core.sim.protocol import SimConfig
-from mexc_core.sim.server import RunningSimulator, ScaledClock, serve_in_thread
+from mexc_sim.protocol import SimConfig
+from mexc_sim.server import RunningSimulator, ScaledClock, serve_in_thread
 from tests.timing import FACTOR
 
 pytestmark = pytest.mark.anyio

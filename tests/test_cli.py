@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from mexc_core import cli
-from mexc_core.sim.server import RunningSimulator
+from mexc_sim.server import RunningSimulator
 from tests.timing import FACTOR
 from tests.vectors.make_vectors import SPEC_HEX
 

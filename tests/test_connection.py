@@ -49,7 +49,7 @@ from mexc_core.events import (
     Unsubscribed,
 )
 from mexc_core.session import SessionConfig, SessionState, SubscriptionState
-from mexc_core.testing.server import MiniServer, trade_push
+from tests.loopback_server import MiniServer, trade_push
 
 A = "spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT"
 B = "spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT"

@@ -29,9 +29,9 @@ from mexc_core.events import (
     SubscribeCompleted,
 )
 from mexc_core.rest import Credentials
-from mexc_core.sim.faults import Faults
-from mexc_core.sim.server import RunningSimulator
-from mexc_core.testing.server import LoopbackServer
+from mexc_sim.faults import Faults
+from mexc_sim.server import RunningSimulator
+from tests.loopback_server import LoopbackServer
 from tests.timing import FACTOR
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"

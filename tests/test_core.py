@@ -29,9 +29,9 @@ from mexc_core.events import (
 )
 from mexc_core.listenkey import CreateListenKey, ListenKeyState
 from mexc_core.rest import Credentials
-from mexc_core.sim.exchange import ExchangeConfig, default_markets
-from mexc_core.sim.faults import Faults
-from mexc_core.sim.protocol import SimConfig
+from mexc_sim.exchange import ExchangeConfig, default_markets
+from mexc_sim.faults import Faults
+from mexc_sim.protocol import SimConfig
 from tests.pool_harness import CoreLoop
 
 MARKETS = default_markets(4)

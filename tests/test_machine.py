@@ -47,7 +47,7 @@ def _is_table(value: object) -> bool:
 def _tables() -> dict[str, Table]:
     found: dict[str, Table] = {}
     for info in pkgutil.walk_packages(mexc_core.__path__, "mexc_core."):
-        if info.name.startswith(("mexc_core._generated", "mexc_core.sim", "mexc_core.testing")):
+        if info.name.startswith(("mexc_core._generated", "mexc_core.testing")):
             continue
         module = importlib.import_module(info.name)
         for name, value in vars(module).items():

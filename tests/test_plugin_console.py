@@ -28,11 +28,11 @@ from mexc_core.hookspecs import hookimpl
 from mexc_core.messages import PublicAggreBookTickerV3Api, PublicAggreDealsV3Api
 from mexc_core.plugins import plugin_manager
 from mexc_core.session import SessionConfig
-from mexc_core.sim.exchange import ExchangeConfig, default_markets
-from mexc_core.sim.faults import Faults
-from mexc_core.sim.protocol import SimConfig
-from mexc_core.sim.server import serve_in_thread
-from mexc_core.sim.session import WsRules
+from mexc_sim.exchange import ExchangeConfig, default_markets
+from mexc_sim.faults import Faults
+from mexc_sim.protocol import SimConfig
+from mexc_sim.server import serve_in_thread
+from mexc_sim.session import WsRules
 from tests.timing import FACTOR
 from tests.virtual_time import SteppedTime
 

@@ -43,10 +43,10 @@ from mexc_core.events import (
 )
 from mexc_core.messages import PublicAggreDealsV3Api
 from mexc_core.session import SessionConfig
-from mexc_core.sim.exchange import ExchangeConfig, default_markets
-from mexc_core.sim.faults import Faults
-from mexc_core.sim.protocol import SimConfig
-from mexc_core.sim.session import WsRules
+from mexc_sim.exchange import ExchangeConfig, default_markets
+from mexc_sim.faults import Faults
+from mexc_sim.protocol import SimConfig
+from mexc_sim.session import WsRules
 from tests.pool_harness import Loop
 
 MARKETS = default_markets(8)

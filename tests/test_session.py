@@ -54,7 +54,7 @@ from mexc_core.session import (
     SubscriptionInput,
     SubscriptionState,
 )
-from mexc_core.testing.server import trade_push
+from tests.loopback_server import trade_push
 
 A = "spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT"
 B = "spot@public.aggre.depth.v3.api.pb@10ms@ETHUSDT"

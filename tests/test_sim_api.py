@@ -15,13 +15,18 @@ import pytest
 
 from mexc_core.connection import Connection, ConnectionState
 from mexc_core.events import Push
-from mexc_core.sim import serve_in_thread
+from mexc_sim import serve_in_thread
 
-SIM = Path(__file__).resolve().parent.parent / "mexc_core" / "sim"
-#: The modules that may do I/O: the anyio server and what re-exports or runs it.
-IO_MODULES = {"server.py", "__init__.py", "__main__.py"}
+SIM = Path(__file__).resolve().parent.parent / "sim" / "mexc_sim"
+#: The modules that may do I/O: the anyio server, the command line, the pytest
+#: fixtures, and what re-exports or runs them.
+IO_MODULES = {"server.py", "cli.py", "pytest_plugin.py", "__init__.py", "__main__.py"}
 BANNED = {"anyio", "asyncio", "trio", "socket", "ssl", "time", "os", "selectors", "threading"}
 MODULES = sorted(p.stem for p in SIM.glob("*.py") if p.name not in {"__main__.py"})
+
+
+def test_the_scans_see_the_simulator() -> None:
+    assert {"exchange", "market", "protocol", "server", "cli", "pytest_plugin"} <= set(MODULES)
 
 
 @pytest.mark.parametrize(
@@ -40,7 +45,7 @@ def test_exchange_logic_is_sans_io(name: str) -> None:
 
 @pytest.mark.parametrize("stem", MODULES)
 def test_all_is_honest(stem: str) -> None:
-    name = "mexc_core.sim" if stem == "__init__" else f"mexc_core.sim.{stem}"
+    name = "mexc_sim" if stem == "__init__" else f"mexc_sim.{stem}"
     module = importlib.import_module(name)
     exported = module.__all__
     assert isinstance(exported, tuple)
@@ -56,7 +61,7 @@ def test_all_is_honest(stem: str) -> None:
 
 def test_doctests() -> None:
     for stem in ("_numbers", "market", "exchange", "rest", "session"):
-        module = importlib.import_module(f"mexc_core.sim.{stem}")
+        module = importlib.import_module(f"mexc_sim.{stem}")
         result = doctest.testmod(module)
         assert result.failed == 0, stem
 

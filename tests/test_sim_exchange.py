@@ -21,10 +21,10 @@ from mexc_core.messages import (
     PublicMiniTickerV3Api,
     PublicSpotKlineV3Api,
 )
-from mexc_core.sim.exchange import ApiError, Exchange, ExchangeConfig, default_markets
-from mexc_core.sim.feeds import FEED_KINDS
-from mexc_core.sim.market import kline_window, timezone_offset
-from mexc_core.sim.rest import RestApi, RestRequest
+from mexc_sim.exchange import Exchange, ExchangeConfig, ExchangeError, default_markets
+from mexc_sim.feeds import FEED_KINDS
+from mexc_sim.market import kline_window, timezone_offset
+from mexc_sim.rest import HttpCall, RestApi
 from tests.google_oracle import assert_identical, google_parse, push_from_google
 from tests.sim_helpers import NaiveBook, Recorder, truth_levels
 
@@ -121,7 +121,7 @@ def test_the_documented_snapshot_procedure_syncs_with_rest_depth() -> None:
     snapshot = (
         RestApi(exchange)
         .handle(
-            RestRequest(method="GET", path="/api/v3/depth", query="symbol=BTCUSDT&limit=5000"), 2.0
+            HttpCall(method="GET", path="/api/v3/depth", query="symbol=BTCUSDT&limit=5000"), 2.0
         )
         .json()
     )
@@ -248,7 +248,7 @@ def test_the_truth_is_kept_for_recent_versions_only() -> None:
     with pytest.raises(LookupError, match="not yet"):
         exchange.book("BTCUSDT", market.version + 1)
     assert exchange.book("BTCUSDT", market.oldest_version).version == market.oldest_version
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(ExchangeError) as info:
         exchange.book("NOPEUSDT")
     assert (info.value.status, info.value.code) == (400, 30014)
 

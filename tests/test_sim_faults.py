@@ -16,9 +16,9 @@ from mexc_core.connection import Connection
 from mexc_core.errors import DecodeError, MessageTooBig
 from mexc_core.events import HandshakeRejected
 from mexc_core.messages import PublicAggreDepthsV3Api, UnknownBody
-from mexc_core.sim import Exchange, Faults, SimConfig, Simulator, TransportAction, profile
-from mexc_core.sim.faults import PROFILES, RANDOM_KINDS
-from mexc_core.sim.session import UNKNOWN_CHANNEL, OutgoingKind, ServerSession, WsRules
+from mexc_sim import Exchange, Faults, SimConfig, Simulator, TransportAction, profile
+from mexc_sim.faults import PROFILES, RANDOM_KINDS
+from mexc_sim.session import UNKNOWN_CHANNEL, OutgoingKind, ServerSession, WsRules
 from tests.google_oracle import google_parse
 
 DEPTH = "spot@public.aggre.depth.v3.api.pb@10ms@BTCUSDT"

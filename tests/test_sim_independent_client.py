@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 from websockets.sync.client import connect
 
 from codegen import oracle
-from mexc_core.sim.server import RunningSimulator
+from mexc_sim.server import RunningSimulator
 from tests.timing import FACTOR
 
 DEPTH = "spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT"

@@ -14,8 +14,8 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mexc_core.sim.exchange import ApiError, Exchange, ExchangeConfig, default_markets
-from mexc_core.sim.market import ASK, BID, BUY
+from mexc_sim.exchange import Exchange, ExchangeConfig, ExchangeError, default_markets
+from mexc_sim.market import ASK, BID, BUY
 
 MARKETS = default_markets(3, levels=10, event_rate=20.0)
 
@@ -117,6 +117,6 @@ def test_any_order_flow_keeps_the_exchange_consistent(
                 assert isinstance(wait_for, float)
                 now += wait_for
                 exchange.advance(now)
-        except ApiError as exc:
+        except ExchangeError as exc:
             assert exc.code in (-2011, 30004), exc  # cancelling a closed order, or too poor
         check(exchange, symbol, start)

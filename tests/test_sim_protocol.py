@@ -16,11 +16,11 @@ from wsproto.events import (
     TextMessage,
 )
 
-from mexc_core.sim import SimConfig, Simulator, TransportAction, WsRules
-from mexc_core.sim.exchange import Exchange, ExchangeConfig
-from mexc_core.sim.market import MarketSpec
-from mexc_core.sim.protocol import CLOSE_HANDSHAKE_TIMEOUT, SimConnection
 from mexc_core.wire import encode_subscription
+from mexc_sim import SimConfig, Simulator, TransportAction, WsRules
+from mexc_sim.exchange import Exchange, ExchangeConfig
+from mexc_sim.market import MarketSpec
+from mexc_sim.protocol import CLOSE_HANDSHAKE_TIMEOUT, SimConnection
 
 
 def action(conn: SimConnection) -> TransportAction:

@@ -13,10 +13,10 @@ import pytest
 
 from mexc_core import wire
 from mexc_core.messages import PrivateAccountV3Api, PrivateDealsV3Api, PrivateOrdersV3Api
-from mexc_core.sim.exchange import DEFAULT_API_KEY, DEFAULT_API_SECRET, Exchange, ExchangeConfig
-from mexc_core.sim.faults import RestFaults
-from mexc_core.sim.rest import RestApi, RestRequest, RestResponse, sign
-from mexc_core.sim.session import OutgoingKind, ServerSession, WsRules
+from mexc_sim.exchange import DEFAULT_API_KEY, DEFAULT_API_SECRET, Exchange, ExchangeConfig
+from mexc_sim.faults import RestFaults
+from mexc_sim.rest import HttpCall, RestApi, RestResponse, sign
+from mexc_sim.session import OutgoingKind, ServerSession, WsRules
 
 VECTOR = (
     "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=11&recvWindow=5000&timestamp=1644489390087"
@@ -24,7 +24,7 @@ VECTOR = (
 
 
 def get(api: RestApi, path: str, query: str = "", now: float = 0.0) -> RestResponse:
-    return api.handle(RestRequest(method="GET", path=path, query=query), now)
+    return api.handle(HttpCall(method="GET", path=path, query=query), now)
 
 
 def call(
@@ -54,7 +54,7 @@ def call(
         query, body = first, f"{rest}&signature={sign(secret, first + rest)}"
     headers = {"x-mexc-apikey": key} if key else {}
     return api.handle(
-        RestRequest(method=method, path=path, query=query, body=body.encode(), headers=headers), now
+        HttpCall(method=method, path=path, query=query, body=body.encode(), headers=headers), now
     )
 
 
@@ -86,7 +86,7 @@ def test_the_documented_request_is_accepted_at_its_time() -> None:
     """The docs' own example, replayed when its timestamp is the server's time."""
     exchange = Exchange(ExchangeConfig(start_ms=1644489390087 - 2000))
     signature = "fd3e4e8543c5188531eb7279d68ae7d26a573d0fc5ab0d18eb692451654d837a"
-    request = RestRequest(
+    request = HttpCall(
         method="GET",
         path="/api/v3/account",
         query=f"{VECTOR}&signature={signature}",
@@ -112,7 +112,7 @@ def test_auth_errors() -> None:
     assert error(call(api, "GET", "/api/v3/account", now=now, key="")) == (400, 400)
     assert error(call(api, "GET", "/api/v3/account", now=now, key="nobody")) == (400, 10072)
     assert error(call(api, "GET", "/api/v3/account", now=now, secret="wrong")) == (400, 700002)
-    unsigned = RestRequest(
+    unsigned = HttpCall(
         method="GET",
         path="/api/v3/account",
         query=f"timestamp={t}",
@@ -130,7 +130,7 @@ def test_auth_errors() -> None:
         400,
         700005,
     )
-    no_time = RestRequest(
+    no_time = HttpCall(
         method="GET",
         path="/api/v3/account",
         query=f"recvWindow=5000&signature={sign(DEFAULT_API_SECRET, 'recvWindow=5000')}",
@@ -171,7 +171,7 @@ def test_public_endpoints() -> None:
     assert error(get(api, "/api/v3/depth")) == (400, 44444)
     assert error(get(api, "/api/v3/depth", "symbol=BTCUSDT&limit=x")) == (400, 33333)
     assert error(get(api, "/api/v3/nothing")) == (404, 404)
-    assert error(api.handle(RestRequest(method="PATCH", path="/api/v3/ping"), 0.0)) == (405, 405)
+    assert error(api.handle(HttpCall(method="PATCH", path="/api/v3/ping"), 0.0)) == (405, 405)
 
 
 def test_rate_limit_is_500_per_10_s_with_retry_after() -> None:
@@ -531,7 +531,7 @@ def test_sim_truth_endpoints() -> None:
     assert error(get(api, "/_sim/book", f"symbol=BTCUSDT&version={version + 5}", 3.0)) == (404, 404)
     key = exchange.create_listen_key(exchange.accounts[DEFAULT_API_KEY], 3.0)
     response = api.handle(
-        RestRequest(method="POST", path="/_sim/expireListenKey", query=f"listenKey={key}"), 3.0
+        HttpCall(method="POST", path="/_sim/expireListenKey", query=f"listenKey={key}"), 3.0
     )
     assert ok(response) == {"listenKey": key}
     assert key not in exchange.listen_keys

@@ -36,8 +36,8 @@ from mexc_core.events import (
 )
 from mexc_core.messages import PrivateOrdersV3Api, PublicAggreDepthsV3Api
 from mexc_core.session import SessionConfig
-from mexc_core.sim import Faults, RunningSimulator, SimConfig, sign
-from mexc_core.testing.pytest_plugin import SimProcess, start_process
+from mexc_sim import Faults, RunningSimulator, SimConfig, sign
+from mexc_sim.pytest_plugin import SimProcess, start_process
 from tests.timing import FACTOR
 
 DEPTH = "spot@public.aggre.depth.v3.api.pb@10ms@BTCUSDT"
@@ -305,7 +305,7 @@ def test_cli_help_and_bad_profile(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         cli.main(["sim", "--symbols", "bad"])
     proc = subprocess.run(
-        [sys.executable, "-m", "mexc_core.sim", "--faults", "nope"],
+        [sys.executable, "-m", "mexc_sim", "--faults", "nope"],
         capture_output=True,
         text=True,
         timeout=60,

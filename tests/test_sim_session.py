@@ -7,8 +7,8 @@ import json
 import pytest
 
 from mexc_core import wire
-from mexc_core.sim.exchange import Exchange
-from mexc_core.sim.session import (
+from mexc_sim.exchange import Exchange
+from mexc_sim.session import (
     CLOSE_IDLE,
     CLOSE_POLICY,
     INVALID_LISTEN_KEY,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import anyio
 
-from mexc_core.sim.server import RunningSimulator, ScaledClock
+from mexc_sim.server import RunningSimulator, ScaledClock
 from tests.timing import FACTOR
 
 

@@ -18,7 +18,7 @@ import anyio
 from mexc_core.aio.client import MexcClient
 from mexc_core.events import GapDetected, LinkDisconnected, Push, TopicsSubscribed
 from mexc_core.hookspecs import hookimpl, messages
-from mexc_core.sim import ExchangeConfig, Faults, SimConfig, default_markets, serve_in_thread
+from mexc_sim import ExchangeConfig, Faults, SimConfig, default_markets, serve_in_thread
 
 
 # [plugin]

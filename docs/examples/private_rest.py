@@ -21,7 +21,7 @@ from mexc_core.aio.clock import wall_clock_ms
 from mexc_core.aio.http import HttpClient
 from mexc_core.aio.listenkey import ListenKeyKeeper
 from mexc_core.events import Event
-from mexc_core.sim import serve_in_thread
+from mexc_sim import serve_in_thread
 
 
 async def main(rest_url: str, api_key: str, api_secret: str) -> None:

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 from mexc_core.connection import Connection
 from mexc_core.events import Push, Subscribed
 from mexc_core.messages import PublicAggreDepthsV3Api
-from mexc_core.sim import RunningSimulator, serve_in_thread, sign
+from mexc_sim import RunningSimulator, serve_in_thread, sign
 
 SYMBOL = "BTCUSDT"
 TOPIC = f"spot@public.aggre.depth.v3.api.pb@10ms@{SYMBOL}"

@@ -1,11 +1,12 @@
-"""Test support shipped with mexc-core: hypothesis strategies, state machines, pytest fixtures.
+"""Test support shipped with mexc-core: hypothesis strategies and state machines.
 
 - :mod:`mexc_core.testing.strategies`: hypothesis strategies for every message,
   push and topic (needs the ``hypothesis`` distribution, the ``testing`` extra).
 - :mod:`mexc_core.testing.stateful`: rule-based state machines of the core.
-- :mod:`mexc_core.testing.pytest_plugin`: the ``mexc_sim`` fixtures, registered
-  with pytest through the ``pytest11`` entry point ``mexc``; they run the exchange
-  simulator (:mod:`mexc_core.sim`).
+
+The exchange simulator and its pytest fixtures (``mexc_sim``, ``mexc_sim_process``
+...) are the mexc-sim distribution (:mod:`mexc_sim`, :mod:`mexc_sim.pytest_plugin`),
+which the ``testing`` extra installs; mexc-core registers no pytest plugin.
 
 The core never imports this package.
 """

@@ -7,11 +7,11 @@ Theory of operation
 simulator's clock in seconds (0 when the exchange starts), and the exchange's own
 clock in epoch milliseconds is ``config.start_ms + now * 1000``. It owns
 
-- the markets (:class:`~mexc_core.sim.market.Market`), advanced lazily, except the
+- the markets (:class:`~mexc_sim.market.Market`), advanced lazily, except the
   *hot* ones (watched by a feed, or holding a user's resting order), which
   :meth:`Exchange.advance` runs in global time order so that fills and pushes
   come out in the order they happened;
-- the public feeds (:mod:`mexc_core.sim.feeds`), one per subscribed topic, fired on
+- the public feeds (:mod:`mexc_sim.feeds`), one per subscribed topic, fired on
   their cadence between market events (an event at the same millisecond as a
   firing comes first);
 - accounts with API keys and balances, listen keys (60 min validity, 60 per
@@ -23,7 +23,7 @@ clock in epoch milliseconds is ``config.start_ms + now * 1000``. It owns
 method first advances to its ``now``. Given the same seed, configuration and the
 same calls at the same times, the exchange produces the same bytes.
 
-Errors a REST caller made are raised as :class:`ApiError` with MEXC's HTTP status,
+Errors a REST caller made are raised as :class:`ExchangeError` with MEXC's HTTP status,
 code and message.
 """
 
@@ -41,18 +41,18 @@ from typing import Final, final
 from mexc_core import wire
 from mexc_core.channels import ACCOUNT, PRIVATE_DEALS, PRIVATE_ORDERS, InvalidTopic, parse
 from mexc_core.messages import PrivateAccountV3Api, PrivateDealsV3Api, PrivateOrdersV3Api
-from mexc_core.sim._numbers import from_text
-from mexc_core.sim.feeds import FEED_KINDS, Feed, Subscriber, make_feed
-from mexc_core.sim.market import (
+from mexc_sim._numbers import from_text
+from mexc_sim.feeds import FEED_KINDS, Feed, Subscriber, make_feed
+from mexc_sim.market import (
     BUY,
     SELL,
     BookSnapshot,
     Fill,
     Market,
     MarketSpec,
-    Order,
     OrderStatus,
     OrderType,
+    UserOrder,
 )
 
 __all__ = (
@@ -61,12 +61,12 @@ __all__ = (
     "LISTEN_KEY_VALIDITY",
     "MAX_CONNECTIONS_PER_LISTEN_KEY",
     "MAX_LISTEN_KEYS",
-    "Account",
-    "ApiError",
     "Exchange",
     "ExchangeConfig",
-    "ListenKey",
+    "ExchangeError",
+    "ListenKeyLease",
     "Subscriber",
+    "UserAccount",
     "decimal_text",
     "default_markets",
     "market_spec",
@@ -101,7 +101,7 @@ _KNOWN: Final = (
 )
 
 
-class ApiError(Exception):
+class ExchangeError(Exception):
     """A REST request MEXC would refuse: HTTP ``status`` with ``{"code":..,"msg":..}``."""
 
     def __init__(self, status: int, code: int, msg: str) -> None:
@@ -208,14 +208,14 @@ class ExchangeConfig:
 
 
 @dataclass(slots=True, eq=False)
-class Account:
+class UserAccount:
     """One account: credentials, balances ``asset -> [free, locked]``, orders, trades."""
 
     uid: str
     api_key: str
     api_secret: str
     balances: dict[str, list[Decimal]]
-    orders: dict[str, Order] = field(default_factory=dict)
+    orders: dict[str, UserOrder] = field(default_factory=dict)
     trades: list[dict[str, object]] = field(default_factory=list)
 
     def balance(self, asset: str) -> list[Decimal]:
@@ -224,11 +224,11 @@ class Account:
 
 
 @dataclass(slots=True, eq=False)
-class ListenKey:
+class ListenKeyLease:
     """A listen key: who owns it, until when it is valid, who is connected with it."""
 
     key: str
-    account: Account
+    account: UserAccount
     expires: float
     connections: dict[int, Subscriber] = field(default_factory=dict)
 
@@ -257,8 +257,8 @@ class Exchange:
         self._order_seq = self._rng.randrange(10**17, 9 * 10**17)
         self.maker_fee = Decimal(cfg.maker_fee)
         self.taker_fee = Decimal(cfg.taker_fee)
-        self.accounts: dict[str, Account] = {}
-        self._by_uid: dict[str, Account] = {}
+        self.accounts: dict[str, UserAccount] = {}
+        self._by_uid: dict[str, UserAccount] = {}
         balances = dict(cfg.balances) or self._default_balances()
         self.add_account(cfg.api_key, cfg.api_secret, balances)
         self.feeds: dict[str, Feed] = {}
@@ -267,7 +267,7 @@ class Exchange:
         self._hot: list[tuple[int, int]] = []
         self._heaped: set[int] = set()
         self._watched: dict[int, int] = {}
-        self.listen_keys: dict[str, ListenKey] = {}
+        self.listen_keys: dict[str, ListenKeyLease] = {}
         self._private: dict[str, dict[str, dict[int, Subscriber]]] = {}
         self._reserved: dict[str, Decimal] = {}
         self._coin_ids: dict[str, str] = {}
@@ -337,11 +337,11 @@ class Exchange:
     def market(self, symbol: str, now: float | None = None) -> Market:
         """The market of ``symbol``, advanced to ``now`` if given.
 
-        :raises ApiError: no such market (MEXC's 30014 ``Invalid symbol.``).
+        :raises ExchangeError: no such market (MEXC's 30014 ``Invalid symbol.``).
         """
         market = self.markets.get(symbol)
         if market is None:
-            raise ApiError(400, 30014, "Invalid symbol.")
+            raise ExchangeError(400, 30014, "Invalid symbol.")
         if now is not None:
             self.advance(now)
             market.advance_to(self.time_ms)
@@ -356,7 +356,7 @@ class Exchange:
         """The exact book of ``symbol`` at ``version`` (default: the current one).
 
         :raises LookupError: the version is not kept or not reached yet.
-        :raises ApiError: no such market.
+        :raises ExchangeError: no such market.
         """
         market = self.market(symbol)
         return market.snapshot(depth) if version is None else market.book_at(version, depth)
@@ -364,7 +364,7 @@ class Exchange:
     # ------------------------------------------------------------ feeds
 
     def subscribe(
-        self, subscriber: Subscriber, topic: str, now: float, *, account: Account | None = None
+        self, subscriber: Subscriber, topic: str, now: float, *, account: UserAccount | None = None
     ) -> None:
         """Start delivering ``topic`` to ``subscriber`` (the topic is valid and served)."""
         self.advance(now)
@@ -394,7 +394,7 @@ class Exchange:
         return [self.markets[symbol]] if isinstance(symbol, str) else []
 
     def unsubscribe(
-        self, subscriber: Subscriber, topic: str, *, account: Account | None = None
+        self, subscriber: Subscriber, topic: str, *, account: UserAccount | None = None
     ) -> None:
         """Stop delivering ``topic`` to ``subscriber`` (no-op if it was not subscribed)."""
         if topic in _PRIVATE_TOPICS:
@@ -447,12 +447,12 @@ class Exchange:
             balances.setdefault(spec.base_asset, decimal_text(mean * 100))
         return balances
 
-    def add_account(self, api_key: str, api_secret: str, balances: dict[str, str]) -> Account:
+    def add_account(self, api_key: str, api_secret: str, balances: dict[str, str]) -> UserAccount:
         """Open an account with these credentials and balances."""
         if api_key in self.accounts:
             raise ValueError(f"API key {api_key!r} exists")
         uid = str(10_000_000 + len(self.accounts))
-        account = Account(
+        account = UserAccount(
             uid, api_key, api_secret, {a: [Decimal(v), Decimal(0)] for a, v in balances.items()}
         )
         self.accounts[api_key] = account
@@ -469,45 +469,45 @@ class Exchange:
 
     # ------------------------------------------------------------ listen keys
 
-    def create_listen_key(self, account: Account, now: float) -> str:
+    def create_listen_key(self, account: UserAccount, now: float) -> str:
         """A new listen key, valid for ``listen_key_validity`` seconds.
 
-        :raises ApiError: the account already has 60 valid keys.
+        :raises ExchangeError: the account already has 60 valid keys.
         """
         self.advance(now)
         valid = [k for k in self.listen_keys.values() if k.account is account]
         if len(valid) >= MAX_LISTEN_KEYS:
-            raise ApiError(
+            raise ExchangeError(
                 400, 33333, f"listenKey limit exceeded: at most {MAX_LISTEN_KEYS} per account"
             )
         alphabet = string.ascii_lowercase + string.digits
         key = "".join(self._rng.choice(alphabet) for _ in range(64))
-        self.listen_keys[key] = ListenKey(key, account, now + self.config.listen_key_validity)
+        self.listen_keys[key] = ListenKeyLease(key, account, now + self.config.listen_key_validity)
         return key
 
-    def listen_keys_of(self, account: Account, now: float) -> list[str]:
+    def listen_keys_of(self, account: UserAccount, now: float) -> list[str]:
         """The account's valid listen keys, oldest first."""
         self.advance(now)
         return [k.key for k in self.listen_keys.values() if k.account is account]
 
-    def _own_key(self, account: Account, key: str) -> ListenKey:
+    def _own_key(self, account: UserAccount, key: str) -> ListenKeyLease:
         entry = self.listen_keys.get(key)
         if entry is None or entry.account is not account:
-            raise ApiError(400, 730002, "Your input param is invalid")
+            raise ExchangeError(400, 730002, "Your input param is invalid")
         return entry
 
-    def keep_alive(self, account: Account, key: str, now: float) -> None:
+    def keep_alive(self, account: UserAccount, key: str, now: float) -> None:
         """Extend a listen key to ``listen_key_validity`` from ``now``.
 
-        :raises ApiError: unknown or expired key.
+        :raises ExchangeError: unknown or expired key.
         """
         self.advance(now)
         self._own_key(account, key).expires = now + self.config.listen_key_validity
 
-    def delete_listen_key(self, account: Account, key: str, now: float) -> None:
+    def delete_listen_key(self, account: UserAccount, key: str, now: float) -> None:
         """Invalidate a listen key and close its connections.
 
-        :raises ApiError: unknown or expired key.
+        :raises ExchangeError: unknown or expired key.
         """
         self.advance(now)
         self._invalidate(self._own_key(account, key), now)
@@ -519,7 +519,7 @@ class Exchange:
         if entry is not None:
             self._invalidate(entry, now)
 
-    def _invalidate(self, entry: ListenKey, now: float) -> None:
+    def _invalidate(self, entry: ListenKeyLease, now: float) -> None:
         self.listen_keys.pop(entry.key, None)
         for subscriber in list(entry.connections.values()):
             subscriber.listen_key_invalidated(now)
@@ -529,24 +529,24 @@ class Exchange:
         for entry in [k for k in self.listen_keys.values() if k.expires <= now]:
             self._invalidate(entry, now)
 
-    def attach(self, key: str, subscriber: Subscriber, now: float) -> Account | None:
+    def attach(self, key: str, subscriber: Subscriber, now: float) -> UserAccount | None:
         """Connect a WebSocket with listen key ``key``; ``None`` if the key is not valid.
 
-        :raises ApiError: the key already has 5 connections (status 429).
+        :raises ExchangeError: the key already has 5 connections (status 429).
         """
         self.advance(now)
         entry = self.listen_keys.get(key)
         if entry is None:
             return None
         if len(entry.connections) >= MAX_CONNECTIONS_PER_LISTEN_KEY:
-            raise ApiError(
+            raise ExchangeError(
                 429, 429, f"at most {MAX_CONNECTIONS_PER_LISTEN_KEY} connections per listen key"
             )
         entry.connections[subscriber.sid] = subscriber
         return entry.account
 
     def detach(
-        self, subscriber: Subscriber, topics: Iterable[str], account: Account | None
+        self, subscriber: Subscriber, topics: Iterable[str], account: UserAccount | None
     ) -> None:
         """A session ended: drop its subscriptions and its listen-key slot."""
         for topic in list(topics):
@@ -562,7 +562,7 @@ class Exchange:
 
     def place_order(
         self,
-        account: Account,
+        account: UserAccount,
         now: float,
         *,
         symbol: str,
@@ -572,37 +572,41 @@ class Exchange:
         quote_order_qty: str | None = None,
         price: str | None = None,
         client_order_id: str | None = None,
-    ) -> Order:
+    ) -> UserOrder:
         """Place an order as ``POST /api/v3/order`` does; match it at once.
 
-        :raises ApiError: a bad parameter, an unknown symbol, or too little balance.
+        :raises ExchangeError: a bad parameter, an unknown symbol, or too little balance.
         """
         market = self.market(symbol, now)
         spec = market.spec
         if side not in ("BUY", "SELL"):
-            raise ApiError(400, 33333, f"Parameter 'side' is invalid: {side!r}")
+            raise ExchangeError(400, 33333, f"Parameter 'side' is invalid: {side!r}")
         try:
             kind = OrderType[type]
         except KeyError:
-            raise ApiError(400, 33333, f"Parameter 'type' is invalid: {type!r}") from None
+            raise ExchangeError(400, 33333, f"Parameter 'type' is invalid: {type!r}") from None
         lots = _parse(quantity, spec.quantity_scale, "quantity")
         ticks = _parse(price, spec.price_scale, "price")
         quote_scale = spec.price_scale + spec.quantity_scale
         budget = _parse(quote_order_qty, quote_scale, "quoteOrderQty")
         if kind is OrderType.MARKET:
             if (lots is None) == (budget is None):
-                raise ApiError(400, 33333, "MARKET orders need one of quantity or quoteOrderQty")
+                raise ExchangeError(
+                    400, 33333, "MARKET orders need one of quantity or quoteOrderQty"
+                )
             ticks = None
         else:
             if lots is None or ticks is None:
-                raise ApiError(400, 44444, f"{type} orders need quantity and price")
+                raise ExchangeError(400, 44444, f"{type} orders need quantity and price")
             budget = None
         for value in (lots, ticks, budget):
             if value is not None and value <= 0:
-                raise ApiError(400, 30002, "The minimum transaction volume cannot be less than 0")
+                raise ExchangeError(
+                    400, 30002, "The minimum transaction volume cannot be less than 0"
+                )
         when = self.time_ms
         order_side = BUY if side == "BUY" else SELL
-        order = Order(
+        order = UserOrder(
             order_id=self._next_order_id(),
             client_order_id=client_order_id or "",
             account=account.uid,
@@ -631,7 +635,7 @@ class Exchange:
             reserve = Decimal(lots).scaleb(-spec.quantity_scale)
         free, locked = account.balance(asset)
         if reserve > free or reserve <= 0:
-            raise ApiError(400, 30004, "Insufficient position")
+            raise ExchangeError(400, 30004, "Insufficient position")
         account.balances[asset] = [free - reserve, locked + reserve]
         self._reserved[order.order_id] = reserve
         account.orders[order.order_id] = order
@@ -647,31 +651,31 @@ class Exchange:
 
     def cancel_order(
         self,
-        account: Account,
+        account: UserAccount,
         now: float,
         *,
         symbol: str,
         order_id: str | None = None,
         client_order_id: str | None = None,
-    ) -> Order:
+    ) -> UserOrder:
         """Cancel an open order as ``DELETE /api/v3/order`` does.
 
-        :raises ApiError: unknown symbol, or no such open order (``-2011``).
+        :raises ExchangeError: unknown symbol, or no such open order (``-2011``).
         """
         market = self.market(symbol, now)
         order = self._find_order(account, symbol, order_id, client_order_id)
         if not order.is_open:
-            raise ApiError(400, -2011, "Unknown order sent.")
+            raise ExchangeError(400, -2011, "Unknown order sent.")
         market.cancel(order, self.time_ms)
         self._release(account, order, self.time_ms)
         self._push_order(account, order, self.time_ms)
         return order
 
     def _find_order(
-        self, account: Account, symbol: str, order_id: str | None, client_order_id: str | None
-    ) -> Order:
+        self, account: UserAccount, symbol: str, order_id: str | None, client_order_id: str | None
+    ) -> UserOrder:
         if order_id is None and client_order_id is None:
-            raise ApiError(400, 44444, "Param 'origClientOrderId' or 'orderId' must be sent")
+            raise ExchangeError(400, 44444, "Param 'origClientOrderId' or 'orderId' must be sent")
         for order in account.orders.values():
             if order.symbol != symbol:
                 continue
@@ -679,22 +683,24 @@ class Exchange:
                 return order
             if order_id is None and order.client_order_id == client_order_id:
                 return order
-        raise ApiError(400, -2011, "Unknown order sent.")
+        raise ExchangeError(400, -2011, "Unknown order sent.")
 
     def get_order(
         self,
-        account: Account,
+        account: UserAccount,
         now: float,
         *,
         symbol: str,
         order_id: str | None = None,
         client_order_id: str | None = None,
-    ) -> Order:
+    ) -> UserOrder:
         """One order of the account (``GET /api/v3/order``)."""
         self.market(symbol, now)
         return self._find_order(account, symbol, order_id, client_order_id)
 
-    def open_orders(self, account: Account, now: float, symbol: str | None = None) -> list[Order]:
+    def open_orders(
+        self, account: UserAccount, now: float, symbol: str | None = None
+    ) -> list[UserOrder]:
         """The account's open orders, oldest first (``GET /api/v3/openOrders``)."""
         if symbol is not None:
             self.market(symbol, now)
@@ -706,7 +712,7 @@ class Exchange:
             if o.is_open and (symbol is None or o.symbol == symbol)
         ]
 
-    def _release(self, account: Account, order: Order, when: int) -> None:
+    def _release(self, account: UserAccount, order: UserOrder, when: int) -> None:
         """Return what a closed order still holds frozen to the free balance."""
         left = self._reserved.pop(order.order_id, Decimal(0))
         spec = self.markets[order.symbol].spec
@@ -800,7 +806,7 @@ class Exchange:
 
     def _push_private(
         self,
-        account: Account,
+        account: UserAccount,
         topic: str,
         body: PrivateAccountV3Api | PrivateDealsV3Api | PrivateOrdersV3Api,
         when: int,
@@ -817,7 +823,7 @@ class Exchange:
 
     def _push_account(
         self,
-        account: Account,
+        account: UserAccount,
         asset: str,
         free_change: Decimal,
         locked_change: Decimal,
@@ -838,7 +844,7 @@ class Exchange:
         self._push_private(account, ACCOUNT.template, body, when)
 
     def _push_order(
-        self, account: Account, order: Order, when: int, *, is_maker: bool = False
+        self, account: UserAccount, order: UserOrder, when: int, *, is_maker: bool = False
     ) -> None:
         spec = self.markets[order.symbol].spec
         quote_scale = spec.price_scale + spec.quantity_scale
@@ -871,14 +877,14 @@ class Exchange:
         )
         self._push_private(account, PRIVATE_ORDERS.template, body, when, symbol=order.symbol)
 
-    def account_for_key(self, api_key: str) -> Account | None:
+    def account_for_key(self, api_key: str) -> UserAccount | None:
         """The account of an API key."""
         return self.accounts.get(api_key)
 
     def markets_of(self, symbols: Sequence[str] | None) -> list[Market]:
         """Markets by symbol (all when ``None``).
 
-        :raises ApiError: an unknown symbol.
+        :raises ExchangeError: an unknown symbol.
         """
         if symbols is None:
             return list(self.markets.values())
@@ -890,7 +896,7 @@ def _parse(text: str | None, scale: int, name: str) -> int | None:
         return None
     value = from_text(text, scale)
     if value is None:
-        raise ApiError(
+        raise ExchangeError(
             400, 33333, f"Parameter '{name}' is invalid: {text!r} (at most {scale} decimals)"
         )
     return value

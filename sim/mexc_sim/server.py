@@ -33,8 +33,8 @@ from anyio.abc import SocketAttribute
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from anyio.streams.tls import TLSListener
 
-from mexc_core.sim.exchange import Exchange
-from mexc_core.sim.protocol import SimConfig, SimConnection, Simulator, TransportAction
+from mexc_sim.exchange import Exchange
+from mexc_sim.protocol import SimConfig, SimConnection, Simulator, TransportAction
 
 __all__ = ("RunningSimulator", "ScaledClock", "SimServer", "serve_in_thread")
 

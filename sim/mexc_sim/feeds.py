@@ -18,8 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
 from mexc_core import wire
-from mexc_core._topics import SEP
-from mexc_core.channels import ChannelSpec, parse
+from mexc_core.channels import SEP, ChannelSpec, parse
 from mexc_core.messages import (
     Body,
     PublicAggreBookTickerV3Api,
@@ -38,7 +37,7 @@ from mexc_core.messages import (
     PublicMiniTickerV3Api,
     PublicSpotKlineV3Api,
 )
-from mexc_core.sim.market import ASK, BID, BookUpdate, Market
+from mexc_sim.market import ASK, BID, BookUpdate, Market
 
 __all__ = ("FEED_KINDS", "Feed", "Subscriber", "cadence_of", "make_feed")
 
@@ -61,7 +60,7 @@ FEED_KINDS: Final = frozenset(
 
 
 class Subscriber(Protocol):
-    """What the exchange delivers to: a WebSocket session (:mod:`mexc_core.sim.session`)."""
+    """What the exchange delivers to: a WebSocket session (:mod:`mexc_sim.session`)."""
 
     @property
     def sid(self) -> int:

@@ -8,7 +8,7 @@ server) gets ``PONG``. :meth:`MiniServer.push` sends an ``encode_push`` frame.
 
 :class:`LoopbackServer` runs MiniServers behind a real socket on 127.0.0.1 in a
 thread, pushing a trade to every subscribed topic at an interval: enough for the
-embedding examples; the exchange simulator (``mexc_core.sim``) is the full thing.
+embedding examples; the exchange simulator (``mexc_sim``) is the full thing.
 It never contacts the real exchange.
 """
 
@@ -174,7 +174,7 @@ class LoopbackServer:
         self.interval = interval
         self.blocked = set(blocked)
         self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.setblocking(False)  # noqa: FBT003 - socket API
+        self._listener.setblocking(False)
         self.port: int = self._listener.getsockname()[1]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mexc-loopback", daemon=True)
@@ -199,7 +199,7 @@ class LoopbackServer:
                 for key, _ in sel.select(timeout=self.interval):
                     if key.data is None:
                         sock, _addr = self._listener.accept()
-                        sock.setblocking(True)  # noqa: FBT003 - socket API
+                        sock.setblocking(True)
                         server = MiniServer(blocked=self.blocked)
                         clients[sock] = server
                         self.servers.append(server)

@@ -6,7 +6,7 @@ Theory of operation
 A :class:`ServerSession` is one client connection after the WebSocket handshake,
 at message level: whole text and binary messages in, :class:`Outgoing` items out
 (text, binary, a WebSocket ping, a close, or a transport fault), with the clock
-passed in. :mod:`mexc_core.sim.protocol` wraps it in WebSocket frames.
+passed in. :mod:`mexc_sim.protocol` wraps it in WebSocket frames.
 
 The rules it keeps (``spec/MEXC_PROTOCOL.md`` sections 2 and 11):
 
@@ -33,7 +33,7 @@ Not documented by MEXC and chosen here: unreadable JSON and unknown methods are
 ignored without a reply; the close codes (1000 for idle and age, 1008 for the
 rate limit and the listen-key connection cap).
 
-The :class:`~mexc_core.sim.faults.Faults` of the connection act on the same
+The :class:`~mexc_sim.faults.Faults` of the connection act on the same
 path: pushes are counted and mangled, PINGs go unanswered, timers reset, stall or
 silence the connection.
 """
@@ -52,8 +52,8 @@ from typing import Final, final
 from mexc_core import wire
 from mexc_core.channels import AGGRE_DEPTH
 from mexc_core.messages import UnknownBody
-from mexc_core.sim.exchange import Account, ApiError, Exchange
-from mexc_core.sim.faults import OVERSIZE_BYTES, Faults
+from mexc_sim.exchange import Exchange, ExchangeError, UserAccount
+from mexc_sim.faults import OVERSIZE_BYTES, Faults
 
 __all__ = (
     "CLOSE_IDLE",
@@ -160,7 +160,7 @@ class ServerSession:
         self.faults = faults or Faults()
         self.opened_at = now
         self.listen_key = listen_key
-        self.account: Account | None = None
+        self.account: UserAccount | None = None
         self.topics: dict[str, None] = {}
         self.closed = False
         self.close_code: int | None = None
@@ -180,7 +180,7 @@ class ServerSession:
         if listen_key is not None:
             try:
                 self.account = exchange.attach(listen_key, self, now)
-            except ApiError as exc:
+            except ExchangeError as exc:
                 self._close(CLOSE_POLICY, exc.msg)
                 return
             if self.account is None:

@@ -32,7 +32,7 @@ knob                    FAULTS  effect
 ======================  ======  =====================================================
 
 Subscription rejections (11), the idle rules (15) and listen-key expiry (9) are
-the simulator's normal behaviour, with :meth:`mexc_core.sim.exchange.Exchange.expire_listen_key`
+the simulator's normal behaviour, with :meth:`mexc_sim.exchange.Exchange.expire_listen_key`
 to expire a key at will; REST faults (17 and the stale snapshot of 8) are in
 :class:`RestFaults`.
 """

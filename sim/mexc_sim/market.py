@@ -4,7 +4,7 @@ Theory of operation
 ===================
 
 A :class:`Market` is a price-level order book of integer ticks and lots (see
-:mod:`mexc_core.sim._numbers`) with a version number. Every change of the book is
+:mod:`mexc_sim._numbers`) with a version number. Every change of the book is
 one :class:`BookUpdate`: the version goes up by exactly one, and the update lists
 each level it changed (old and new quantity) and the trades it made. Everything
 MEXC publishes about the market is derived from that one sequence of updates:
@@ -23,7 +23,7 @@ trades through the top levels. Each market draws from its own
 seed, its symbol and the orders placed in it: not on the other markets, on who
 watches it, or on when it is looked at (markets are advanced lazily).
 
-Users' orders (:class:`Order`) rest in the same book behind the liquidity that was
+Users' orders (:class:`UserOrder`) rest in the same book behind the liquidity that was
 already there (price-time priority); the process's market orders fill them, and
 those fills come out of :meth:`Market.take_fills`.
 
@@ -45,7 +45,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final, final
 
-from mexc_core.sim._numbers import rate_text, scaled_text
+from mexc_sim._numbers import rate_text, scaled_text
 
 __all__ = (
     "ASK",
@@ -60,10 +60,10 @@ __all__ = (
     "Market",
     "MarketSpec",
     "MiniTickerStats",
-    "Order",
     "OrderStatus",
     "OrderType",
-    "Trade",
+    "PublicTrade",
+    "UserOrder",
     "kline_window",
     "timezone_offset",
 )
@@ -186,7 +186,7 @@ class MarketSpec:
 
 @final
 @dataclass(frozen=True, slots=True)
-class Trade:
+class PublicTrade:
     """One public trade.
 
     :ivar seq: the market's trade sequence number (strictly increasing).
@@ -222,7 +222,7 @@ class BookUpdate:
     version: int
     time: int
     changes: tuple[Change, ...]
-    trades: tuple[Trade, ...]
+    trades: tuple[PublicTrade, ...]
 
 
 @final
@@ -294,7 +294,7 @@ class OrderStatus(enum.Enum):
 
 
 @dataclass(slots=True, eq=False, kw_only=True)
-class Order:
+class UserOrder:
     """A user's order. Mutable: the matching engine fills and closes it.
 
     :ivar quantity: lots ordered, or ``None`` for a market buy by quote amount.
@@ -334,8 +334,8 @@ class Fill:
     :ivar is_self_trade: both sides were the same account.
     """
 
-    order: Order
-    trade: Trade
+    order: UserOrder
+    trade: PublicTrade
     is_maker: bool
     is_self_trade: bool
 
@@ -357,14 +357,14 @@ class _Bucket:
 class _Entry:
     """A place in a level's queue: a user's order, or anonymous liquidity (``None``)."""
 
-    order: Order | None
+    order: UserOrder | None
     lots: int
 
 
 @dataclass(slots=True)
 class _Pending:
     old: dict[tuple[int, int], int] = field(default_factory=dict)
-    trades: list[Trade] = field(default_factory=list)
+    trades: list[PublicTrade] = field(default_factory=list)
 
 
 class Market:
@@ -390,7 +390,7 @@ class Market:
         self._prices: tuple[list[int], list[int]] = ([], [])
         self._queues: dict[tuple[int, int], list[_Entry]] = {}
         self.history: deque[BookUpdate] = deque(maxlen=spec.history)
-        self.trades: deque[Trade] = deque(maxlen=spec.history)
+        self.trades: deque[PublicTrade] = deque(maxlen=spec.history)
         self.last_price = spec.initial_price
         self._buckets: deque[_Bucket] = deque()
         self._candles: dict[str, list[int]] = {}
@@ -484,9 +484,9 @@ class Market:
             return iter(history)
         return (history[i] for i in range(start, len(history)))
 
-    def trades_since(self, seq: int) -> list[Trade]:
+    def trades_since(self, seq: int) -> list[PublicTrade]:
         """The kept trades after sequence number ``seq``, oldest first."""
-        out: list[Trade] = []
+        out: list[PublicTrade] = []
         for trade in reversed(self.trades):
             if trade.seq <= seq:
                 break
@@ -696,7 +696,7 @@ class Market:
         budget: int | None,
         limit: int | None,
         when: int,
-        taker: Order | None = None,
+        taker: UserOrder | None = None,
     ) -> tuple[int, int]:
         """Trade against ``book_side`` from its best level: by ``lots`` or by quote ``budget``.
 
@@ -723,13 +723,13 @@ class Market:
             amount += want * price
         return traded, amount
 
-    def _take_front(self, side: int, price: int, lots: int) -> list[tuple[Order | None, int]]:
+    def _take_front(self, side: int, price: int, lots: int) -> list[tuple[UserOrder | None, int]]:
         """Remove ``lots`` from the front of a level's queue; who they belonged to."""
         queue = self._queues.get((side, price))
         self._set(side, price, self._qty[side][price] - lots)
         if queue is None:
             return [(None, lots)]
-        out: list[tuple[Order | None, int]] = []
+        out: list[tuple[UserOrder | None, int]] = []
         left = lots
         while left:
             entry = queue[0]
@@ -751,11 +751,11 @@ class Market:
         lots: int,
         taker_side: int,
         when: int,
-        maker: Order | None,
-        taker: Order | None,
+        maker: UserOrder | None,
+        taker: UserOrder | None,
     ) -> None:
         self._trade_seq += 1
-        trade = Trade(self._trade_seq, str(self._trade_seq), price, lots, taker_side, when)
+        trade = PublicTrade(self._trade_seq, str(self._trade_seq), price, lots, taker_side, when)
         assert self._pending is not None
         self._pending.trades.append(trade)
         self_trade = maker is not None and taker is not None and maker.account == taker.account
@@ -795,7 +795,7 @@ class Market:
             self._record_trade(trade)
         return update
 
-    def _record_trade(self, trade: Trade) -> None:
+    def _record_trade(self, trade: PublicTrade) -> None:
         self.trades.append(trade)
         price, lots = trade.price, trade.quantity
         self.last_price = price
@@ -841,7 +841,7 @@ class Market:
         fills, self._fills = self._fills, []
         return fills
 
-    def place(self, order: Order, when: int) -> BookUpdate | None:
+    def place(self, order: UserOrder, when: int) -> BookUpdate | None:
         """Match a new user order, then rest, cancel or expire what is left.
 
         The caller has checked the order (side, type, scales, balances). Fills come
@@ -899,7 +899,7 @@ class Market:
             total += qty
         return total
 
-    def _rest(self, order: Order, lots: int) -> None:
+    def _rest(self, order: UserOrder, lots: int) -> None:
         side = BID if order.side == BUY else ASK
         assert order.price is not None
         price = order.price
@@ -913,7 +913,7 @@ class Market:
         self.resting_orders += 1
         self._set(side, price, self._qty[side].get(price, 0) + lots)
 
-    def cancel(self, order: Order, when: int) -> BookUpdate | None:
+    def cancel(self, order: UserOrder, when: int) -> BookUpdate | None:
         """Cancel a resting user order; its status becomes CANCELED or PARTIALLY_CANCELED."""
         self.advance_to(when)
         self.time = max(self.time, when)

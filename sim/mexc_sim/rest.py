@@ -1,8 +1,8 @@
 """The REST endpoints of the simulated exchange, without I/O.
 
-:class:`RestApi` takes one parsed HTTP request (:class:`RestRequest`) and the
+:class:`RestApi` takes one parsed HTTP request (:class:`HttpCall`) and the
 simulator time, and returns the answer (:class:`RestResponse`): MEXC's paths,
-parameters, JSON shapes, error codes and HTTP statuses. :mod:`mexc_core.sim.protocol`
+parameters, JSON shapes, error codes and HTTP statuses. :mod:`mexc_sim.protocol`
 reads and writes the HTTP/1.1 bytes with h11.
 
 Signed endpoints check what MEXC checks (``spec/MEXC_PROTOCOL.md`` section 10):
@@ -38,15 +38,15 @@ from typing import Any, Final, final
 from urllib.parse import parse_qsl
 
 from mexc_core.rest import sign  # one implementation, checked against the spec vectors
-from mexc_core.sim.exchange import Account, ApiError, Exchange, decimal_text
-from mexc_core.sim.faults import RestFaults
-from mexc_core.sim.market import BUY, Order, OrderStatus, OrderType
+from mexc_sim.exchange import Exchange, ExchangeError, UserAccount, decimal_text
+from mexc_sim.faults import RestFaults
+from mexc_sim.market import BUY, OrderStatus, OrderType, UserOrder
 
 __all__ = (
     "DEFAULT_RECV_WINDOW",
     "MAX_RECV_WINDOW",
+    "HttpCall",
     "RestApi",
-    "RestRequest",
     "RestResponse",
     "sign",
 )
@@ -73,7 +73,7 @@ def _strip_signature(raw: str) -> str:
 
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RestRequest:
+class HttpCall:
     """One HTTP request as the REST layer sees it.
 
     :ivar method: ``GET``, ``POST``, ``PUT`` or ``DELETE``.
@@ -118,11 +118,11 @@ def _error(status: int, code: int, msg: str) -> RestResponse:
     return _json(status, {"code": code, "msg": msg})
 
 
-_Handler = Callable[["RestApi", dict[str, str], Account | None, float], object]
+_Handler = Callable[["RestApi", dict[str, str], UserAccount | None, float], object]
 
 
 class RestApi:
-    """MEXC's REST endpoints on a simulated :class:`~mexc_core.sim.exchange.Exchange`.
+    """MEXC's REST endpoints on a simulated :class:`~mexc_sim.exchange.Exchange`.
 
     :param exchange: the exchange.
     :param faults: REST faults, shared with whoever changes them at run time.
@@ -136,7 +136,7 @@ class RestApi:
 
     # ------------------------------------------------------------ entry point
 
-    def handle(self, request: RestRequest, now: float) -> RestResponse:
+    def handle(self, request: HttpCall, now: float) -> RestResponse:
         """Answer one request at simulator time ``now``."""
         self.requests += 1
         response = self._handle(request, now)
@@ -146,7 +146,7 @@ class RestApi:
             )
         return response
 
-    def _handle(self, request: RestRequest, now: float) -> RestResponse:
+    def _handle(self, request: HttpCall, now: float) -> RestResponse:
         route = _ROUTES.get((request.method, request.path))
         if route is None:
             if any(path == request.path for _m, path in _ROUTES):
@@ -170,7 +170,7 @@ class RestApi:
                 if limited is not None:
                     return limited
             return _json(200, handler(self, params, account, now))
-        except ApiError as exc:
+        except ExchangeError as exc:
             return _error(exc.status, exc.code, exc.msg)
 
     def _forced(self, status: int) -> RestResponse:
@@ -194,50 +194,54 @@ class RestApi:
     # ------------------------------------------------------------ parameters and auth
 
     @staticmethod
-    def _params(request: RestRequest) -> dict[str, str]:
+    def _params(request: HttpCall) -> dict[str, str]:
         try:
             body = request.body.decode()
         except UnicodeDecodeError:
-            raise ApiError(400, 700008, "Illegal characters found in parameter") from None
+            raise ExchangeError(400, 700008, "Illegal characters found in parameter") from None
         params = dict(parse_qsl(body, keep_blank_values=True))
         params.update(parse_qsl(request.query, keep_blank_values=True))
         return params
 
-    def _authenticate(self, request: RestRequest, params: dict[str, str], now: float) -> Account:
+    def _authenticate(self, request: HttpCall, params: dict[str, str], now: float) -> UserAccount:
         key = request.headers.get("x-mexc-apikey")
         if not key:
-            raise ApiError(400, 400, "api key required")
+            raise ExchangeError(400, 400, "api key required")
         account = self.exchange.account_for_key(key)
         if account is None:
-            raise ApiError(400, 10072, "Api key info invalid")
+            raise ExchangeError(400, 10072, "Api key info invalid")
         signature = params.get("signature")
         total = _strip_signature(request.query) + _strip_signature(request.body.decode())
         expected = sign(account.api_secret, total)
         if not signature or not hmac.compare_digest(signature, expected):
-            raise ApiError(400, 700002, "Signature for this request is not valid.")
+            raise ExchangeError(400, 700002, "Signature for this request is not valid.")
         timestamp = _int(params, "timestamp", required=True)
         window = _int(params, "recvWindow")
         if window is None:
             window = DEFAULT_RECV_WINDOW
         if window > MAX_RECV_WINDOW or window < 0:
-            raise ApiError(400, 700005, "recvWindow must less than 60000")
+            raise ExchangeError(400, 700005, "recvWindow must less than 60000")
         server_time = self.exchange.epoch_ms(now)
         assert timestamp is not None
         if not (timestamp < server_time + 1000 and server_time - timestamp <= window):
-            raise ApiError(400, 700003, "Timestamp for this request is outside of the recvWindow.")
+            raise ExchangeError(
+                400, 700003, "Timestamp for this request is outside of the recvWindow."
+            )
         return account
 
     # ------------------------------------------------------------ public endpoints
 
-    def ping(self, params: dict[str, str], account: Account | None, now: float) -> object:
+    def ping(self, params: dict[str, str], account: UserAccount | None, now: float) -> object:
         """``GET /api/v3/ping``."""
         return {}
 
-    def time(self, params: dict[str, str], account: Account | None, now: float) -> object:
+    def time(self, params: dict[str, str], account: UserAccount | None, now: float) -> object:
         """``GET /api/v3/time``."""
         return {"serverTime": self.exchange.epoch_ms(now)}
 
-    def exchange_info(self, params: dict[str, str], account: Account | None, now: float) -> object:
+    def exchange_info(
+        self, params: dict[str, str], account: UserAccount | None, now: float
+    ) -> object:
         """``GET /api/v3/exchangeInfo`` (all pairs, ``symbol`` or ``symbols``)."""
         names: list[str] | None = None
         if "symbol" in params:
@@ -283,13 +287,13 @@ class RestApi:
             "symbols": symbols,
         }
 
-    def depth(self, params: dict[str, str], account: Account | None, now: float) -> object:
+    def depth(self, params: dict[str, str], account: UserAccount | None, now: float) -> object:
         """``GET /api/v3/depth``: the book with its version as ``lastUpdateId``."""
         symbol = _required(params, "symbol")
         limit = _int(params, "limit")
         limit = 100 if limit is None else limit
         if limit <= 0:
-            raise ApiError(400, 33333, "Parameter 'limit' is invalid")
+            raise ExchangeError(400, 33333, "Parameter 'limit' is invalid")
         limit = min(limit, 5000)
         market = self.exchange.market(symbol, now)
         stale = self.faults.stale_snapshot
@@ -306,21 +310,21 @@ class RestApi:
     # ------------------------------------------------------------ listen keys
 
     def listen_key_create(
-        self, params: dict[str, str], account: Account | None, now: float
+        self, params: dict[str, str], account: UserAccount | None, now: float
     ) -> object:
         """``POST /api/v3/userDataStream``."""
         assert account is not None
         return {"listenKey": self.exchange.create_listen_key(account, now)}
 
     def listen_key_list(
-        self, params: dict[str, str], account: Account | None, now: float
+        self, params: dict[str, str], account: UserAccount | None, now: float
     ) -> object:
         """``GET /api/v3/userDataStream``: the valid keys, as an array."""
         assert account is not None
         return {"listenKey": self.exchange.listen_keys_of(account, now)}
 
     def listen_key_keepalive(
-        self, params: dict[str, str], account: Account | None, now: float
+        self, params: dict[str, str], account: UserAccount | None, now: float
     ) -> object:
         """``PUT /api/v3/userDataStream``."""
         assert account is not None
@@ -329,7 +333,7 @@ class RestApi:
         return {"listenKey": key}
 
     def listen_key_delete(
-        self, params: dict[str, str], account: Account | None, now: float
+        self, params: dict[str, str], account: UserAccount | None, now: float
     ) -> object:
         """``DELETE /api/v3/userDataStream``."""
         assert account is not None
@@ -339,7 +343,9 @@ class RestApi:
 
     # ------------------------------------------------------------ account and orders
 
-    def account_info(self, params: dict[str, str], account: Account | None, now: float) -> object:
+    def account_info(
+        self, params: dict[str, str], account: UserAccount | None, now: float
+    ) -> object:
         """``GET /api/v3/account``."""
         assert account is not None
         self.exchange.advance(now)
@@ -360,7 +366,9 @@ class RestApi:
             "permissions": ["SPOT"],
         }
 
-    def order_place(self, params: dict[str, str], account: Account | None, now: float) -> object:
+    def order_place(
+        self, params: dict[str, str], account: UserAccount | None, now: float
+    ) -> object:
         """``POST /api/v3/order``: the order is matched at once."""
         assert account is not None
         order = self.exchange.place_order(
@@ -386,7 +394,9 @@ class RestApi:
             "transactTime": order.created,
         }
 
-    def order_cancel(self, params: dict[str, str], account: Account | None, now: float) -> object:
+    def order_cancel(
+        self, params: dict[str, str], account: UserAccount | None, now: float
+    ) -> object:
         """``DELETE /api/v3/order``."""
         assert account is not None
         order = self.exchange.cancel_order(
@@ -400,7 +410,7 @@ class RestApi:
         view["origClientOrderId"] = order.client_order_id
         return view
 
-    def order_get(self, params: dict[str, str], account: Account | None, now: float) -> object:
+    def order_get(self, params: dict[str, str], account: UserAccount | None, now: float) -> object:
         """``GET /api/v3/order``."""
         assert account is not None
         order = self.exchange.get_order(
@@ -412,13 +422,15 @@ class RestApi:
         )
         return self._order_view(order)
 
-    def open_orders(self, params: dict[str, str], account: Account | None, now: float) -> object:
+    def open_orders(
+        self, params: dict[str, str], account: UserAccount | None, now: float
+    ) -> object:
         """``GET /api/v3/openOrders``."""
         assert account is not None
         orders = self.exchange.open_orders(account, now, params.get("symbol"))
         return [self._order_view(o) for o in orders]
 
-    def my_trades(self, params: dict[str, str], account: Account | None, now: float) -> object:
+    def my_trades(self, params: dict[str, str], account: UserAccount | None, now: float) -> object:
         """``GET /api/v3/myTrades``: the newest ``limit`` fills (default 100, at most 100)."""
         assert account is not None
         symbol = _required(params, "symbol")
@@ -438,7 +450,7 @@ class RestApi:
         ]
         return rows[-limit:]
 
-    def _order_view(self, order: Order) -> dict[str, object]:
+    def _order_view(self, order: UserOrder) -> dict[str, object]:
         spec = self.exchange.markets[order.symbol].spec
         status = order.status
         if status is OrderStatus.PARTIALLY_CANCELED:
@@ -470,7 +482,7 @@ class RestApi:
 
     # ------------------------------------------------------------ the simulator's own
 
-    def sim_book(self, params: dict[str, str], account: Account | None, now: float) -> object:
+    def sim_book(self, params: dict[str, str], account: UserAccount | None, now: float) -> object:
         """``GET /_sim/book?symbol=..[&version=..][&limit=..]``: the exact book (truth)."""
         symbol = _required(params, "symbol")
         market = self.exchange.market(symbol, now)
@@ -479,7 +491,7 @@ class RestApi:
         try:
             book = market.book_at(version, limit) if version is not None else market.snapshot(limit)
         except LookupError as exc:
-            raise ApiError(404, 404, str(exc)) from None
+            raise ExchangeError(404, 404, str(exc)) from None
         spec = market.spec
         return {
             "symbol": symbol,
@@ -488,7 +500,7 @@ class RestApi:
             "asks": [[spec.price_text(p), spec.quantity_text(q)] for p, q in book.asks],
         }
 
-    def sim_expire(self, params: dict[str, str], account: Account | None, now: float) -> object:
+    def sim_expire(self, params: dict[str, str], account: UserAccount | None, now: float) -> object:
         """``POST /_sim/expireListenKey?listenKey=..``: expire a key now (fault injection)."""
         key = _required(params, "listenKey")
         self.exchange.expire_listen_key(key, now)
@@ -498,7 +510,9 @@ class RestApi:
 def _required(params: dict[str, str], name: str) -> str:
     value = params.get(name)
     if value is None or value == "":
-        raise ApiError(400, 44444, f"Mandatory parameter '{name}' was not sent, was empty/null")
+        raise ExchangeError(
+            400, 44444, f"Mandatory parameter '{name}' was not sent, was empty/null"
+        )
     return value
 
 
@@ -506,12 +520,14 @@ def _int(params: dict[str, str], name: str, *, required: bool = False) -> int | 
     value = params.get(name)
     if value is None or value == "":
         if required:
-            raise ApiError(400, 44444, f"Mandatory parameter '{name}' was not sent, was empty/null")
+            raise ExchangeError(
+                400, 44444, f"Mandatory parameter '{name}' was not sent, was empty/null"
+            )
         return None
     try:
         return int(value)
     except ValueError:
-        raise ApiError(400, 33333, f"Parameter '{name}' is invalid: {value!r}") from None
+        raise ExchangeError(400, 33333, f"Parameter '{name}' is invalid: {value!r}") from None
 
 
 def _as_int(value: object) -> int:

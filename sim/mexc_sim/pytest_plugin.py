@@ -1,21 +1,22 @@
-"""pytest fixtures that run the MEXC simulator (the ``pytest11`` entry point ``mexc``).
+"""pytest fixtures that run the MEXC simulator (the ``pytest11`` entry point ``mexc_sim``).
 
-Installed with mexc-core, the plugin loads in every pytest session; its fixtures
-start a simulator only when a test asks for one:
+Installed with mexc-sim (not with mexc-core), the plugin loads in every pytest
+session of that environment; loading it imports nothing of the simulator, and its
+fixtures start one only when a test asks for one:
 
 ``mexc_sim``
-    A :class:`~mexc_core.sim.server.RunningSimulator` served in-process, from a
+    A :class:`~mexc_sim.server.RunningSimulator` served in-process, from a
     background thread, on a free port of 127.0.0.1. Read ``ws_url``,
     ``rest_url``, ``api_key`` and ``api_secret`` from it; reach the exchange
     (the truth, faults) through ``mexc_sim.call(...)``.
 ``mexc_sim_config``
-    The :class:`~mexc_core.sim.protocol.SimConfig` ``mexc_sim`` uses; override
+    The :class:`~mexc_sim.protocol.SimConfig` ``mexc_sim`` uses; override
     this fixture to change markets, rules or faults.
 ``mexc_sim_factory``
     A function ``factory(config=None, *, speed=None, ssl_context=None)`` that
     starts more simulators, each stopped after the test.
 ``mexc_sim_process``
-    A simulator in a subprocess (``python -m mexc_core.sim --port 0 --json``):
+    A simulator in a subprocess (``python -m mexc_sim --port 0 --json``):
     a :class:`SimProcess` with its URLs and credentials, for tests that must not
     share the process with the server.
 
@@ -40,8 +41,8 @@ import pytest
 if TYPE_CHECKING:
     import ssl
 
-    from mexc_core.sim.protocol import SimConfig
-    from mexc_core.sim.server import RunningSimulator
+    from mexc_sim.protocol import SimConfig
+    from mexc_sim.server import RunningSimulator
 
 __all__ = (
     "SimProcess",
@@ -49,6 +50,9 @@ __all__ = (
     "mexc_sim_config",
     "mexc_sim_factory",
     "mexc_sim_process",
+    "pytest_addoption",
+    "pytest_configure",
+    "start_process",
 )
 
 #: How long the subprocess may take to print its URLs, in seconds.
@@ -83,7 +87,7 @@ def _speed(request: pytest.FixtureRequest, speed: float | None = None) -> float:
 @pytest.fixture
 def mexc_sim_config() -> SimConfig:
     """The configuration of ``mexc_sim`` (override it in your conftest)."""
-    from mexc_core.sim.protocol import SimConfig  # noqa: PLC0415 - keep plugin loading light
+    from mexc_sim.protocol import SimConfig  # noqa: PLC0415 - keep plugin loading light
 
     return SimConfig()
 
@@ -93,7 +97,7 @@ def mexc_sim_factory(
     request: pytest.FixtureRequest,
 ) -> Iterator[Callable[..., RunningSimulator]]:
     """Start simulators in-process; each stops when the test ends."""
-    from mexc_core.sim.server import serve_in_thread  # noqa: PLC0415 - keep plugin loading light
+    from mexc_sim.server import serve_in_thread  # noqa: PLC0415 - keep plugin loading light
 
     with contextlib.ExitStack() as stack:
 
@@ -165,12 +169,12 @@ class SimProcess:
 
 
 def start_process(*args: str, timeout: float = START_TIMEOUT) -> SimProcess:
-    """Start ``python -m mexc_core.sim --port 0 --json *args`` and wait for its URLs.
+    """Start ``python -m mexc_sim --port 0 --json *args`` and wait for its URLs.
 
     :raises RuntimeError: it exited or said nothing within ``timeout`` seconds.
     """
     process = subprocess.Popen(
-        [sys.executable, "-m", "mexc_core.sim", "--port", "0", "--json", *args],
+        [sys.executable, "-m", "mexc_sim", "--port", "0", "--json", *args],
         stdout=subprocess.PIPE,
         text=True,
     )

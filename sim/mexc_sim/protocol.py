@@ -7,15 +7,15 @@ Theory of operation
 the fault plans and one :class:`SimConnection` per TCP connection. A connection
 speaks HTTP/1.1 (h11, server role) until a request asks to upgrade ``/ws`` to a
 WebSocket; from then on wsproto (server role) carries the frames of a
-:class:`~mexc_core.sim.session.ServerSession`. Plain requests go to
-:class:`~mexc_core.sim.rest.RestApi`, keep-alive and pipelining included.
+:class:`~mexc_sim.session.ServerSession`. Plain requests go to
+:class:`~mexc_sim.rest.RestApi`, keep-alive and pipelining included.
 
 Bytes go in with :meth:`SimConnection.receive_data` (``b""`` at EOF), out with
 :meth:`SimConnection.data_to_send`; :attr:`SimConnection.action` tells the adapter
 what to do with the transport besides (close it, abort it with a reset, or go
 silent). Time is passed in; :meth:`Simulator.advance` runs the exchange and every
 connection's timers up to ``now``, and :meth:`Simulator.next_deadline` says when
-to call it again. :mod:`mexc_core.sim.server` is the anyio adapter.
+to call it again. :mod:`mexc_sim.server` is the anyio adapter.
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ from wsproto.events import (
 )
 from wsproto.events import Request as WSRequest
 
-from mexc_core.sim.exchange import Exchange, ExchangeConfig
-from mexc_core.sim.faults import Faults, RestFaults
-from mexc_core.sim.rest import RestApi, RestRequest, RestResponse
-from mexc_core.sim.session import Outgoing, OutgoingKind, ServerSession, WsRules
+from mexc_sim.exchange import Exchange, ExchangeConfig
+from mexc_sim.faults import Faults, RestFaults
+from mexc_sim.rest import HttpCall, RestApi, RestResponse
+from mexc_sim.session import Outgoing, OutgoingKind, ServerSession, WsRules
 
 __all__ = (
     "CLOSE_HANDSHAKE_TIMEOUT",
@@ -191,7 +191,7 @@ class SimConnection:
             response = RestResponse(426, body, (("upgrade", "websocket"),))
         else:
             response = self.sim.rest.handle(
-                RestRequest(
+                HttpCall(
                     method=request.method.decode("latin-1"),
                     path=parts.path,
                     query=parts.query,

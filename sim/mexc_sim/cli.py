@@ -1,0 +1,259 @@
+"""``mexc sim`` and ``mexc demo``: the simulator on the command line.
+
+The ``mexc`` command of mexc-core hands these two subcommands to :func:`run`
+when mexc-sim is installed (and says how to install it when it is not);
+``python -m mexc_sim [options]`` is ``mexc sim [options]``.
+
+- ``mexc sim``: run the exchange simulator (WebSocket and REST) on loopback and
+  print its URLs and credentials; Ctrl-C stops it.
+- ``mexc demo``: start the simulator on loopback and run the real client against
+  it, with the console plugin printing live trades and tickers; ``--duration``
+  stops it by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import signal
+import ssl
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import anyio
+
+from mexc_core.aio.client import MexcClient
+from mexc_sim.exchange import (
+    DEFAULT_API_KEY,
+    DEFAULT_API_SECRET,
+    ExchangeConfig,
+    default_markets,
+    market_spec,
+)
+from mexc_sim.faults import PROFILES, profile
+from mexc_sim.market import MarketSpec
+from mexc_sim.protocol import SimConfig, Simulator
+from mexc_sim.server import ScaledClock, SimServer
+
+__all__ = ("COMMANDS", "DEMO_CHANNELS", "build_demo_parser", "build_sim_parser", "main", "run")
+
+
+def _sim_markets(text: str) -> tuple[MarketSpec, ...]:
+    if text.isdigit():
+        return default_markets(int(text))
+    known = {m.symbol: m for m in default_markets(8)}
+    out = []
+    for symbol in (s.strip().upper() for s in text.split(",") if s.strip()):
+        if symbol in known:
+            out.append(known[symbol])
+        elif symbol.endswith("USDT") and len(symbol) > 4:
+            out.append(market_spec(symbol, symbol[:-4], "USDT", "10.0000", 4, 2, "50"))
+        else:
+            raise argparse.ArgumentTypeError(f"{symbol!r}: use known pairs or *USDT names")
+    return tuple(out)
+
+
+def _cmd_sim(args: argparse.Namespace) -> int:
+    try:
+        faults = profile(args.faults, seed=args.seed)
+    except KeyError as exc:
+        print(f"mexc sim: {exc.args[0]}", file=sys.stderr)
+        return 2
+    exchange = ExchangeConfig(
+        seed=args.seed,
+        markets=args.symbols,
+        # Exchange time starts at the wall clock, so clients can sign with theirs.
+        start_ms=args.start_ms if args.start_ms is not None else int(time.time() * 1000),
+        api_key=args.api_key,
+        api_secret=args.api_secret,
+    )
+    context = None
+    if args.tls_cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+    server = SimServer(
+        Simulator(SimConfig(exchange=exchange, faults=faults)),
+        host=args.host,
+        port=args.port,
+        ssl_context=context,
+        clock=ScaledClock(args.speed),
+    )
+
+    async def run() -> None:
+        async with anyio.create_task_group() as tg:
+            await tg.start(server.serve)
+            info = {
+                "ws_url": server.ws_url,
+                "rest_url": server.rest_url,
+                "api_key": args.api_key,
+                "api_secret": args.api_secret,
+                "symbols": list(server.exchange.markets),
+                "seed": args.seed,
+                "speed": args.speed,
+                "faults": args.faults,
+            }
+            if args.json:
+                print(json.dumps(info), flush=True)
+            else:
+                symbols = ", ".join(list(server.exchange.markets)[:10])
+                more = len(server.exchange.markets) - 10
+                head = f"seed {args.seed}, speed x{args.speed:g}, faults {args.faults}"
+                print(f"MEXC simulator ({head})")
+                print(f"  WebSocket  {server.ws_url}   (private: ?listenKey=...)")
+                print(f"  REST       {server.rest_url}/api/v3/...")
+                print(f"  API key    {args.api_key}")
+                print(f"  API secret {args.api_secret}")
+                print(f"  symbols    {symbols}{f' and {more} more' if more > 0 else ''}")
+                if args.speed != 1:
+                    print("  note: at this speed, sign with the simulator's /api/v3/time")
+                print("Ctrl-C stops it.", flush=True)
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    tg.cancel_scope.cancel()
+                    break
+
+    with contextlib.suppress(KeyboardInterrupt):  # the signal receiver usually wins
+        anyio.run(run)
+    return 0
+
+
+#: What the demo watches on each of its symbols.
+DEMO_CHANNELS = (
+    "spot@public.aggre.deals.v3.api.pb@100ms@{symbol}",
+    "spot@public.aggre.bookTicker.v3.api.pb@100ms@{symbol}",
+    "spot@public.miniTicker.v3.api.pb@{symbol}@UTC+8",
+)
+
+
+def _console_plugin() -> object | None:
+    """The console plugin, when it is installed (``uv sync`` installs it)."""
+    try:
+        import mexc_plugin_console  # noqa: PLC0415 - an optional distribution
+    except ImportError:
+        return None
+    return mexc_plugin_console.plugin
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    if _console_plugin() is None:
+        print(
+            "mexc demo: the console plugin is not installed; run `uv sync` in the "
+            "repository, or `pip install mexc-plugin-console`",
+            file=sys.stderr,
+        )
+        return 2
+    symbols = [m.symbol for m in args.symbols]
+    shown = symbols[: args.show]
+    exchange = ExchangeConfig(
+        seed=args.seed, markets=args.symbols, start_ms=int(time.time() * 1000)
+    )
+    try:
+        faults = profile(args.faults, seed=args.seed)
+    except KeyError as exc:
+        print(f"mexc demo: {exc.args[0]}", file=sys.stderr)
+        return 2
+    server = SimServer(Simulator(SimConfig(exchange=exchange, faults=faults)), port=0)
+    topics = [template.format(symbol=s) for s in shown for template in DEMO_CHANNELS]
+
+    async def run() -> MexcClient:
+        async with anyio.create_task_group() as tg:
+            await tg.start(server.serve)
+            print(
+                f"mexc demo: a simulated MEXC on {server.ws_url} ({len(symbols)} pairs, "
+                f"faults: {args.faults}); watching {', '.join(shown)}; Ctrl-C stops",
+                flush=True,
+            )
+            client = MexcClient(server.ws_url, options={"console": {"symbols": shown}})
+            async with client:
+                await client.subscribe(topics)
+                with (
+                    anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals,
+                    anyio.move_on_after(args.duration if args.duration > 0 else math.inf),
+                ):
+                    async for _ in signals:
+                        break
+            tg.cancel_scope.cancel()
+        return client
+
+    client = anyio.run(run)
+    stats = client.stats
+    print(
+        f"mexc demo: {stats.pushes} pushes over {stats.connects} connections "
+        f"({stats.reconnects} reconnects, {stats.rotations} rotations), {stats.gaps} gaps, "
+        f"{stats.duplicates} duplicates dropped",
+        flush=True,
+    )
+    return 0
+
+
+def build_sim_parser(prog: str = "mexc sim") -> argparse.ArgumentParser:
+    """The options of ``mexc sim``."""
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="A local MEXC: WebSocket at /ws and REST at /api/v3 on one port.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback)")
+    p.add_argument("--port", type=int, default=8765, help="port (0: a free one; default 8765)")
+    p.add_argument(
+        "--symbols",
+        type=_sim_markets,
+        default="3",
+        help="a number of pairs, or pairs like BTCUSDT,ETHUSDT (default: 3)",
+    )
+    p.add_argument("--seed", default="0", help="seed of every random choice (default 0)")
+    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+    p.add_argument("--faults", default="none", help=f"fault profile: {', '.join(PROFILES)}")
+    p.add_argument("--api-key", default=DEFAULT_API_KEY, help="the account's API key")
+    p.add_argument("--api-secret", default=DEFAULT_API_SECRET, help="the account's secret")
+    p.add_argument("--start-ms", type=int, help="exchange time at start (default: now)")
+    p.add_argument("--tls-cert", help="serve TLS with this certificate chain (PEM)")
+    p.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    p.add_argument("--json", action="store_true", help="print the URLs as one JSON line")
+    return p
+
+
+def build_demo_parser(prog: str = "mexc demo") -> argparse.ArgumentParser:
+    """The options of ``mexc demo``."""
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Start the simulator on loopback and watch live trades and tickers.",
+    )
+    p.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: Ctrl-C)")
+    p.add_argument(
+        "--symbols",
+        type=_sim_markets,
+        default="BTCUSDT,ETHUSDT,SOLUSDT",
+        help="pairs of the simulated exchange, or a number of them (default: 3 pairs)",
+    )
+    p.add_argument("--show", type=int, default=3, help="how many pairs to watch (default 3)")
+    p.add_argument("--seed", default="demo", help="seed of the simulated market")
+    p.add_argument("--faults", default="none", help=f"fault profile: {', '.join(PROFILES)}")
+    return p
+
+
+#: The subcommands of ``mexc`` this distribution implements: name, options, action.
+COMMANDS: dict[
+    str,
+    tuple[Callable[[str], argparse.ArgumentParser], Callable[[argparse.Namespace], int]],
+] = {
+    "sim": (build_sim_parser, _cmd_sim),
+    "demo": (build_demo_parser, _cmd_demo),
+}
+
+
+def run(command: str, argv: Sequence[str], *, prog: str | None = None) -> int:
+    """Run ``mexc COMMAND ARGV...`` (``sim`` or ``demo``); returns the exit status.
+
+    :raises SystemExit: bad options or ``--help``, as argparse does.
+    """
+    build, action = COMMANDS[command]
+    args = build(prog or f"mexc {command}").parse_args(list(argv))
+    return action(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m mexc_sim [options]``: the same as ``mexc sim [options]``."""
+    return run("sim", sys.argv[1:] if argv is None else argv, prog="python -m mexc_sim")

@@ -1,7 +1,7 @@
 """The sans-IO client core: subscribe tickets, the listen key wired to the pool.
 
 Every scenario runs in virtual time against the in-memory simulator
-(:mod:`tests.pool_harness`): sockets and REST calls are answered at once.
+(:mod:`mexc_core.testing.harness`): sockets and REST calls are answered at once.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from mexc_core.rest import Credentials
 from mexc_sim.exchange import ExchangeConfig, default_markets
 from mexc_sim.faults import Faults
 from mexc_sim.protocol import SimConfig
-from tests.pool_harness import CoreLoop
+from mexc_core.testing.harness import CoreLoop
 
 MARKETS = default_markets(4)
 DEALS = [f"spot@public.aggre.deals.v3.api.pb@100ms@{m.symbol}" for m in MARKETS]

@@ -1,4 +1,4 @@
-"""The connection pool, sans-IO, against the simulator in memory (tests/pool_harness.py).
+"""The connection pool, sans-IO, against the simulator in memory (mexc_core/testing/harness.py).
 
 Every scenario of the runtime is played here in virtual time: sharding over the
 cap, resets, clean closes, half-open sockets, refusals, rejections, listen keys,
@@ -47,7 +47,7 @@ from mexc_sim.exchange import ExchangeConfig, default_markets
 from mexc_sim.faults import Faults
 from mexc_sim.protocol import SimConfig
 from mexc_sim.session import WsRules
-from tests.pool_harness import Loop
+from mexc_core.testing.harness import Loop
 
 MARKETS = default_markets(8)
 SYMBOLS = [m.symbol for m in MARKETS]

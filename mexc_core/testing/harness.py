@@ -1,9 +1,20 @@
-"""A connection pool wired to the sans-IO simulator in memory: no sockets, virtual time.
+"""A connection pool or a whole client core wired to the simulator in memory.
 
-Bytes go straight from the pool's transports to simulator connections and back,
-with no latency; time moves only in :meth:`Loop.run_until`, from deadline to
-deadline of both sides. Tests of :mod:`mexc_core.client.pool` drive whole scenarios
-(sharding, faults, rotation) through it in milliseconds.
+No sockets and virtual time: bytes go straight from the core's transports to
+simulator connections and back, with no latency; REST calls are answered by the
+simulator's REST API at once; time moves only in :meth:`Loop.run_until`, from
+deadline to deadline of both sides. Whole scenarios (sharding, faults, rotation,
+listen-key loss) run in milliseconds::
+
+    from mexc_core.testing.harness import CoreLoop
+    loop = CoreLoop(credentials=True)
+    loop.start()
+    loop.subscribe_ticket(["spot@private.orders.v3.api.pb"])
+    loop.run_for(60.0)
+
+After every timer, the loop checks that the driven core's next deadline is later
+than now (a real loop that sleeps until it would otherwise spin). It needs the
+simulator (``pip install mexc-core[testing]``).
 """
 
 from __future__ import annotations
@@ -27,6 +38,9 @@ from mexc_sim.rest import HttpCall
 
 #: What a loop drives: a pool, or a whole client core (the same inputs and outputs).
 Driver = ConnectionPool | ClientCore
+
+
+__all__ = ("CoreLoop", "Driver", "Loop")
 
 
 class Loop:

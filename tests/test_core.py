@@ -29,10 +29,10 @@ from mexc_core.events import (
 )
 from mexc_core.listenkey import CreateListenKey, ListenKeyState
 from mexc_core.rest import Credentials
+from mexc_core.testing.harness import CoreLoop
 from mexc_sim.exchange import ExchangeConfig, default_markets
 from mexc_sim.faults import Faults
 from mexc_sim.protocol import SimConfig
-from mexc_core.testing.harness import CoreLoop
 
 MARKETS = default_markets(4)
 DEALS = [f"spot@public.aggre.deals.v3.api.pb@100ms@{m.symbol}" for m in MARKETS]

@@ -43,11 +43,11 @@ from mexc_core.events import (
 )
 from mexc_core.messages import PublicAggreDealsV3Api
 from mexc_core.session import SessionConfig
+from mexc_core.testing.harness import Loop
 from mexc_sim.exchange import ExchangeConfig, default_markets
 from mexc_sim.faults import Faults
 from mexc_sim.protocol import SimConfig
 from mexc_sim.session import WsRules
-from mexc_core.testing.harness import Loop
 
 MARKETS = default_markets(8)
 SYMBOLS = [m.symbol for m in MARKETS]

@@ -160,3 +160,10 @@ def test_the_client_core_example_rides_a_reset_and_a_listen_key_loss(
     assert all("Invalid" not in e.reason for e in retired)
     assert seen.index(closed[0]) > max(seen.index(e) for e in retired)
     assert dropped == keys[:1]
+
+
+def test_the_guide_shows_every_embedding_example() -> None:
+    guide = (EXAMPLES.parent / "embedding.rst").read_text(encoding="utf-8")
+    for name in ("embed_blocking.py", "embed_selectors.py", "embed_core.py"):
+        assert f"examples/{name}" in guide
+        assert (EXAMPLES / name).is_file()

@@ -23,6 +23,7 @@ from mexc_core.channels import CHANNELS
 from mexc_core.connection import ConnectionInput, ConnectionState
 from mexc_core.messages import RECORD_TYPES
 from mexc_core.session import SessionInput, SessionState, SubscriptionInput, SubscriptionState
+from tests.test_machine import TABLES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -158,14 +159,16 @@ def test_docs_build_without_warnings(tmp_path: Path) -> None:
     assert len(CHANNELS) == 15  # 12 current + 3 legacy
 
     # The state tables, rendered from the code: a row for every state of every machine
-    # (ERROR included), a column for every input.
-    guide = (out / "embedding.html").read_text(encoding="utf-8")
+    # (ERROR included), a column for every input, all on the architecture page.
+    guide = (out / "architecture.html").read_text(encoding="utf-8")
     code = '<code class="docutils literal notranslate"><span class="pre">{}</span></code>'
-    machines: list[tuple[type[enum.Enum], type[enum.Enum]]] = [
-        (SessionState, SessionInput),
-        (SubscriptionState, SubscriptionInput),
-        (ConnectionState, ConnectionInput),
-    ]
+    machines: list[tuple[type[enum.Enum], type[enum.Enum]]] = []
+    for table in TABLES.values():
+        state, inp = next(iter(table))
+        machines.append((type(state), type(inp)))
+    assert (SessionState, SessionInput) in machines
+    assert (SubscriptionState, SubscriptionInput) in machines
+    assert (ConnectionState, ConnectionInput) in machines
     rows = Counter(state.name for states, _ in machines for state in states)
     for name, count in rows.items():
         assert guide.count(f'<th class="stub"><p>{code.format(name)}</p></th>') == count, name

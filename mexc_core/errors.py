@@ -24,6 +24,7 @@ __all__ = (
     "EncodeError",
     "HandshakeError",
     "InvalidConfig",
+    "InvalidCredentials",
     "InvalidTopic",
     "ListenKeyRequired",
     "LocalProtocolError",
@@ -152,6 +153,22 @@ class InvalidConfig(LocalProtocolError, ValueError):
     def __init__(self, message: str, *, setting: str) -> None:
         super().__init__(message)
         self.setting = setting
+
+
+class InvalidCredentials(LocalProtocolError, ValueError):
+    """An API key or secret that MEXC cannot accept, found when the credentials are made.
+
+    Keys are sent in an HTTP header and secrets sign requests, so both must be
+    non-empty printable ASCII without spaces; a stray newline or space is almost
+    always a copy-paste slip. The message names the field and the position, never
+    the value.
+
+    :ivar field: ``"api_key"`` or ``"secret_key"``.
+    """
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class ClockError(LocalProtocolError, ValueError):

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar, final
 from urllib.parse import quote
 
-from mexc_core.errors import LocalProtocolError, MexcError
+from mexc_core.errors import InvalidCredentials, LocalProtocolError, MexcError
 
 __all__ = (
     "DEFAULT_RECV_WINDOW",
@@ -107,6 +107,30 @@ def shorten(secret: str, keep: int = 4) -> str:
     return f"{secret[:keep]}…{secret[-keep:]}"
 
 
+#: Anything but printable ASCII without the space: what no API key or secret holds.
+_NOT_KEY_CHAR: Final = re.compile(r"[^!-~]")
+
+
+def _check_credential(name: str, value: object) -> None:
+    """Refuse a key or secret MEXC cannot accept, without ever showing it."""
+    fix = f"copy the {name} again from the MEXC API management page"
+    if not isinstance(value, str):
+        raise InvalidCredentials(
+            f"{name} must be a str, not {type(value).__name__}; {fix}", field=name
+        )
+    if not value:
+        raise InvalidCredentials(f"{name} is empty; {fix}", field=name)
+    bad = _NOT_KEY_CHAR.search(value)
+    if bad is not None:
+        char = bad.group()
+        what = "a space" if char == " " else f"the character U+{ord(char):04X}"
+        raise InvalidCredentials(
+            f"{name} contains {what} at position {bad.start()} (MEXC keys are printable"
+            f" ASCII without spaces); {fix}",
+            field=name,
+        )
+
+
 @final
 @dataclass(frozen=True, slots=True)
 class Credentials:
@@ -120,8 +144,8 @@ class Credentials:
     secret_key: str = field(repr=False)
 
     def __post_init__(self) -> None:
-        if not self.api_key or not self.secret_key:
-            raise LocalProtocolError("credentials need a non-empty api_key and secret_key")
+        _check_credential("api_key", self.api_key)
+        _check_credential("secret_key", self.secret_key)
 
     def __repr__(self) -> str:
         return f"Credentials(api_key={shorten(self.api_key)!r}, secret_key='***')"

@@ -173,6 +173,32 @@ def test_signed_request_without_credentials() -> None:
         Credentials("", SECRET)
 
 
+@pytest.mark.parametrize(
+    ("api_key", "secret", "field", "what"),
+    [
+        (API_KEY + "\r\nX-Injected: 1", SECRET, "api_key", r"U\+000D at position 18"),
+        (API_KEY, SECRET + "\n", "secret_key", r"U\+000A at position 32"),
+        (" " + API_KEY, SECRET, "api_key", "a space at position 0"),
+        (API_KEY, "sécret", "secret_key", r"U\+00E9 at position 1"),
+        ("", SECRET, "api_key", "is empty"),
+        (API_KEY, 12345, "secret_key", "must be a str, not int"),
+    ],
+)
+def test_credentials_mexc_cannot_accept_are_refused_when_made(
+    api_key: str, secret: str, field: str, what: str
+) -> None:
+    # Regression: a key holding "\r\n" and another header crashed the client deep in
+    # h11 (LocalProtocolError: Illegal header value) instead of failing here.
+    with pytest.raises(errors.InvalidCredentials, match=what) as caught:
+        Credentials(api_key, secret)
+    assert caught.value.field == field
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "MEXC API management page" in message
+    assert SECRET not in message
+    assert API_KEY not in message
+
+
 def _body(obj: object) -> bytes:
     return json.dumps(obj).encode()
 

@@ -10,7 +10,7 @@ from mexc_core.messages import PublicAggreDepthsV3Api
 from mexc_sim.market import BookSnapshot, MarketSpec
 
 
-class Recorder:
+class FrameRecorder:
     """A subscriber that keeps every frame the exchange delivers."""
 
     def __init__(self, sid: int = 1) -> None:

@@ -1,8 +1,8 @@
 """The anyio client against the simulator on 127.0.0.1, on asyncio and trio.
 
-Time is virtual (tests/virtual_time.py): the simulator and the client read the
+Time is virtual (tests/util.py): the simulator and the client read the
 same stepped clock, so pings, pong deadlines, backoff and rotation are exact on
-any machine; only loopback I/O takes real time, bounded by tests.timing.FACTOR.
+any machine; only loopback I/O takes real time, bounded by tests.util.FACTOR.
 The same scenarios run sans-IO, in memory, in test_pool.py.
 """
 
@@ -26,7 +26,6 @@ from mexc_core.client.pool import PoolConfig
 from mexc_core.errors import InvalidConfig, SubscriptionError
 from mexc_core.events import (
     DisconnectCause,
-    Event,
     GapCause,
     GapDetected,
     LinkDisconnected,
@@ -46,38 +45,13 @@ from mexc_sim.faults import Faults
 from mexc_sim.protocol import SimConfig
 from mexc_sim.server import RunningSimulator, serve_in_thread
 from mexc_sim.session import WsRules
-from tests.timing import FACTOR
-from tests.virtual_time import SteppedTime
+from tests.util import FACTOR, EventRecorder, SteppedTime
+
+pytestmark = pytest.mark.slow  # real sockets, threads or subprocesses
 
 MARKETS = default_markets(40)
 DEALS = [f"spot@public.aggre.deals.v3.api.pb@100ms@{m.symbol}" for m in MARKETS]
 DEPTHS = [f"spot@public.aggre.depth.v3.api.pb@100ms@{m.symbol}" for m in MARKETS]
-
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-class Recorder:
-    """A plugin that records every event it is given (pytest's HookRecorder, in small)."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    @hookimpl
-    def mexc_push_received(self, push: Push) -> None:
-        self.events.append(push)
-
-    @hookimpl
-    def mexc_event_received(self, event: Event) -> None:
-        self.events.append(event)
-
-    def of(self, kind: type[Event]) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-    def pushes(self, topic: str | None = None) -> list[Push]:
-        return [e for e in self.of(Push) if topic is None or e.channel == topic]
 
 
 def sim_config(markets: int = 8, **kwargs: Any) -> SimConfig:
@@ -128,7 +102,7 @@ def session_loads(sim: RunningSimulator) -> list[int]:
 
 def test_more_than_30_topics_shard_over_several_connections(anyio_backend: str) -> None:
     time = SteppedTime()
-    recorder = Recorder()
+    recorder = EventRecorder()
     topics = DEPTHS[:36]
     with served(sim_config(40), time) as sim:
 
@@ -163,7 +137,7 @@ def test_a_failed_connection_recovers_with_resubscription_and_a_gap(
     anyio_backend: str, faults: Faults, cause: DisconnectCause
 ) -> None:
     time = SteppedTime()
-    recorder = Recorder()
+    recorder = EventRecorder()
     topics = DEPTHS[:3]
     with served(sim_config(), time) as sim:
         sim.call(lambda: sim.server.sim.queue_faults(faults))
@@ -200,7 +174,7 @@ def test_a_failed_connection_recovers_with_resubscription_and_a_gap(
 
 def test_a_rejected_topic_raises_instead_of_hanging(anyio_backend: str) -> None:
     time = SteppedTime()
-    recorder = Recorder()
+    recorder = EventRecorder()
     bad = "spot@public.aggre.deals.v3.api.pb@100ms@NOPEUSDT"
     with served(sim_config(), time) as sim:
 
@@ -239,7 +213,7 @@ def test_bad_endpoints_are_refused() -> None:
 
 def test_rotation_before_the_cut_off_delivers_without_gap_or_duplicate(anyio_backend: str) -> None:
     time = SteppedTime()
-    recorder = Recorder()
+    recorder = EventRecorder()
     topics = DEALS[:3] + DEPTHS[:2]
     session = SessionConfig(max_subscriptions=5, rotate_after=30.0, idle_timeout=None)
     rules = WsRules(max_age=40.0)  # the simulator's "24 h", scaled down
@@ -350,7 +324,7 @@ def link_conn(client: MexcClient, info: Any) -> Any:
 
 def test_a_raising_plugin_is_reported_and_isolated(anyio_backend: str) -> None:
     time = SteppedTime()
-    recorder = Recorder()
+    recorder = EventRecorder()
     watcher = Watcher()
     with served(sim_config(), time) as sim:
 
@@ -400,7 +374,7 @@ def test_pushes_and_events_streams(anyio_backend: str) -> None:
 # ---------------------------------------------------------------- private streams
 
 
-class Private(Recorder):
+class Private(EventRecorder):
     """Records private order pushes, typed, and listen-key events."""
 
     def __init__(self) -> None:
@@ -480,7 +454,12 @@ def test_refused_credentials_fail_a_private_subscribe_instead_of_hanging(
         async def scenario() -> None:
             forged = rest.Credentials(sim.api_key, "0" * 32)
             async with running(
-                sim, time, Recorder(), credentials=forged, rest_url=sim.rest_url, wall_ms=wall_ms
+                sim,
+                time,
+                EventRecorder(),
+                credentials=forged,
+                rest_url=sim.rest_url,
+                wall_ms=wall_ms,
             ) as client:
                 with anyio.fail_after(10 * FACTOR), pytest.raises(SubscriptionError) as info:
                     await client.subscribe(["spot@private.orders.v3.api.pb"])
@@ -565,7 +544,7 @@ class DeclaresNonsense:
 def test_plugins_declare_their_topics(anyio_backend: str) -> None:
     time = SteppedTime()
     declares = Declares()
-    recorder = Recorder()
+    recorder = EventRecorder()
     with served(sim_config(), time) as sim:
 
         async def scenario() -> None:
@@ -584,7 +563,7 @@ def test_wss_with_a_trusted_ca_and_a_certificate_that_does_not_verify(anyio_back
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(server_context)
     time = SteppedTime()
-    recorder = Recorder()
+    recorder = EventRecorder()
     with serve_in_thread(sim_config(), clock=time.sim_clock(), ssl_context=server_context) as sim:
         assert sim.ws_url.startswith("wss://")
 
@@ -637,7 +616,7 @@ def test_an_idle_client_sleeps_after_a_subscription_the_server_ignored(
     and never answers, the idle client used a whole core (a deadline stuck in the
     past). Now the subscription is retried, and the idle client does not wake."""
     time = CountingTime()
-    recorder = Recorder()
+    recorder = EventRecorder()
     session = SessionConfig(max_subscriptions=5, ack_timeout=2.0)
     with served(sim_config(), time) as sim:
         sim.call(lambda: sim.server.sim.queue_faults(Faults(blackhole_after=0.0)))

@@ -15,18 +15,13 @@ from anyio.abc import SocketAttribute
 from mexc_core import rest
 from mexc_core.aio.errors import TransportError
 from mexc_core.aio.http import HttpClient
-from tests.timing import FACTOR
+from tests.util import FACTOR
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 
 Handler = Callable[[anyio.abc.SocketStream, int], Awaitable[None]]
-
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 async def read_request(stream: anyio.abc.SocketStream) -> bytes:

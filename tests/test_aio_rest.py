@@ -3,7 +3,7 @@
 Both anyio backends; plain HTTP and TLS (a trustme CA). The simulator checks real
 HMAC signatures, MEXC's timestamp rules and error codes; its clock runs fast, so
 hours of listen-key life pass in seconds. Real-time waits scale with one factor
-(tests/timing.py).
+(tests/util.py).
 """
 
 from __future__ import annotations
@@ -27,14 +27,9 @@ from mexc_core.aio.http import HttpClient
 from mexc_core.aio.listenkey import ListenKeyKeeper
 from mexc_sim.protocol import SimConfig
 from mexc_sim.server import RunningSimulator, ScaledClock, serve_in_thread
-from tests.timing import FACTOR
+from tests.util import FACTOR, SteppedTime
 
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
@@ -192,44 +187,6 @@ async def test_connection_refused() -> None:
             await http.request(rest.RestClient().ping())
 
 
-class SteppedTime:
-    """Virtual time for the whole test: the simulator's clock and the keeper's.
-
-    Time moves only when the test calls :meth:`advance`, one step at a time, and a
-    step waits until the keeper has done what was due and sleeps again: requests
-    take no simulated time, and hours pass in a few hundred steps on any machine.
-    """
-
-    def __init__(self) -> None:
-        self.value = 0.0
-        self.deadlines: list[float] = []
-
-    def now(self) -> float:
-        return self.value
-
-    async def sleep_until(self, deadline: float) -> None:
-        self.deadlines.append(deadline)
-        try:
-            while self.value < deadline:
-                await anyio.sleep(0.0005)
-        finally:
-            self.deadlines.remove(deadline)
-
-    async def settle(self) -> None:
-        """Wait until the keeper sleeps towards a deadline still in the future."""
-        with anyio.fail_after(10 * FACTOR):
-            while not (self.deadlines and min(self.deadlines) > self.value):
-                await anyio.sleep(0.0005)
-
-    async def advance(self, seconds: float, step: float, sim: RunningSimulator) -> None:
-        end = self.value + seconds
-        await self.settle()
-        while self.value < end:
-            self.value = min(end, self.value + step)
-            sim.call(lambda: None)  # wake the simulator's pump at the new time
-            await self.settle()
-
-
 def test_listen_key_lives_through_hours_with_expiry_and_recreation(
     anyio_backend: str,
 ) -> None:
@@ -246,11 +203,11 @@ def test_listen_key_lives_through_hours_with_expiry_and_recreation(
                 )
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(keeper.run)
-                    await time.advance(2.2 * 3600, 60.0, sim)
+                    await time.advance(2.2 * 3600, sim, step=60.0)
                     first = keeper.key
                     assert first is not None, seen
                     sim.call(lambda: sim.server.exchange.expire_listen_key(first, time.now()))
-                    await time.advance(3.8 * 3600, 60.0, sim)
+                    await time.advance(3.8 * 3600, sim, step=60.0)
                     second = keeper.key
                     assert second is not None
                     assert second != first, seen

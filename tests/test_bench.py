@@ -15,6 +15,8 @@ from bench.__main__ import main
 from bench.corpus import MIX, build
 from bench.decode import BenchError, Decoder, check, decoders
 
+pytestmark = pytest.mark.slow  # runs the benchmark itself
+
 IMPLEMENTATIONS = {"mexc_core", "upb", "betterproto2"}
 JSON_PREFIX = '{"bench": "decode"'
 

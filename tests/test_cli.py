@@ -11,7 +11,7 @@ import pytest
 
 from mexc_core import cli
 from mexc_sim.server import RunningSimulator
-from tests.timing import FACTOR
+from tests.util import FACTOR
 from tests.vectors.make_vectors import SPEC_HEX
 
 
@@ -46,6 +46,7 @@ def test_decode_json_from_arguments_and_stdin(
     assert "frame 3: frame ends inside a field" in captured.err
 
 
+@pytest.mark.slow
 def test_console_script_is_installed() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "mexc_core.cli", "--version"],
@@ -57,6 +58,7 @@ def test_console_script_is_installed() -> None:
     assert result.stdout.startswith("mexc-core ")
 
 
+@pytest.mark.slow
 def test_demo_runs_the_client_and_the_console_plugin_against_the_simulator() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "mexc_core.cli", "demo", "--duration", "2"],
@@ -75,6 +77,7 @@ def test_demo_runs_the_client_and_the_console_plugin_against_the_simulator() -> 
     assert result.stderr == ""
 
 
+@pytest.mark.slow
 def test_watch_prints_json_lines_from_any_endpoint(
     mexc_sim: RunningSimulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -95,6 +98,7 @@ def test_watch_prints_json_lines_from_any_endpoint(
     assert capsys.readouterr().out.startswith(topics[0])
 
 
+@pytest.mark.slow
 def test_watch_reports_rejected_and_invalid_topics(
     mexc_sim: RunningSimulator, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -23,6 +23,7 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_generation_is_byte_for_byte_reproducible(fresh: Path, tmp_path: Path) -> None:
     again = tmp_path / "_generated"
     cg.generate(again)
@@ -33,6 +34,7 @@ def test_committed_code_is_current(fresh: Path) -> None:
     assert cg._files(fresh) == cg._files(cg.TARGET)
 
 
+@pytest.mark.slow
 def test_check_detects_a_hand_edit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 NEW_PROTO = """\
@@ -55,6 +57,7 @@ print("new channel ok")
 """
 
 
+@pytest.mark.slow
 def test_a_new_channel_needs_only_a_message_and_a_row(tmp_path: Path) -> None:
     copy = tmp_path / "project"
     copy.mkdir()

@@ -32,7 +32,7 @@ from mexc_core.rest import Credentials
 from mexc_sim.faults import Faults
 from mexc_sim.server import RunningSimulator
 from tests.loopback_server import LoopbackServer
-from tests.timing import FACTOR
+from tests.util import FACTOR
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 TOPICS = (
@@ -66,6 +66,7 @@ def test_blocking_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert server.servers[0].closed is not None  # our close frame arrived
 
 
+@pytest.mark.slow
 def test_blocking_example_over_tls_against_the_simulator(
     mexc_sim_factory: Callable[..., RunningSimulator],
 ) -> None:
@@ -85,6 +86,7 @@ def test_blocking_example_over_tls_against_the_simulator(
     assert {p.channel for p in pushes} == {topic}
 
 
+@pytest.mark.slow
 def test_selectors_example_shards_over_connections() -> None:
     example = load("embed_selectors")
     with LoopbackServer(interval=0.02) as server:
@@ -101,6 +103,7 @@ def test_selectors_example_shards_over_connections() -> None:
     assert len(server.servers) == 2  # three topics, two per connection
 
 
+@pytest.mark.slow
 def test_the_client_core_example_rides_a_reset_and_a_listen_key_loss(
     mexc_sim_factory: Callable[..., RunningSimulator],
 ) -> None:

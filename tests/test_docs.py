@@ -116,6 +116,7 @@ def test_every_example_is_run_by_a_test() -> None:
     assert not [name for name in sorted(found - set(EXPECTED)) if name not in others]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_example_runs_and_prints_what_the_docs_show(name: str) -> None:
     path = EXAMPLES / name
@@ -132,6 +133,7 @@ def test_example_runs_and_prints_what_the_docs_show(name: str) -> None:
     assert not missing, f"{name} printed:\n{proc.stdout}\nno line matches: {missing}"
 
 
+@pytest.mark.slow
 def test_docs_build_without_warnings(tmp_path: Path) -> None:
     out = tmp_path / "html"
     warnings = tmp_path / "warnings.txt"

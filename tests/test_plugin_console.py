@@ -33,17 +33,13 @@ from mexc_sim.faults import Faults
 from mexc_sim.protocol import SimConfig
 from mexc_sim.server import serve_in_thread
 from mexc_sim.session import WsRules
-from tests.timing import FACTOR
-from tests.virtual_time import SteppedTime
+from tests.util import FACTOR, SteppedTime
+
+pytestmark = pytest.mark.slow  # real sockets, threads or subprocesses
 
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 #: What a plugin may import from mexc-core (STYLE.md 2, "Plugins import only ...").
 ALLOWED = {"mexc_core.hookspecs", "mexc_core.events"}
-
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def plugin_sources() -> list[Path]:

@@ -22,7 +22,7 @@ DEALS = "spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT"
 PUSH = Push(channel=DEALS, body=PublicAggreDealsV3Api(), symbol="BTCUSDT")
 
 
-class Recorder:
+class NamedPlugin:
     def __init__(self, name: str, calls: list[tuple[str, str]]) -> None:
         self.name = name
         self.calls = calls
@@ -76,7 +76,7 @@ def test_hooks_for_each_event() -> None:
 def test_dispatch_follows_pluggys_order() -> None:
     calls: list[tuple[str, str]] = []
     pm = plugin_manager(
-        First(calls), Recorder("a", calls), Recorder("b", calls), entry_points=False
+        First(calls), NamedPlugin("a", calls), NamedPlugin("b", calls), entry_points=False
     )
     dispatcher = Dispatcher(pm)
     assert dispatcher.dispatch(PUSH) == []
@@ -96,7 +96,7 @@ def test_dispatch_follows_pluggys_order() -> None:
 
 def test_a_raising_plugin_is_isolated_and_reported_by_decades() -> None:
     calls: list[tuple[str, str]] = []
-    pm = plugin_manager(Recorder("a", calls), Broken(), entry_points=False)
+    pm = plugin_manager(NamedPlugin("a", calls), Broken(), entry_points=False)
     dispatcher = Dispatcher(pm)
     reports: list[PluginFailed] = []
     for _ in range(100):
@@ -116,7 +116,7 @@ def test_refresh_sees_plugins_registered_later() -> None:
     pm = plugin_manager(entry_points=False)
     dispatcher = Dispatcher(pm)
     dispatcher.dispatch(PUSH)
-    pm.register(Recorder("late", calls))
+    pm.register(NamedPlugin("late", calls))
     dispatcher.dispatch(PUSH)
     assert calls == []
     dispatcher.refresh()

@@ -26,7 +26,7 @@ from mexc_sim.feeds import FEED_KINDS
 from mexc_sim.market import kline_window, timezone_offset
 from mexc_sim.rest import HttpCall, RestApi
 from tests.google_oracle import assert_identical, google_parse, push_from_google
-from tests.sim_helpers import NaiveBook, Recorder, truth_levels
+from tests.sim_helpers import FrameRecorder, NaiveBook, truth_levels
 
 BTC_DEPTH_10 = "spot@public.aggre.depth.v3.api.pb@10ms@BTCUSDT"
 BTC_DEPTH_100 = "spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT"
@@ -51,8 +51,8 @@ EVERY_CHANNEL = (
 )
 
 
-def record(exchange: Exchange, topics: tuple[str, ...], until: float, step: float) -> Recorder:
-    rec = Recorder()
+def record(exchange: Exchange, topics: tuple[str, ...], until: float, step: float) -> FrameRecorder:
+    rec = FrameRecorder()
     for topic in topics:
         exchange.subscribe(rec, topic, 0.0)
     now = 0.0
@@ -115,7 +115,7 @@ def test_diff_depth_versions_are_exact_and_rebuild_the_true_book(topic: str) -> 
 def test_the_documented_snapshot_procedure_syncs_with_rest_depth() -> None:
     """MEXC's steps (section 6.1): buffer, snapshot, drop stale, check, apply."""
     exchange = Exchange()
-    rec = Recorder()
+    rec = FrameRecorder()
     exchange.subscribe(rec, BTC_DEPTH_10, 0.0)
     exchange.advance(2.0)
     snapshot = (
@@ -257,7 +257,7 @@ def test_many_markets_run_lazily() -> None:
     exchange = Exchange(ExchangeConfig(markets=default_markets(500)))
     assert len(exchange.markets) == 500
     assert "SIM001USDT" in exchange.markets
-    rec = Recorder()
+    rec = FrameRecorder()
     exchange.subscribe(rec, "spot@public.aggre.depth.v3.api.pb@100ms@SIM123USDT", 0.0)
     exchange.advance(30.0)
     # Only the watched market ran; the others wait until someone looks.

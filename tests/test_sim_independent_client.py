@@ -16,11 +16,14 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
 from websockets.sync.client import connect
 
 from codegen import oracle
 from mexc_sim.server import RunningSimulator
-from tests.timing import FACTOR
+from tests.util import FACTOR
+
+pytestmark = pytest.mark.slow  # real sockets, threads or subprocesses
 
 DEPTH = "spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT"
 DEALS = "spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT"

@@ -38,7 +38,9 @@ from mexc_core.messages import PrivateOrdersV3Api, PublicAggreDepthsV3Api
 from mexc_core.session import SessionConfig
 from mexc_sim import Faults, RunningSimulator, SimConfig, sign
 from mexc_sim.pytest_plugin import SimProcess, start_process
-from tests.timing import FACTOR
+from tests.util import FACTOR
+
+pytestmark = pytest.mark.slow  # real sockets, threads or subprocesses
 
 DEPTH = "spot@public.aggre.depth.v3.api.pb@10ms@BTCUSDT"
 DEALS = "spot@public.aggre.deals.v3.api.pb@100ms@ETHUSDT"

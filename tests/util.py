@@ -1,21 +1,32 @@
-"""Virtual time shared by a client under test and the simulator (in its thread).
+"""Helpers shared by the tests: the real-time factor, virtual time and an event recorder.
 
-Both read :meth:`SteppedTime.now`; time moves only when the test calls
-:meth:`SteppedTime.advance` or :meth:`SteppedTime.until`, one step at a time, and
-each step waits until the client's tasks sleep again towards a later deadline.
-Protocol timeouts (pings, pong deadlines, backoff, rotation) are then exact on
-any machine; only the waits for loopback I/O are real, each bounded by
-``tests.timing.FACTOR``.
+- :data:`FACTOR`: the one factor every real-time wait in the tests is scaled by. Set
+  ``MEXC_TEST_TIME_FACTOR`` (default 1) above 1 on a slow machine: timeouts of
+  loopback tests stretch instead of failing. Protocol timing is tested on virtual
+  clocks and does not use it.
+- :class:`SteppedTime`: virtual time shared by a client under test and the simulator
+  (in its thread). Both read :meth:`SteppedTime.now`; time moves only when the test
+  calls :meth:`SteppedTime.advance` or :meth:`SteppedTime.until`, one step at a
+  time, and each step waits until the client's tasks sleep again towards a later
+  deadline. Protocol timeouts (pings, pong deadlines, backoff, rotation, listen-key
+  expiry) are then exact on any machine; only the waits for loopback I/O are real,
+  each bounded by :data:`FACTOR`.
+- :class:`EventRecorder`: a plugin that keeps every event the client dispatches.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from typing import Any
 
 import anyio
 
+from mexc_core.events import Event, Push
+from mexc_core.hookspecs import hookimpl
 from mexc_sim.server import RunningSimulator, ScaledClock
-from tests.timing import FACTOR
+
+FACTOR = float(os.environ.get("MEXC_TEST_TIME_FACTOR", "1"))
 
 
 class SteppedTime:
@@ -87,3 +98,24 @@ class SteppedTime:
             sim.call(lambda: None)
             await self.settle()
         return self.value - start
+
+
+class EventRecorder:
+    """A plugin that records every event it is given (pytest's HookRecorder, in small)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    @hookimpl
+    def mexc_push_received(self, push: Push) -> None:
+        self.events.append(push)
+
+    @hookimpl
+    def mexc_event_received(self, event: Event) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type[Any]) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    def pushes(self, topic: str | None = None) -> list[Push]:
+        return [e for e in self.of(Push) if topic is None or e.channel == topic]

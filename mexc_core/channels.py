@@ -126,9 +126,10 @@ def topic_names(topics: Iterable[str | Topic], *, validate: bool = True) -> list
         something that is no topic.
     :raises InvalidTopic: with ``validate``, a string is not a topic MEXC accepts.
     """
-    if isinstance(topics, str | Topic):
+    if isinstance(topics, str | Topic) or not isinstance(topics, Iterable):
         raise ArgumentTypeError(
-            "topics must be a collection of topics; wrap a single one in a list"
+            f"topics must be a collection of topics, not {type(topics).__name__};"
+            " wrap a single one in a list"
         )
     names: dict[str, None] = {}
     for topic in topics:

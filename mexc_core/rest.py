@@ -26,10 +26,11 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Final, Generic, TypeVar, final
 from urllib.parse import quote
 
-from mexc_core.errors import InvalidCredentials, LocalProtocolError, MexcError
+from mexc_core.errors import EncodeError, InvalidCredentials, LocalProtocolError, MexcError
 
 __all__ = (
     "DEFAULT_RECV_WINDOW",
@@ -91,13 +92,35 @@ def encode_params(params: Sequence[tuple[str, object]]) -> str:
 
     MEXC signs the string exactly as sent, so the order given is kept. Special
     characters (commas in ``symbols=A,B`` included) are percent-encoded with
-    upper-case hex, as MEXC asks for batch endpoints.
+    upper-case hex, as MEXC asks for batch endpoints. Numbers are written in
+    plain decimal notation (``0.00001``, never ``1e-05``), booleans as
+    ``true``/``false``.
+
+    >>> encode_params([("quantity", 1e-05), ("price", Decimal("2.50")), ("test", True)])
+    'quantity=0.00001&price=2.50&test=true'
+
+    :raises EncodeError: a value is not a str, int, bool, float or Decimal, or is
+        a number that is not finite.
     """
     parts = []
     for key, value in params:
-        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-        parts.append(f"{quote(key, safe='')}={quote(text, safe='')}")
+        parts.append(f"{quote(key, safe='')}={quote(_param_text(key, value), safe='')}")
     return "&".join(parts)
+
+
+def _param_text(key: str, value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int):
+        return str(value)
+    if isinstance(value, float | Decimal):
+        number = Decimal(repr(value)) if isinstance(value, float) else value
+        if not number.is_finite():
+            raise EncodeError(f"parameter {key!r} is {value}; MEXC needs a finite number")
+        return format(number, "f")
+    raise EncodeError(
+        f"parameter {key!r} is a {type(value).__name__}; pass a str, int, bool, float or Decimal"
+    )
 
 
 def shorten(secret: str, keep: int = 4) -> str:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mexc_core import channels
+from mexc_core import channels, errors
 from mexc_core.channels import (
     CHANNELS,
     AggreDeals,
@@ -176,3 +176,9 @@ def test_any_string_parses_or_raises_invalid_topic(text: str) -> None:
     except InvalidTopic:
         return
     assert str(topic) == text
+
+
+@pytest.mark.parametrize("topics", [5, None, 3.5])
+def test_topic_names_refuses_what_is_no_collection_with_a_typed_error(topics: object) -> None:
+    with pytest.raises(errors.ArgumentTypeError, match="must be a collection of topics"):
+        channels.topic_names(topics)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from decimal import Decimal
 from urllib.parse import parse_qsl
 
 import pytest
@@ -459,3 +460,24 @@ def test_integer_fields_refuse_what_is_not_ascii_digits(value: str) -> None:
     """Found in review: str.isdigit() let '²' through to int() (a ValueError)."""
     with pytest.raises(rest.InvalidResponse):
         RestClient().server_time().parse(200, {}, _body({"serverTime": value}))
+
+
+def test_numbers_are_sent_in_plain_decimal_notation() -> None:
+    assert rest.encode_params([("quantity", 1e-05), ("price", 25000.5)]) == (
+        "quantity=0.00001&price=25000.5"
+    )
+    assert rest.encode_params([("q", Decimal("1E+2")), ("n", 7)]) == "q=100&n=7"
+
+
+@pytest.mark.parametrize(
+    ("value", "what"),
+    [
+        (float("nan"), "MEXC needs a finite number"),
+        (Decimal("Infinity"), "MEXC needs a finite number"),
+        (object(), "is a object; pass a str"),
+        (None, "is a NoneType; pass a str"),
+    ],
+)
+def test_parameters_that_cannot_be_sent_are_encode_errors(value: object, what: str) -> None:
+    with pytest.raises(errors.EncodeError, match=what):
+        rest.encode_params([("price", value)])

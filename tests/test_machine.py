@@ -79,9 +79,10 @@ def test_the_tables_are_found() -> None:
         "_POOL_TRANSITIONS",
         "_TOPIC_TRANSITIONS",
         "_CORE_TRANSITIONS",
+        "_KEY_TRANSITIONS",
     }
-    assert len(TABLES) == 10  # the two _TRANSITIONS: connection and listen key
-    assert len(WITH_ERROR) == 9
+    assert len(TABLES) == 11  # the two _TRANSITIONS: connection and listen key
+    assert len(WITH_ERROR) == 10
 
 
 @pytest.mark.parametrize("path", sorted(TABLES))

@@ -25,6 +25,7 @@ from mexc_core.client.pool import (
     OpenTransport,
     PoolConfig,
     PoolState,
+    PrivateSide,
 )
 from mexc_core.errors import ArgumentTypeError, InvalidConfig, InvalidTopic, ListenKeyRequired
 from mexc_core.errors import StateError as MexcStateError
@@ -121,6 +122,10 @@ def test_typed_topics_and_bad_arguments() -> None:
         loop.pool.subscribe([1], 0.0)  # type: ignore[list-item]
     with pytest.raises(InvalidTopic):
         loop.pool.subscribe([DEALS[1], "spot@public.nope.v3.api.pb@BTCUSDT"], 0.0)
+    assert side_of(loop) is PrivateSide.NONE
+    with pytest.raises(ListenKeyRequired):
+        loop.pool.subscribe([ORDERS], 0.0)
+    loop.pool.set_listen_key(None, 0.0)  # no key to drop: still no private side
     with pytest.raises(ListenKeyRequired):
         loop.pool.subscribe([ORDERS], 0.0)
     assert loop.pool.topics == (KLINES[0],)  # nothing changed
@@ -575,6 +580,10 @@ def test_a_rotation_whose_replacement_cannot_connect_keeps_the_old_link() -> Non
 # ---------------------------------------------------------------- private links
 
 
+def side_of(loop: Loop) -> PrivateSide:
+    return loop.pool.private_side  # read anew each time (mypy would narrow an attribute)
+
+
 def account(loop: Loop) -> object:
     return loop.sim.exchange.accounts[loop.sim.config.exchange.api_key]
 
@@ -586,9 +595,11 @@ def test_private_links_follow_the_listen_key() -> None:
     private = [link for link in loop.pool.links() if link.private]
     assert private[0].state is LinkState.PARKED  # no key yet
     assert private[0].retry_at is None
+    assert side_of(loop) is PrivateSide.AWAITING_KEY
     key = loop.sim.exchange.create_listen_key(account(loop), loop.now)  # type: ignore[arg-type]
     loop.pool.set_listen_key(key, loop.now)
     loop.pool.set_listen_key(key, loop.now)  # the same: nothing to do
+    assert side_of(loop) is PrivateSide.KEYED
     loop.run_for(1.0)
     assert loop.pool.is_carried(ORDERS)
     # MEXC invalidates the key: "Invalid listen key", then a close
@@ -596,6 +607,8 @@ def test_private_links_follow_the_listen_key() -> None:
     loop.run_for(0.5)
     assert loop.of(ListenKeyInvalidated)
     assert not loop.pool.is_carried(ORDERS)
+    assert side_of(loop) is PrivateSide.AWAITING_KEY
+    assert loop.pool.listen_key is None
     loop.pool.set_listen_key(None, loop.now)
     loop.run_for(3.0)
     new = loop.sim.exchange.create_listen_key(account(loop), loop.now)  # type: ignore[arg-type]

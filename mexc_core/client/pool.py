@@ -153,6 +153,7 @@ __all__ = (
     "AbortTransport",
     "CloseTransport",
     "ConnectionPool",
+    "KeyInput",
     "LinkInfo",
     "LinkState",
     "OpenTransport",
@@ -160,6 +161,7 @@ __all__ = (
     "PoolInput",
     "PoolState",
     "PoolStats",
+    "PrivateSide",
     "TopicInput",
     "TopicState",
     "TransportIntent",
@@ -317,6 +319,49 @@ _POOL_TRANSITIONS: Final[Mapping[tuple[PoolState, PoolInput], PoolState]] = froz
 )
 
 
+class PrivateSide(enum.Enum):
+    """Whether the pool serves private topics, and whether it holds a key for them."""
+
+    #: Made without a listen key or ``private=True``: private topics are refused.
+    NONE = "none"
+    #: Private topics are taken; their links park until a key comes.
+    AWAITING_KEY = "awaiting_key"
+    #: Private links connect with the current key.
+    KEYED = "keyed"
+    #: A broken rule (a bug).
+    ERROR = "error"
+
+
+class KeyInput(enum.Enum):
+    """What changes the pool's private side."""
+
+    #: :meth:`ConnectionPool.set_listen_key` with a key.
+    KEY_GIVEN = "key_given"
+    #: :meth:`ConnectionPool.set_listen_key` with ``None`` in place of a key: no valid
+    #: key for now (without a key, the call changes nothing).
+    KEY_CLEARED = "key_cleared"
+    #: MEXC said ``Invalid listen key`` (a link reported
+    #: :class:`~mexc_core.events.ListenKeyInvalidated`).
+    KEY_INVALIDATED = "key_invalidated"
+
+
+_K = PrivateSide
+_KI = KeyInput
+
+_KEY_TRANSITIONS: Final[Mapping[tuple[PrivateSide, KeyInput], PrivateSide]] = frozen_table(
+    {
+        (_K.NONE, _KI.KEY_GIVEN): _K.KEYED,
+        # Only a misbehaving server says it to a pool without private links.
+        (_K.NONE, _KI.KEY_INVALIDATED): _K.NONE,
+        (_K.AWAITING_KEY, _KI.KEY_GIVEN): _K.KEYED,
+        (_K.AWAITING_KEY, _KI.KEY_INVALIDATED): _K.AWAITING_KEY,
+        (_K.KEYED, _KI.KEY_GIVEN): _K.KEYED,
+        (_K.KEYED, _KI.KEY_CLEARED): _K.AWAITING_KEY,
+        (_K.KEYED, _KI.KEY_INVALIDATED): _K.AWAITING_KEY,
+    }
+)
+
+
 class TopicState(enum.Enum):
     """Whether a wanted topic flows (see the module docstring)."""
 
@@ -429,7 +474,8 @@ class ConnectionPool:
         self._machine: Final = Machine("pool", _POOL_TRANSITIONS, PoolState.RUNNING, _P.ERROR)
         self._rng = rng
         self._listen_key = listen_key
-        self._private_allowed = private or listen_key is not None
+        side = _K.KEYED if listen_key is not None else _K.AWAITING_KEY if private else _K.NONE
+        self._private: Final = Machine("private side", _KEY_TRANSITIONS, side, _K.ERROR)
         self._now = -math.inf
         self._links: dict[int, Link] = {}
         self._by_cid: dict[int, Link] = {}
@@ -471,6 +517,11 @@ class ConnectionPool:
     def listen_key(self) -> str | None:
         """The listen key private links connect with, if the pool has one."""
         return self._listen_key
+
+    @property
+    def private_side(self) -> PrivateSide:
+        """Whether private topics are taken, and whether a key is held for them."""
+        return self._private.state
 
     def links(self) -> tuple[LinkInfo, ...]:
         """A snapshot of every link, by id."""
@@ -539,7 +590,7 @@ class ConnectionPool:
         """
         names = topic_names(topics)
         for name in names:
-            if spec_of(name).private and not self._private_allowed:
+            if spec_of(name).private and self._private.state is _K.NONE:
                 raise ListenKeyRequired(
                     f"{name!r} is a private channel: give the pool a listen key", topic=name
                 )
@@ -585,7 +636,7 @@ class ConnectionPool:
         if key == self._listen_key:
             return
         self._listen_key = key
-        self._private_allowed = True
+        self._private.step(_KI.KEY_CLEARED if key is None else _KI.KEY_GIVEN)
         if key is None:
             return  # live private links go on until MEXC drops them; then they park
         for link in self._sorted_links():
@@ -1223,6 +1274,7 @@ class ConnectionPool:
         # The key is dead: private links park for a new one instead of reconnecting
         # with it (MEXC closes this connection next).
         self._listen_key = None
+        self._private.step(_KI.KEY_INVALIDATED)
         self._events.append(event)
 
     def _pass_on(self, link: Link, event: Event, now: float) -> None:

@@ -25,6 +25,7 @@ __all__ = (
     "HandshakeError",
     "InvalidConfig",
     "InvalidCredentials",
+    "InvalidLevel",
     "InvalidTopic",
     "ListenKeyRequired",
     "LocalProtocolError",
@@ -127,6 +128,20 @@ class DecodeError(RemoteProtocolError):
         self.size = len(data)
         self.excerpt = hex_excerpt(data, offset)
         super().__init__(f"{reason} in {field} at offset {offset} of {self.size}: {self.excerpt}")
+
+
+class InvalidLevel(RemoteProtocolError):
+    """A book level whose price or quantity is not a plain decimal number.
+
+    Raised by :class:`~mexc_core.book.levels.OrderBook` before it changes anything;
+    the book machine treats it as a break of the stream and resynchronises.
+
+    :ivar value: the offending text (``""`` when the level was not a pair of strings).
+    """
+
+    def __init__(self, message: str, *, value: str) -> None:
+        super().__init__(message)
+        self.value = value
 
 
 class ControlFrameError(RemoteProtocolError):

@@ -15,6 +15,13 @@ from typing import NamedTuple, final
 from mexc_core._generated.records import Body, UnknownField
 
 __all__ = (
+    "BookBreak",
+    "BookCrossed",
+    "BookGapDetected",
+    "BookResyncStarted",
+    "BookSnapshotFailed",
+    "BookSynced",
+    "BookUpdated",
     "ConnectionClosed",
     "ConnectionOpened",
     "DisconnectCause",
@@ -755,3 +762,139 @@ class PluginFailed(Event):
     hook: str
     error: str
     failures: int
+
+
+# ---------------------------------------------------------------- order books
+
+
+class BookBreak(enum.Enum):
+    """Why a local order book stopped being exact (see :class:`BookGapDetected`)."""
+
+    #: A diff started after the version the book expected: diffs between were lost.
+    VERSION_GAP = "version_gap"
+    #: A diff started before the version the book expected: a duplicate, a diff
+    #: out of order, or diffs that overlap.
+    OVERLAP = "overlap"
+    #: The client reported a :class:`GapDetected` for the depth topic (a
+    #: reconnect, or its own buffers overflowed).
+    STREAM_GAP = "stream_gap"
+    #: A diff held a price, quantity or version that is not a number.
+    INVALID_DATA = "invalid_data"
+    #: After a diff, the best bid was at or above the best ask.
+    CROSSED = "crossed"
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookSynced(Event):
+    """The local book of ``symbol`` is exact again, at ``version``.
+
+    :ivar symbol: the symbol.
+    :ivar version: the book's version (the last diff applied, or the snapshot's
+        ``lastUpdateId``).
+    :ivar snapshot_version: the ``lastUpdateId`` of the snapshot it was built from.
+    :ivar bids: how many bid levels it holds.
+    :ivar asks: how many ask levels it holds.
+    """
+
+    symbol: str
+    version: int
+    snapshot_version: int
+    bids: int
+    asks: int
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookUpdated(Event):
+    """A diff was applied to the synced book of ``symbol``.
+
+    :ivar symbol: the symbol.
+    :ivar version: the book's version now (the diff's ``toVersion``).
+    :ivar from_version: the diff's ``fromVersion``.
+    :ivar bids: the bid levels it set, ``(price, quantity)`` as MEXC wrote them; a
+        quantity of zero deleted the level.
+    :ivar asks: the ask levels it set, likewise.
+    """
+
+    symbol: str
+    version: int
+    from_version: int
+    bids: tuple[tuple[str, str], ...]
+    asks: tuple[tuple[str, str], ...]
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookGapDetected(Event):
+    """The depth stream of ``symbol`` broke: the book cannot be kept from it.
+
+    A :class:`BookResyncStarted` follows at once.
+
+    :ivar symbol: the symbol.
+    :ivar cause: what broke.
+    :ivar expected: the ``fromVersion`` the book waited for, if it was synced.
+    :ivar from_version: the breaking diff's ``fromVersion``, if a diff broke it.
+    :ivar to_version: the breaking diff's ``toVersion``, if a diff broke it.
+    """
+
+    symbol: str
+    cause: BookBreak
+    expected: int | None = None
+    from_version: int | None = None
+    to_version: int | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookCrossed(Event):
+    """After a diff the best bid of ``symbol`` was at or above its best ask.
+
+    A real book is never crossed, so the local one is wrong: a
+    :class:`BookResyncStarted` follows at once.
+
+    :ivar symbol: the symbol.
+    :ivar version: the version of the diff that crossed it.
+    :ivar best_bid: the best bid's price.
+    :ivar best_ask: the best ask's price.
+    """
+
+    symbol: str
+    version: int
+    best_bid: str
+    best_ask: str
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookResyncStarted(Event):
+    """The local book of ``symbol`` is cleared and rebuilt from a new snapshot.
+
+    Until the next :class:`BookSynced` it holds nothing: read nothing from it.
+
+    :ivar symbol: the symbol.
+    :ivar cause: why.
+    :ivar version: the last version it was exact at, if it was synced.
+    """
+
+    symbol: str
+    cause: BookBreak
+    version: int | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookSnapshotFailed(Event):
+    """A REST snapshot for the book of ``symbol`` could not be used; it is asked again.
+
+    :ivar symbol: the symbol.
+    :ivar reason: what went wrong: the request failed (with MEXC's answer), or
+        the snapshot was older than the first buffered diff.
+    :ivar stale: whether the snapshot came but was older than the stream.
+    :ivar retry_in: seconds until the next request (at the earliest).
+    """
+
+    symbol: str
+    reason: str
+    stale: bool
+    retry_in: float

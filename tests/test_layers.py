@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("generated", ("_generated",)),
     ("types", ("events", "messages", "reference", "channels")),
     ("wire", ("wire", "rest", "client.backpressure", "client.dedup", "client.handover")),
-    ("messages", ("session", "listenkey")),
+    ("messages", ("session", "listenkey", "book")),
     ("connection", ("connection",)),
     ("link", ("client.link",)),
     ("pool", ("client.pool",)),

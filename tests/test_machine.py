@@ -80,9 +80,10 @@ def test_the_tables_are_found() -> None:
         "_TOPIC_TRANSITIONS",
         "_CORE_TRANSITIONS",
         "_KEY_TRANSITIONS",
+        "_BOOK_TRANSITIONS",
     }
-    assert len(TABLES) == 11  # the two _TRANSITIONS: connection and listen key
-    assert len(WITH_ERROR) == 10
+    assert len(TABLES) == 12  # the two _TRANSITIONS: connection and listen key
+    assert len(WITH_ERROR) == 11
 
 
 @pytest.mark.parametrize("path", sorted(TABLES))

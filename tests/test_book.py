@@ -223,7 +223,6 @@ def test_mexc_s_procedure_from_first_diff_to_live_updates() -> None:
     assert book.buffered == 3
     assert book.snapshot_due(0.2)
     assert book.next_deadline() == 0.0
-    assert not book.synced
     request = book.snapshot_requested(0.2)
     assert state_of(book) is BookState.SNAPSHOT_PENDING
     assert book.next_deadline() is None

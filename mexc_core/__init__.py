@@ -2,8 +2,8 @@
 
 The root re-exports what a user of the sans-IO core needs, as h11 does: the
 client core and its configuration, the connection and session for a socket of
-your own, the listen-key manager and REST signing, topics, and every event and
-error. The anyio client lives in :mod:`mexc_core.aio.client` (importing
+your own, the listen-key manager and REST signing, local order books, topics, and every
+event and error. The anyio client lives in :mod:`mexc_core.aio.client` (importing
 ``mexc_core`` never imports anyio); the hypothesis strategies and state machines
 in :mod:`mexc_core.testing`.
 """
@@ -11,8 +11,18 @@ in :mod:`mexc_core.testing`.
 from __future__ import annotations
 
 from mexc_core import errors, events
+from mexc_core.book import BookConfig, BookState, BookView, Level, LocalBook, OrderBook, Side
 from mexc_core.channels import ChannelSpec, Topic, format_topic, parse, spec_of, topic_names
-from mexc_core.client.core import ClientCore, CoreConfig, CoreIntent, CoreState, RestCall
+from mexc_core.client.core import (
+    ClientCore,
+    CoreConfig,
+    CoreIntent,
+    CoreState,
+    FetchBookSnapshot,
+    RestCall,
+    RestResult,
+)
+from mexc_core.client.pacer import SnapshotPacing
 from mexc_core.client.pool import (
     AbortTransport,
     CloseTransport,
@@ -33,6 +43,9 @@ __version__ = "0.1.0.dev0"
 
 __all__: tuple[str, ...] = (
     "AbortTransport",
+    "BookConfig",
+    "BookState",
+    "BookView",
     "ChannelSpec",
     "ClientCore",
     "CloseTransport",
@@ -43,19 +56,26 @@ __all__: tuple[str, ...] = (
     "CoreIntent",
     "CoreState",
     "Credentials",
+    "FetchBookSnapshot",
+    "Level",
     "ListenKeyConfig",
     "ListenKeyManager",
     "ListenKeyState",
+    "LocalBook",
     "OpenTransport",
+    "OrderBook",
     "PoolConfig",
     "PoolStats",
     "RestCall",
     "RestClient",
     "RestError",
     "RestRequest",
+    "RestResult",
     "Session",
     "SessionConfig",
     "SessionState",
+    "Side",
+    "SnapshotPacing",
     "Topic",
     "__version__",
     "decode_control",

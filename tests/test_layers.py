@@ -21,7 +21,18 @@ ROOT = Path(mexc_core.__file__).resolve().parent
 #: Bottom to top. A module may import its own layer and the layers below.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("errors", "_markers", "_json")),
-    ("helpers", ("_clock", "_machine", "_pbwire", "_topics", "client.backoff", "client.shards")),
+    (
+        "helpers",
+        (
+            "_clock",
+            "_machine",
+            "_pbwire",
+            "_topics",
+            "client.backoff",
+            "client.pacer",
+            "client.shards",
+        ),
+    ),
     ("generated", ("_generated",)),
     ("types", ("events", "messages", "reference", "channels")),
     ("wire", ("wire", "rest", "client.backpressure", "client.dedup", "client.handover")),

@@ -39,8 +39,8 @@ from mexc_core import (
     PoolConfig,
     RestCall,
     RestError,
+    RestResult,
 )
-from mexc_core.rest import ListenKey, ListenKeys
 
 TOPICS = ("spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT",)
 PRIVATE = ("spot@private.orders.v3.api.pb",)
@@ -54,7 +54,7 @@ class Socket:
         self.pending = b""
 
 
-def rest_call(base: str, call: RestCall, wall_ms: int) -> ListenKey | ListenKeys | RestError:
+def rest_call(base: str, call: RestCall, wall_ms: int) -> RestResult | RestError:
     """Run one REST call; the parsed answer, or the RestError MEXC gave."""
     request = call.request(wall_ms)
     parts = urlsplit(base)

@@ -306,14 +306,16 @@ class LocalBook:
         else:
             self._buffer_diff(diff, now)
 
-    def stream_gap(self, now: float) -> None:
-        """The client lost pushes of the depth topic (a reconnect, an overflow).
+    def stream_gap(self, now: float, cause: BookBreak = BookBreak.STREAM_GAP) -> None:
+        """The client lost pushes of the depth topic (a reconnect, an overflow), or
+        its deduplication saw the versions break (``cause``
+        :attr:`~BookBreak.VERSION_GAP` or :attr:`~BookBreak.OVERLAP`).
 
         :raises StateError: the book is closed.
         """
         self._clock(now)
         self._machine.require(_I.BREAK, "take a stream gap")
-        self._break(BookBreak.STREAM_GAP)
+        self._break(cause)
 
     def snapshot_requested(self, now: float) -> int:
         """The owner sends the snapshot request now; returns its id.
@@ -480,8 +482,8 @@ class LocalBook:
     ) -> None:
         """Clear the book; a diff that broke the sequence starts the new buffer."""
         was = self.version
-        if cause is BookBreak.STREAM_GAP and self._machine.state is _S.WAITING:
-            return  # nothing held, nothing to rebuild
+        if cause is not BookBreak.INVALID_DATA and self._machine.state is _S.WAITING:
+            return  # a stream gap with nothing held: nothing to rebuild
         if cause in (BookBreak.CROSSED, BookBreak.INVALID_DATA):
             self._attempt += 1  # bad data may come again: back off the snapshots
         if not reported:

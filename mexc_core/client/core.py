@@ -63,14 +63,16 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final, final
 
 from mexc_core._machine import Machine, frozen_table
 from mexc_core._topics import Topic
-from mexc_core.channels import spec_of, topic_names
+from mexc_core.book.sync import BookConfig, BookState, LocalBook
+from mexc_core.channels import AggreDepth, spec_of, topic_names
 from mexc_core.client.backoff import FailureKind, RandomSource
+from mexc_core.client.pacer import SnapshotPacer, SnapshotPacing, snapshot_weight
 from mexc_core.client.pool import (
     AbortTransport,
     CloseTransport,
@@ -79,9 +81,14 @@ from mexc_core.client.pool import (
     PoolConfig,
     PoolStats,
 )
+from mexc_core.errors import ArgumentTypeError
 from mexc_core.events import (
+    BookBreak,
     Event,
     FailureCause,
+    GapCause,
+    GapDetected,
+    LinkDisconnected,
     ListenKeyCreated,
     ListenKeyCreateFailed,
     ListenKeyInvalidated,
@@ -93,7 +100,17 @@ from mexc_core.events import (
     TopicsSubscribed,
 )
 from mexc_core.listenkey import ListenKeyConfig, ListenKeyIntent, ListenKeyManager, ListenKeyState
-from mexc_core.rest import Credentials, ListenKey, ListenKeys, RestClient, RestError, RestRequest
+from mexc_core.messages import PublicAggreDepthsV3Api
+from mexc_core.rest import (
+    Credentials,
+    DepthSnapshot,
+    ListenKey,
+    ListenKeys,
+    RateLimited,
+    RestClient,
+    RestError,
+    RestRequest,
+)
 
 __all__ = (
     "ClientCore",
@@ -101,7 +118,9 @@ __all__ = (
     "CoreInput",
     "CoreIntent",
     "CoreState",
+    "FetchBookSnapshot",
     "RestCall",
+    "RestResult",
 )
 
 
@@ -112,10 +131,32 @@ class CoreConfig:
 
     :ivar pool: connections: host, caps, timeouts, backoff, rotation.
     :ivar listen_key: listen-key timings (used with credentials only).
+    :ivar book: settings of every local order book (snapshot size, buffer, retries).
+    :ivar snapshots: the REST budget book snapshots are paced within.
     """
 
     pool: PoolConfig = field(default_factory=PoolConfig)
     listen_key: ListenKeyConfig = field(default_factory=ListenKeyConfig)
+    book: BookConfig = field(default_factory=BookConfig)
+    snapshots: SnapshotPacing = field(default_factory=SnapshotPacing)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class FetchBookSnapshot:
+    """Fetch the REST snapshot of ``symbol``'s book (``GET /api/v3/depth``).
+
+    :ivar symbol: the symbol.
+    :ivar limit: levels per side.
+    """
+
+    symbol: str
+    limit: int
+
+    def build(self, rest: RestClient, wall_ms: int) -> RestRequest[DepthSnapshot]:
+        """The request (unsigned: ``wall_ms`` is not needed)."""
+        del wall_ms
+        return rest.depth(self.symbol, self.limit)
 
 
 @final
@@ -125,17 +166,29 @@ class RestCall:
 
     :ivar call_id: the number to answer with (:meth:`ClientCore.rest_result`,
         :meth:`ClientCore.rest_failed`).
-    :ivar intent: what the request is for (create, keep alive, delete, list keys).
+    :ivar intent: what the request is for: a listen key (create, keep alive,
+        delete, list) or a book snapshot.
     """
 
     call_id: int
-    intent: ListenKeyIntent
+    intent: ListenKeyIntent | FetchBookSnapshot
     _rest: RestClient = field(repr=False, compare=False)
 
-    def request(self, wall_ms: int) -> RestRequest[ListenKey | ListenKeys]:
-        """The signed request, stamped with ``wall_ms`` (ms since the epoch)."""
-        built: RestRequest[ListenKey | ListenKeys] = self.intent.build(self._rest, wall_ms)
+    def request(self, wall_ms: int) -> RestRequest[RestResult]:
+        """The request, signed where needed and stamped with ``wall_ms`` (ms since the epoch)."""
+        built: RestRequest[RestResult] = self.intent.build(self._rest, wall_ms)
         return built
+
+
+#: What a :class:`RestCall` is answered with, when it succeeds.
+RestResult = ListenKey | ListenKeys | DepthSnapshot
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class _BookCall:
+    topic: str
+    request_id: int
 
 
 #: What :meth:`ClientCore.intents` gives: the pool's transport intents and REST calls.
@@ -177,6 +230,12 @@ _CORE_TRANSITIONS: Final = frozen_table(
 
 
 _KEY_CLOSING: Final = frozenset({ListenKeyState.CLOSING, ListenKeyState.CLOSED})
+
+#: The pool's gaps its deduplication saw, in a book's words (others: a stream gap).
+_GAP_CAUSES: Final = {
+    GapCause.VERSION_GAP: BookBreak.VERSION_GAP,
+    GapCause.OUT_OF_ORDER: BookBreak.OVERLAP,
+}
 
 
 class _Outcome(enum.Enum):
@@ -232,11 +291,18 @@ class ClientCore:
             None if credentials is None else ListenKeyManager(self.config.listen_key, rng=rng)
         )
         self._rest = None if credentials is None else RestClient(credentials)
+        self._public_rest = RestClient()
+        self._rng = rng
         self._machine: Final = Machine("client core", _CORE_TRANSITIONS, _C.IDLE, _C.ERROR)
         self._events: deque[Event] = deque()
         self._intents: list[CoreIntent] = []
-        self._calls: dict[int, int] = {}  # call id -> the listen-key manager's request id
+        # call id -> the listen-key manager's request id, or the book's request
+        self._calls: dict[int, int | _BookCall] = {}
         self._next_call = 0
+        self._books: dict[str, LocalBook] = {}  # by depth topic
+        self._wanting: dict[str, None] = {}  # depth topics of books that buffer, in order
+        self._pacer: Final = SnapshotPacer(self.config.snapshots)
+        self._snapshot_deadline: float | None = None
         self._tickets: dict[int, _Ticket] = {}
         self._waiting: dict[str, list[_Ticket]] = {}
         self._next_ticket = 0
@@ -299,13 +365,28 @@ class ClientCore:
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must run next, or ``None``."""
-        deadline = self.pool.next_deadline()
         keys = self.listen_keys
-        if keys is not None:
-            other = keys.next_deadline()
-            if other is not None and (deadline is None or other < deadline):
-                deadline = other
-        return deadline
+        candidates = (
+            self.pool.next_deadline(),
+            None if keys is None else keys.next_deadline(),
+            self._snapshot_deadline,
+        )
+        return min((d for d in candidates if d is not None), default=None)
+
+    @property
+    def books(self) -> Mapping[str, LocalBook]:
+        """The local order books, by symbol (read them, do not feed them)."""
+        return {book.symbol: book for book in self._books.values()}
+
+    def book(self, symbol: str) -> LocalBook:
+        """The local order book of ``symbol``.
+
+        :raises KeyError: no book is kept for ``symbol`` (see :meth:`watch_book`).
+        """
+        for book in self._books.values():
+            if book.symbol == symbol:
+                return book
+        raise KeyError(f"no book is kept for {symbol!r}; call watch_book({symbol!r}) first")
 
     # ------------------------------------------------------------ commands
 
@@ -346,7 +427,8 @@ class ClientCore:
     def unsubscribe(self, topics: Iterable[str | Topic], now: float) -> tuple[str, ...]:
         """Give ``topics`` up; returns those that were wanted.
 
-        Tickets waiting on them count them as cancelled.
+        Tickets waiting on them count them as cancelled; the book kept from a
+        depth topic given up is closed and forgotten.
 
         :raises StateError: the core is closing or closed.
         """
@@ -355,8 +437,35 @@ class ClientCore:
         gone = self.pool.unsubscribe(names, now)
         for name in names:
             self._resolve(name, _Outcome.CANCELLED)
+            book = self._books.pop(name, None)
+            if book is not None:
+                book.close()
+                self._wanting.pop(name, None)
         self._pump(now)
         return gone
+
+    def watch_book(self, symbol: str, now: float, *, interval: str = "100ms") -> int:
+        """Keep the local order book of ``symbol``: subscribe to its diff-depth topic
+        (``spot@public.aggre.depth.v3.api.pb@<interval>@<symbol>``), fetch snapshots
+        as MEXC's procedure wants, paced within the REST budget. Returns the
+        subscribe ticket. Watching a symbol already watched changes nothing.
+
+        :raises InvalidTopic: ``symbol`` or ``interval`` is not one MEXC accepts.
+        :raises StateError: the core is closing or closed.
+        """
+        self._machine.require(_I.COMMAND, "watch a book")
+        topic = str(AggreDepth(symbol=symbol, interval=interval))  # type: ignore[arg-type]
+        if topic not in self._books:
+            self._books[topic] = LocalBook(symbol, self.config.book, rng=self._rng)
+        return self.subscribe([topic], now)
+
+    def unwatch_book(self, symbol: str, now: float) -> None:
+        """Stop keeping the book of ``symbol`` (and unsubscribe its depth topic).
+
+        :raises StateError: the core is closing or closed.
+        """
+        self._machine.require(_I.COMMAND, "unwatch a book")
+        self.unsubscribe([t for t, b in self._books.items() if b.symbol == symbol], now)
 
     def close(self, now: float) -> None:
         """Close every link, delete the listen key, complete the open tickets.
@@ -366,6 +475,11 @@ class ClientCore:
         self._machine.step(_I.CLOSE)
         for name in list(self._waiting):
             self._resolve(name, _Outcome.CANCELLED)
+        for book in self._books.values():
+            book.close()
+        self._books.clear()
+        self._wanting.clear()
+        self._snapshot_deadline = None
         if not self.pool.closed:
             self.pool.close(now)
         self._pump(now)  # the key is deleted once the private links are closed
@@ -389,23 +503,40 @@ class ClientCore:
         self.pool.receive_data(cid, data, now)
         self._pump(now)
 
-    def rest_result(
-        self, call_id: int, result: ListenKey | ListenKeys | RestError, now: float
-    ) -> None:
+    def rest_result(self, call_id: int, result: RestResult | RestError, now: float) -> None:
         """The answer to a :class:`RestCall`: the parsed result or the :class:`RestError`.
 
-        Calls the core no longer waits for (after :meth:`close`) are ignored.
+        Calls the core no longer waits for (after :meth:`close`, or for a book
+        given up) are ignored.
         """
-        request_id = self._calls.pop(call_id, None)
-        if request_id is not None:
-            self._keys().receive_result(request_id, result, now)
+        call = self._calls.get(call_id)
+        if call is None:
+            return
+        if isinstance(call, _BookCall) != isinstance(result, DepthSnapshot) and not isinstance(
+            result, RestError
+        ):
+            raise ArgumentTypeError(
+                f"REST call {call_id} is answered with a {type(result).__name__}, "
+                "not the result of its request"
+            )
+        del self._calls[call_id]
+        if isinstance(call, _BookCall):
+            self._book_answer(call, result, now)
+        else:
+            assert not isinstance(result, DepthSnapshot)  # refused above
+            self._keys().receive_result(call, result, now)
         self._pump(now)
 
     def rest_failed(self, call_id: int, now: float, reason: str = "transport error") -> None:
         """A :class:`RestCall` could not be completed (connection error, timeout)."""
-        request_id = self._calls.pop(call_id, None)
-        if request_id is not None:
-            self._keys().request_failed(request_id, now, reason)
+        call = self._calls.pop(call_id, None)
+        if isinstance(call, _BookCall):
+            book = self._books.get(call.topic)
+            if book is not None:
+                book.snapshot_failed(call.request_id, now, reason)
+                self._book_moved(call.topic, book)
+        elif call is not None:
+            self._keys().request_failed(call, now, reason)
         self._pump(now)
 
     def handle_timer(self, now: float) -> None:
@@ -424,16 +555,23 @@ class ClientCore:
         return keys
 
     def _pump(self, now: float) -> None:
-        """Move events between the pool and the listen key until both are quiet."""
-        pool, keys, out = self.pool, self.listen_keys, self._events
+        """Move events between the pool, the books and the listen key until all are quiet."""
+        pool, keys, out, books = self.pool, self.listen_keys, self._events, self._books
         moved = True
         while moved:
             moved = False
             for event in pool.events():
                 moved = True
-                if type(event) is not Push:
-                    self._on_pool_event(event, now)
+                if type(event) is Push:
+                    out.append(event)
+                    book = books.get(event.channel)
+                    if book is not None:
+                        self._feed_book(event.channel, book, event, now)
+                    continue
+                self._on_pool_event(event, now)
                 out.append(event)
+                if isinstance(event, GapDetected | LinkDisconnected) and books:
+                    self._break_books(event, now)
             if keys is not None:
                 for event in keys.events():
                     moved = True
@@ -444,6 +582,8 @@ class ClientCore:
                     self._calls[self._next_call] = intent.request_id
                     assert self._rest is not None
                     self._intents.append(RestCall(self._next_call, intent, self._rest))
+        if self._wanting:
+            self._request_snapshots(now)
         if self._machine.state is _C.CLOSING and pool.finished:
             if keys is not None and keys.state not in _KEY_CLOSING:
                 keys.close(now)
@@ -452,6 +592,81 @@ class ClientCore:
             if keys is None or keys.state is ListenKeyState.CLOSED:
                 self._machine.step(_I.FINISHED)
         self._intents.extend(pool.intents())
+
+    # ------------------------------------------------------------ books
+
+    def _feed_book(self, topic: str, book: LocalBook, push: Push, now: float) -> None:
+        body = push.body
+        assert isinstance(body, PublicAggreDepthsV3Api)  # the channel says so
+        book.receive_diff(body, now)
+        self._book_moved(topic, book)
+
+    def _break_books(self, event: GapDetected | LinkDisconnected, now: float) -> None:
+        # A gap of the depth topic, or its only link going down: the book cannot
+        # know what it missed. (A link that goes down while another carries the
+        # topic, as in a rotation, loses nothing.)
+        for topic in event.topics:
+            book = self._books.get(topic)
+            if book is None:
+                continue
+            if isinstance(event, LinkDisconnected):
+                if self.pool.is_carried(topic):
+                    continue
+                cause = BookBreak.STREAM_GAP
+            else:
+                cause = _GAP_CAUSES.get(event.cause, BookBreak.STREAM_GAP)
+            book.stream_gap(now, cause)
+            self._book_moved(topic, book)
+
+    def _book_moved(self, topic: str, book: LocalBook) -> None:
+        self._events.extend(book.events())
+        if book.state is BookState.BUFFERING:
+            self._wanting[topic] = None
+        else:
+            self._wanting.pop(topic, None)
+
+    def _request_snapshots(self, now: float) -> None:
+        """Send the snapshot requests that are due, oldest want first, within budget."""
+        self._snapshot_deadline = None
+        limit = self.config.book.limit
+        weight = snapshot_weight(limit)
+        for topic in list(self._wanting):
+            book = self._books[topic]
+            due = book.next_deadline()
+            assert due is not None  # a wanting book buffers
+            at = max(due, self._pacer.available_at(weight, now))
+            if at > now:
+                if self._snapshot_deadline is None or at < self._snapshot_deadline:
+                    self._snapshot_deadline = at
+                if due <= now:
+                    break  # out of budget: the books behind wait their turn
+                continue
+            self._pacer.spend(weight, now)
+            request_id = book.snapshot_requested(now)
+            del self._wanting[topic]
+            self._next_call += 1
+            self._calls[self._next_call] = _BookCall(topic, request_id)
+            intent = FetchBookSnapshot(book.symbol, limit)
+            self._intents.append(RestCall(self._next_call, intent, self._public_rest))
+
+    def _book_answer(self, call: _BookCall, result: RestResult | RestError, now: float) -> None:
+        book = self._books.get(call.topic)
+        if book is None:
+            return
+        if isinstance(result, DepthSnapshot):
+            book.snapshot_received(call.request_id, result, now)
+        elif isinstance(result, RateLimited):
+            self._pacer.pause(now, result.retry_after)
+            book.snapshot_failed(
+                call.request_id,
+                now,
+                str(result),
+                rate_limited=True,
+                retry_after=result.retry_after,
+            )
+        else:
+            book.snapshot_failed(call.request_id, now, str(result))
+        self._book_moved(call.topic, book)
 
     def _on_pool_event(self, event: Event, now: float) -> None:
         if isinstance(event, TopicsSubscribed):

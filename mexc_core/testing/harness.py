@@ -72,6 +72,9 @@ class Loop:
         self.pending_opens: list[OpenTransport] = []
         self.on_event: Callable[[Event], None] | None = None
         self.rest_calls: list[str] = []  # paths of the REST calls answered
+        self.rest_times: list[tuple[float, str]] = []  # (when, path) of each REST call
+        #: Set to a list to hold REST calls there unanswered (a test answers them).
+        self.held_rest: list[RestCall] | None = None
         self.muted: set[int] = set()  # transports whose bytes are lost both ways
         self.deaf: set[int] = set()  # transports that lose the pool's bytes once open
         self.newest_first = False  # read the newest transport first (a socket race)
@@ -153,6 +156,8 @@ class Loop:
                 conn = self.wires.pop(intent.cid, None)
                 if conn is not None:
                     self.sim.disconnect(conn)
+            elif self.held_rest is not None:
+                self.held_rest.append(intent)
             else:
                 self._rest_call(intent)
         return bool(intents)
@@ -174,6 +179,7 @@ class Loop:
             self.now,
         )
         self.rest_calls.append(request.path)
+        self.rest_times.append((self.now, request.path))
         if answer.hang:
             core.rest_failed(call.call_id, self.now, "timed out")
             return

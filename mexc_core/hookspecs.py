@@ -101,6 +101,7 @@ __all__ = _generated.__all__ + (  # noqa: RUF005
 
 T_contra = TypeVar("T_contra", contravariant=True)
 T_co = TypeVar("T_co", covariant=True)
+T = TypeVar("T")
 
 
 # ---------------------------------------------------------------- what a plugin is given
@@ -109,7 +110,7 @@ T_co = TypeVar("T_co", covariant=True)
 class TaskStarter(Protocol):
     """Starts background tasks: an anyio task group, as far as plugins need one."""
 
-    def start_soon(
+    def start_soon(  # type: ignore[explicit-any]  # anyio's own signature, which plugins pass
         self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any, name: object = None
     ) -> object:
         """Run ``await func(*args)`` in a new task of the client's task group."""
@@ -152,7 +153,7 @@ class ClientContext(Protocol):
     """What :func:`mexc_client_started` gives a plugin."""
 
     @property
-    def options(self) -> Mapping[str, Any]:
+    def options(self) -> Mapping[str, object]:
         """The application's options for plugins (``MexcClient(options=...)``), by
         convention keyed by plugin name: an installed plugin that is not asked
         for by name should stay quiet."""
@@ -168,9 +169,9 @@ class ClientContext(Protocol):
         *,
         max_buffer: int = 1000,
         policy: OverflowPolicy | str = OverflowPolicy.BLOCK,
-        key: Callable[[Any], Hashable] | None = None,
+        key: Callable[[T], Hashable] | None = None,
         name: str = "",
-    ) -> tuple[StreamSender[Any], StreamReceiver[Any]]:
+    ) -> tuple[StreamSender[T], StreamReceiver[T]]:
         """A bounded stream (see :mod:`mexc_core.client.backpressure` for the policies).
 
         With ``BLOCK``, a full stream makes the client's dispatcher wait for room

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final, Protocol
 
 import pluggy
 
@@ -55,6 +55,7 @@ __all__ = (
     "LIFECYCLE_HOOKS",
     "Dispatcher",
     "HookCall",
+    "HookFunction",
     "hooks_for",
     "plugin_manager",
 )
@@ -132,13 +133,21 @@ def hooks_for(event: Event) -> tuple[str, ...]:
     return (own, "mexc_event_received")
 
 
+class HookFunction(Protocol):
+    """A hook implementation: called with the arguments it names, in order."""
+
+    def __call__(self, *args: object) -> object:
+        """Run the hook."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class HookCall:
     """One implementation of one hook, ready to call."""
 
     plugin: str
     hook: str
-    function: Any
+    function: HookFunction
     argnames: tuple[str, ...]
 
 
@@ -200,9 +209,9 @@ class Dispatcher:
 
     def collect(
         self, hook: str, kwargs: Mapping[str, object]
-    ) -> tuple[list[Any], list[PluginFailed]]:
+    ) -> tuple[list[object], list[PluginFailed]]:
         """Call ``hook``; the results that are not ``None``, and the failures to report."""
-        results: list[Any] = []
+        results: list[object] = []
         failed: list[PluginFailed] = []
         for call in self.calls(hook):
             try:

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Final, Generic, TypeVar, final
+from typing import Final, Generic, TypeVar, cast, final
 from urllib.parse import quote
 
+from mexc_core._json import JSON, loads
 from mexc_core.errors import EncodeError, InvalidCredentials, LocalProtocolError, MexcError
 
 __all__ = (
@@ -62,6 +62,7 @@ __all__ = (
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
+_F = TypeVar("_F")
 
 DEFAULT_RECV_WINDOW: Final = 5000
 MAX_RECV_WINDOW: Final = 60000
@@ -266,7 +267,7 @@ class SymbolInfo:
     status: str
     base_asset: str
     quote_asset: str
-    raw: Mapping[str, Any] = field(repr=False, compare=False)
+    raw: Mapping[str, JSON] = field(repr=False, compare=False)
 
 
 @final
@@ -326,7 +327,7 @@ class AccountInfo:
     can_trade: bool
     update_time: int | None
     balances: tuple[Balance, ...]
-    raw: Mapping[str, Any] = field(repr=False, compare=False)
+    raw: Mapping[str, JSON] = field(repr=False, compare=False)
 
     def balance(self, asset: str) -> Balance | None:
         """The balance of ``asset``, or ``None``."""
@@ -348,7 +349,7 @@ class Order:
     type: str
     side: str
     time: int | None
-    raw: Mapping[str, Any] = field(repr=False, compare=False)
+    raw: Mapping[str, JSON] = field(repr=False, compare=False)
 
 
 @final
@@ -367,7 +368,7 @@ class Trade:
     time: int
     is_buyer: bool
     is_maker: bool
-    raw: Mapping[str, Any] = field(repr=False, compare=False)
+    raw: Mapping[str, JSON] = field(repr=False, compare=False)
 
 
 # ---------------------------------------------------------------- parsing
@@ -385,9 +386,9 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     return None
 
 
-def _json(status: int, body: bytes) -> Any:
+def _json(status: int, body: bytes) -> JSON:
     try:
-        return json.loads(body)
+        return loads(body)
     except (ValueError, RecursionError) as exc:
         raise InvalidResponse(
             f"HTTP {status}: body is not JSON: {body[:120]!r}", status=status
@@ -407,7 +408,7 @@ def check_status(status: int, headers: Mapping[str, str], body: bytes) -> None:
     code: int | None = None
     msg = ""
     try:
-        obj = json.loads(body)
+        obj = loads(body)
     except (ValueError, RecursionError):
         obj = None
     if isinstance(obj, dict):
@@ -430,46 +431,43 @@ def check_status(status: int, headers: Mapping[str, str], body: bytes) -> None:
     raise ApiError(text, status=status, code=code, msg=msg)
 
 
-def _field(obj: Mapping[str, Any], key: str, kind: type, status: int) -> Any:
+def _field(obj: Mapping[str, JSON], key: str, kind: type[_F], status: int) -> _F:
     value = obj.get(key)
     if kind is str and isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
+        return cast("_F", str(value))
     if kind is int and type(value) is str and _INTEGER.fullmatch(value):
-        return int(value)
+        return cast("_F", int(value))
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise InvalidResponse(f"field {key!r} is not {kind.__name__}: {value!r}", status=status)
     return value
 
 
-def _object(value: Any, status: int, what: str) -> Mapping[str, Any]:
+def _object(value: JSON, status: int, what: str) -> Mapping[str, JSON]:
     if not isinstance(value, dict):
         raise InvalidResponse(f"{what} is not a JSON object", status=status)
     return value
 
 
-def _objects(value: Any, status: int, what: str) -> list[Mapping[str, Any]]:
+def _objects(value: JSON, status: int, what: str) -> list[Mapping[str, JSON]]:
     """A JSON list whose every item is an object (``what`` names the items)."""
     if not isinstance(value, list):
         raise InvalidResponse(f"the {what} are not a list", status=status)
     return [_object(item, status, what) for item in value]
 
 
-def _levels(value: Any, status: int, side: str) -> tuple[tuple[str, str], ...]:
+def _levels(value: JSON, status: int, side: str) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, list):
         raise InvalidResponse(f"{side} is not a list", status=status)
     out = []
     for level in value:
-        if (
-            not isinstance(level, list)
-            or len(level) < 2
-            or not all(isinstance(x, str) for x in level[:2])
-        ):
+        price, quantity = level[:2] if isinstance(level, list) and len(level) >= 2 else (0, 0)
+        if not isinstance(price, str) or not isinstance(quantity, str):
             raise InvalidResponse(f"{side} level is not [price, qty]: {level!r}", status=status)
-        out.append((level[0], level[1]))
+        out.append((price, quantity))
     return tuple(out)
 
 
-def _symbol_info(item: Mapping[str, Any], status: int) -> SymbolInfo:
+def _symbol_info(item: Mapping[str, JSON], status: int) -> SymbolInfo:
     return SymbolInfo(
         symbol=_field(item, "symbol", str, status),
         status=str(item.get("status", "")),
@@ -479,7 +477,7 @@ def _symbol_info(item: Mapping[str, Any], status: int) -> SymbolInfo:
     )
 
 
-def _balance(item: Mapping[str, Any], status: int) -> Balance:
+def _balance(item: Mapping[str, JSON], status: int) -> Balance:
     return Balance(
         asset=_field(item, "asset", str, status),
         free=_field(item, "free", str, status),
@@ -487,7 +485,7 @@ def _balance(item: Mapping[str, Any], status: int) -> Balance:
     )
 
 
-def _trade(obj: Mapping[str, Any], status: int) -> Trade:
+def _trade(obj: Mapping[str, JSON], status: int) -> Trade:
     return Trade(
         symbol=_field(obj, "symbol", str, status),
         id=_field(obj, "id", str, status),
@@ -546,9 +544,11 @@ def _parse_listen_key(status: int, body: bytes) -> ListenKey:
 def _parse_listen_keys(status: int, body: bytes) -> ListenKeys:
     obj = _object(_json(status, body), status, "listen keys body")
     keys = obj.get("listenKey", [])
-    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+    if not isinstance(keys, list) or len(texts := [k for k in keys if isinstance(k, str)]) != len(
+        keys
+    ):
         raise InvalidResponse("listenKey is not a list of strings", status=status)
-    return ListenKeys(tuple(keys))
+    return ListenKeys(tuple(texts))
 
 
 def _parse_account(status: int, body: bytes) -> AccountInfo:
@@ -565,7 +565,7 @@ def _parse_account(status: int, body: bytes) -> AccountInfo:
     )
 
 
-def _order(obj: Mapping[str, Any], status: int) -> Order:
+def _order(obj: Mapping[str, JSON], status: int) -> Order:
     time = obj.get("time", obj.get("transactTime"))
     return Order(
         symbol=_field(obj, "symbol", str, status),

@@ -21,10 +21,11 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final, TypeAlias, final
+from typing import Final, TypeAlias, final
 
 from mexc_core._generated.codec import decode_push, encode_push
 from mexc_core._generated.records import FIELDS, Record
+from mexc_core._json import JSONObject, loads
 from mexc_core._pbwire import UnknownBody, UnknownField
 from mexc_core.errors import ArgumentTypeError, ControlFrameError, EncodeError
 from mexc_core.events import Push
@@ -237,7 +238,7 @@ def decode_control(frame: str | bytes) -> ControlReply:
     if not stripped.startswith(("{", "[")):
         return ServerNotice(text=text)
     try:
-        obj = json.loads(stripped)
+        obj = loads(stripped)
     except (ValueError, RecursionError) as exc:
         raise ControlFrameError("malformed JSON", text=text) from exc
     if not isinstance(obj, dict):
@@ -269,19 +270,19 @@ def decode_control(frame: str | bytes) -> ControlReply:
 # ---------------------------------------------------------------- JSON view
 
 
-def record_as_dict(record: Record) -> dict[str, Any]:
+def record_as_dict(record: Record) -> JSONObject:
     """A record as plain JSON-ready data: snake_case keys, lists for repeated fields.
 
     Prices and quantities stay strings; ``None`` marks an absent ``optional`` field.
     """
-    out: dict[str, Any] = {}
+    out: JSONObject = {}
     for info in FIELDS[type(record)]:
         value = getattr(record, info.attr)
         out[info.attr] = [record_as_dict(item) for item in value] if info.repeated else value
     return out
 
 
-def push_as_dict(push: Push) -> dict[str, Any]:
+def push_as_dict(push: Push) -> JSONObject:
     """A push as plain JSON-ready data (what ``mexc watch --json`` prints).
 
     Keys: ``channel``, ``symbol``, ``symbol_id``, ``create_time``, ``send_time``,
@@ -290,7 +291,7 @@ def push_as_dict(push: Push) -> dict[str, Any]:
     ``unknown_fields`` as ``[message, number, wire_type]``.
     """
     body = push.body
-    out: dict[str, Any] = {
+    out: JSONObject = {
         "channel": push.channel,
         "symbol": push.symbol,
         "symbol_id": push.symbol_id,

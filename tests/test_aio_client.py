@@ -26,6 +26,7 @@ from mexc_core.client.pool import PoolConfig
 from mexc_core.errors import InvalidConfig, SubscriptionError
 from mexc_core.events import (
     DisconnectCause,
+    Event,
     GapCause,
     GapDetected,
     LinkDisconnected,
@@ -37,7 +38,7 @@ from mexc_core.events import (
     TopicsRejected,
     TopicsSubscribed,
 )
-from mexc_core.hookspecs import ClientContext, hookimpl
+from mexc_core.hookspecs import ClientContext, StreamSender, hookimpl
 from mexc_core.messages import PrivateOrdersV3Api, PublicAggreDealsV3Api
 from mexc_core.session import SessionConfig
 from mexc_sim.exchange import ExchangeConfig, default_markets
@@ -253,6 +254,7 @@ class Hoarder:
 
     @hookimpl
     def mexc_client_started(self, context: ClientContext) -> None:
+        sender: StreamSender[Event]
         sender, _receiver = context.open_stream(max_buffer=self.max_buffer, name="hoard")
         self.stream = sender
 

@@ -44,7 +44,9 @@ def test_push_as_dict_shows_an_unknown_body_and_unknown_fields() -> None:
     clean = wire.push_as_dict(wire.decode_push(wire.encode_push(CHANNEL, DEPTH)))
     assert "unknown_fields" not in clean
     assert clean["body_type"] == "PublicAggreDepthsV3Api"
-    assert clean["body"]["to_version"] == "7"
+    body = clean["body"]
+    assert isinstance(body, dict)
+    assert body["to_version"] == "7"
 
 
 def test_unknown_body_round_trips_through_the_encoder() -> None:

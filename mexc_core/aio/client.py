@@ -41,7 +41,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 from urllib.parse import urlsplit
 
 import anyio
@@ -174,7 +174,7 @@ class _Context:
         self._task_group = task_group
 
     @property
-    def options(self) -> Mapping[str, Any]:
+    def options(self) -> Mapping[str, object]:
         return self._client.options
 
     @property
@@ -261,7 +261,7 @@ class MexcClient:
         self.rest_url = rest_url
         self.wall_ms = wall_ms
         self.close_timeout = close_timeout
-        self.options: Mapping[str, Any] = dict(options or {})
+        self.options: Mapping[str, object] = dict(options or {})
         self._http: HttpClient | None = None
         self._rest_calls: list[RestCall] = []
         self._rest_ready = anyio.Event()
@@ -314,7 +314,9 @@ class MexcClient:
             self._report(failed)
             for answer in wanted:
                 try:
-                    self.core.subscribe(topic_names(answer), self.clock.now())
+                    # topic_names checks what the plugin really gave
+                    asked = cast("Iterable[str | Topic]", answer)
+                    self.core.subscribe(topic_names(asked), self.clock.now())
                 except (InvalidTopic, ListenKeyRequired, ArgumentTypeError) as exc:
                     plugin_log.error("a plugin wants topics that cannot be subscribed: %s", exc)
             self._process()

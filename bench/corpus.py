@@ -4,7 +4,7 @@ The frames are built from our records (:mod:`mexc_core.messages`) and encoded wi
 :func:`mexc_core.wire.encode_push`, so they are byte-identical to what Google's
 runtime would produce for the same messages. The channel names come from the typed
 topics of :mod:`mexc_core.channels`, and the values imitate what MEXC sends
-(``spec/MEXC_PROTOCOL.md`` sections 3 to 5): per-pair price scales and decimals,
+(``docs/protocol.rst``: channels and wire test vectors): per-pair price scales and decimals,
 quantities as decimal strings, ``"0"`` for a removed depth level, 11-digit
 versions that only grow, and millisecond timestamps around ``1778075380572``.
 

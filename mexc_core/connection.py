@@ -102,7 +102,7 @@ __all__ = (
 
 #: MEXC's Spot V3 WebSocket host (``wss://wbs-api.mexc.com/ws``, section 1).
 DEFAULT_HOST: Final = "wbs-api.mexc.com"
-#: Default cap of one message; MEXC's frames are KBs (``spec/FAULTS.md`` 5).
+#: Default cap of one message; MEXC's frames are KBs (``docs/faults.rst`` 5).
 DEFAULT_MAX_MESSAGE_SIZE: Final = 4 * 1024 * 1024
 #: The most of a rejected handshake's body kept in :class:`HandshakeRejected`.
 MAX_REJECTION_BODY: Final = 64 * 1024
@@ -112,7 +112,7 @@ _CLOSE_NORMAL: Final = 1000
 _CLOSE_ABNORMAL: Final = 1006
 
 #: wsproto's exceptions, and what its inputs may raise on hostile bytes, mapped
-#: to ours in one place (STYLE.md 2).
+#: to ours in one place (docs/architecture.rst, rule 2).
 _WSPROTO_ERRORS: Final = (wsproto.utilities.ProtocolError, UnicodeError)
 
 

@@ -3,7 +3,7 @@
 Theory of operation
 ===================
 
-Private streams need a listen key (``spec/MEXC_PROTOCOL.md`` section 7): a key is
+Private streams need a listen key (``docs/protocol.rst``, "Listen keys"): a key is
 valid for 60 minutes after it is created or kept alive (``PUT``), ``DELETE`` ends
 it, and MEXC allows 60 keys per account and 5 WebSocket connections per key. A
 :class:`ListenKeyManager` owns one key through its whole life. It never does I/O

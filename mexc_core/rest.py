@@ -6,7 +6,7 @@ path, query, body, headers) that any HTTP client can send; the adapter
 back into :meth:`RestRequest.parse`, which returns a typed result or raises a typed
 :class:`RestError`.
 
-Signing (``spec/MEXC_PROTOCOL.md`` section 10): ``signature`` is the lower-case hex
+Signing (``docs/protocol.rst``, "Signing"): ``signature`` is the lower-case hex
 HMAC-SHA256 of *totalParams*, the query string concatenated directly (no ``&``) with
 the request body, keyed with the secret key; it is sent as the last query parameter,
 with the ``X-MEXC-APIKEY`` header. Signed requests carry ``timestamp`` (ms, from the

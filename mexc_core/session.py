@@ -44,7 +44,7 @@ guide shows the tables, rendered from them):
   an UNSUBSCRIPTION follows); ``REJOINING`` is an unsubscribe in flight the caller
   wants back (on its ack a SUBSCRIPTION follows).
 
-MEXC facts this follows (``spec/MEXC_PROTOCOL.md`` sections 2 and 11):
+MEXC facts this follows (``docs/protocol.rst``, "Frames and control messages" and "Limits"):
 
 - Requests are ``{"method":"SUBSCRIPTION","params":[...]}``; several topics go in
   one request. Replies are ``{"id":0,"code":0,"msg":"<topics, comma-joined>"}``
@@ -79,7 +79,7 @@ Rules that do not fit in the tables:
    there are no timers and nothing more is sent; frames are still read.
 5. The pong deadline is strict: only a PONG satisfies it, since a server that
    ignores control messages will not honour subscriptions either
-   (``spec/FAULTS.md`` 3). Pushes, in turn, feed the data-silence watchdog, so a
+   (``docs/faults.rst`` 3). Pushes, in turn, feed the data-silence watchdog, so a
    PONG is never the only sign of life on the read path.
 """
 

@@ -1,4 +1,4 @@
-"""Adding a channel is one proto message plus one table row (DESIGN.md, "Generated code").
+"""Adding a channel is one proto message plus one table row (docs/architecture.rst, rule 7).
 
 The test does it for real in a copy of the project: a new message, a new wrapper
 body field 316, a new [[channel]] row; then regenerates and checks, in a fresh

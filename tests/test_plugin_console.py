@@ -38,7 +38,7 @@ from tests.util import FACTOR, SteppedTime
 pytestmark = pytest.mark.slow  # real sockets, threads or subprocesses
 
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
-#: What a plugin may import from mexc-core (STYLE.md 2, "Plugins import only ...").
+#: What a plugin may import from mexc-core (docs/architecture.rst, rule 6).
 ALLOWED = {"mexc_core.hookspecs", "mexc_core.events"}
 
 

@@ -1,4 +1,4 @@
-"""The sans-IO core imports no I/O, clock or randomness (STYLE.md 2, DESIGN.md).
+"""The sans-IO core imports no I/O, clock or randomness (docs/architecture.rst, rule 1).
 
 An AST scan of every core module; ruff's TID251 enforces the same in the editor.
 The exempt parts are the anyio adapters, the shipped test support and the CLI; the

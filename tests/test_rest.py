@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from mexc_core import errors, rest
 from mexc_core.rest import Credentials, RestClient, sign
 
-# spec/MEXC_PROTOCOL.md section 10
+# docs/protocol.rst, "Signing"
 API_KEY = "mx0aBYs33eIilxBWC5"
 SECRET = "45d0b3c26f2644f19bfb98b07741b2f5"
 TOTAL = (

@@ -73,9 +73,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PROTO = ROOT / "proto"
 
 #: The fields MEXC added in websocket-proto commit 7b8ac7a (2026-06-17, "增加推送字段
-#: 2026.6"), from the diff against the previous commit 4285a07 (spec/MEXC_PROTOCOL.md
-#: section 4). History is not in ``proto/``, so it is listed here; the build warns if a
-#: listed field is missing from ``proto/``.
+#: 2026.6"), from the diff against the previous commit 4285a07 (see docs/schema.rst).
+#: History is not in ``proto/``, so it is listed here; the build warns if a listed
+#: field is missing from ``proto/``.
 ADDED_2026_06: dict[str, tuple[str, ...]] = {
     "PublicAggreDealsV3ApiItem": ("tradeId",),
     "PublicAggreDepthsV3Api": ("lastOrderCreateTime",),

@@ -20,7 +20,7 @@ from mexc_core.wire import (
 )
 
 # [frame]
-# Test vector V1 (spec/MEXC_PROTOCOL.md, section 5): one aggre.depth push, 140 bytes,
+# Test vector V1 (docs/protocol.rst, "Wire test vectors"): one aggre.depth push, 140 bytes,
 # as MEXC's official .proto files and Google's runtime serialise it.
 V1 = bytes.fromhex(
     "0a2f73706f74407075626c69632e61676772652e64657074682e76332e6170692e7062403130"

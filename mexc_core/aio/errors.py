@@ -1,6 +1,6 @@
 """Transport errors: failures of the network, not of the MEXC protocol.
 
-Only the adapters raise these (STYLE.md 6); library exceptions (OSError,
+Only the adapters raise these (docs/architecture.rst, rule 2); library exceptions (OSError,
 ssl.SSLError, anyio's) are mapped to them in one place, :func:`translate`.
 """
 

@@ -1,4 +1,4 @@
-"""Fault injection: what the simulator can do wrong, on purpose (``spec/FAULTS.md``).
+"""Fault injection: what the simulator can do wrong, on purpose (``docs/faults.rst`` of mexc-core).
 
 :class:`Faults` describes the faults of one WebSocket connection (the simulator
 applies its default plan to every connection, or a plan queued for the next
@@ -7,10 +7,10 @@ simulator runs. Every fault is either scheduled (at a connection age, or at the
 n-th push, counting from 1) or drawn at random from a seeded generator, so a
 failing test replays exactly.
 
-Connection faults and the ``spec/FAULTS.md`` scenario each one serves:
+Connection faults and the ``docs/faults.rst`` section each one serves:
 
 ======================  ======  =====================================================
-knob                    FAULTS  effect
+knob                    fault   effect
 ======================  ======  =====================================================
 ``reset_after``         1       abort the TCP connection (RST) at this age
 ``blackhole_after``     2       half-open: from this age on, answer nothing at all
@@ -57,7 +57,7 @@ RANDOM_KINDS: Final = (
     "depth_duplicate",
 )
 
-#: Bytes of the oversized frame (FAULTS.md 5: above a 1-4 MiB client limit).
+#: Bytes of the oversized frame (faults 5: above a 1-4 MiB client limit).
 OVERSIZE_BYTES: Final = 11 * 1024 * 1024
 
 
@@ -127,7 +127,7 @@ class RestFaults:
     :ivar hang: per path, how many next requests get no answer at all (a timeout).
     :ivar delay: seconds (simulator time) before every answer.
     :ivar stale_snapshot: ``/api/v3/depth`` answers with the book this many
-        versions old (a snapshot older than the stream, FAULTS.md 8).
+        versions old (a snapshot older than the stream, faults 8).
     """
 
     errors: dict[str, deque[int]] = field(default_factory=dict)

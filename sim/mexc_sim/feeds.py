@@ -6,7 +6,7 @@ it on the exchange clock) and turns what happened in its market since the last
 firing into one encoded push frame, or nothing. Every subscriber of a topic gets
 the same bytes, as from a broadcasting exchange.
 
-Cadences (``spec/MEXC_PROTOCOL.md`` sections 3 and 11): ``aggre.*`` channels at
+Cadences (mexc-core's ``docs/protocol.rst``, "Channels" and "Limits"): ``aggre.*`` channels at
 their ``10ms``/``100ms`` interval, only when something changed; klines every
 second; mini tickers every 3 s; limit depth and the book-ticker batch every 100 ms
 when the book changed; the increase-depth batch every 10 ms.

@@ -5,7 +5,7 @@ simulator time, and returns the answer (:class:`RestResponse`): MEXC's paths,
 parameters, JSON shapes, error codes and HTTP statuses. :mod:`mexc_sim.protocol`
 reads and writes the HTTP/1.1 bytes with h11.
 
-Signed endpoints check what MEXC checks (``spec/MEXC_PROTOCOL.md`` section 10):
+Signed endpoints check what MEXC checks (mexc-core's ``docs/protocol.rst``, "Signing"):
 
 - the ``X-MEXC-APIKEY`` header names a known key (else 400, code ``400`` "api key
   required", or ``10072`` for an unknown key);

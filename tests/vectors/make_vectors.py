@@ -6,7 +6,7 @@ Each vector is written by Google's protobuf runtime (compiled from ``proto/``) f
 a proto-JSON description, never by our encoder, and its expected decoding is derived
 from that description by renaming fields (``fromVersion`` -> ``from_version``), not
 by our decoder. The values follow MEXC's documented samples where there are some
-(spec/MEXC_PROTOCOL.md section 5). ``tests/test_vectors.py`` checks that our
+(docs/protocol.rst, "Wire test vectors"). ``tests/test_vectors.py`` checks that our
 decoder reads each frame exactly, that our encoder writes the same bytes, and that
 Google still writes them (so the file cannot go stale silently).
 """

@@ -11,7 +11,7 @@ in :mod:`mexc_core.testing`.
 from __future__ import annotations
 
 from mexc_core import errors, events
-from mexc_core.book import BookConfig, BookState, BookView, Level, LocalBook, OrderBook, Side
+from mexc_core.book import BookConfig, BookState, LocalBook, OrderBook, Side
 from mexc_core.channels import ChannelSpec, Topic, format_topic, parse, spec_of, topic_names
 from mexc_core.client.core import (
     ClientCore,
@@ -45,7 +45,6 @@ __all__: tuple[str, ...] = (
     "AbortTransport",
     "BookConfig",
     "BookState",
-    "BookView",
     "ChannelSpec",
     "ClientCore",
     "CloseTransport",
@@ -57,7 +56,6 @@ __all__: tuple[str, ...] = (
     "CoreState",
     "Credentials",
     "FetchBookSnapshot",
-    "Level",
     "ListenKeyConfig",
     "ListenKeyManager",
     "ListenKeyState",

@@ -22,6 +22,7 @@ __all__ = (
     "BookSnapshotFailed",
     "BookSynced",
     "BookUpdated",
+    "BookView",
     "ConnectionClosed",
     "ConnectionOpened",
     "DisconnectCause",
@@ -36,6 +37,7 @@ __all__ = (
     "HealthCause",
     "HealthCheckFailed",
     "IdleWithoutSubscriptions",
+    "Level",
     "LinkConnected",
     "LinkDisconnected",
     "LinkRotated",
@@ -767,6 +769,31 @@ class PluginFailed(Event):
 # ---------------------------------------------------------------- order books
 
 
+class Level(NamedTuple):
+    """One price level of a book, as MEXC wrote it."""
+
+    price: str
+    quantity: str
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class BookView:
+    """An immutable copy of a book at one version; safe to keep and to share.
+
+    :ivar symbol: the symbol.
+    :ivar version: the book's version (the ``toVersion`` of the last diff applied,
+        or the snapshot's ``lastUpdateId``).
+    :ivar bids: levels, best (highest) first.
+    :ivar asks: levels, best (lowest) first.
+    """
+
+    symbol: str
+    version: int
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+
+
 class BookBreak(enum.Enum):
     """Why a local order book stopped being exact (see :class:`BookGapDetected`)."""
 
@@ -795,6 +822,8 @@ class BookSynced(Event):
     :ivar snapshot_version: the ``lastUpdateId`` of the snapshot it was built from.
     :ivar bids: how many bid levels it holds.
     :ivar asks: how many ask levels it holds.
+    :ivar view: the best levels at ``version``, when the book was asked to keep
+        views (``BookConfig.view_depth``).
     """
 
     symbol: str
@@ -802,6 +831,7 @@ class BookSynced(Event):
     snapshot_version: int
     bids: int
     asks: int
+    view: BookView | None = None
 
 
 @final
@@ -815,6 +845,9 @@ class BookUpdated(Event):
     :ivar bids: the bid levels it set, ``(price, quantity)`` as MEXC wrote them; a
         quantity of zero deleted the level.
     :ivar asks: the ask levels it set, likewise.
+    :ivar view: the best levels at ``version``, when the book was asked to keep
+        views (``BookConfig.view_depth``): what a consumer shows, consistent with
+        this event even when it is read later.
     """
 
     symbol: str
@@ -822,6 +855,7 @@ class BookUpdated(Event):
     from_version: int
     bids: tuple[tuple[str, str], ...]
     asks: tuple[tuple[str, str], ...]
+    view: BookView | None = None
 
 
 @final

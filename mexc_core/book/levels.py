@@ -33,11 +33,11 @@ import enum
 import re
 from bisect import bisect_left, insort
 from collections.abc import Iterable
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final, NamedTuple, final
+from typing import Final
 
 from mexc_core.errors import InvalidLevel
+from mexc_core.events import BookView, Level
 
 __all__ = ("BookView", "Level", "OrderBook", "Side")
 
@@ -56,31 +56,6 @@ class Side(enum.Enum):
     BID = "bid"
     #: Sellers' levels: best is the lowest price.
     ASK = "ask"
-
-
-class Level(NamedTuple):
-    """One price level, as MEXC wrote it."""
-
-    price: str
-    quantity: str
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class BookView:
-    """An immutable copy of a book at one version; safe to keep and to share.
-
-    :ivar symbol: the symbol.
-    :ivar version: the book's version (the ``toVersion`` of the last diff applied,
-        or the snapshot's ``lastUpdateId``).
-    :ivar bids: levels, best (highest) first.
-    :ivar asks: levels, best (lowest) first.
-    """
-
-    symbol: str
-    version: int
-    bids: tuple[Level, ...]
-    asks: tuple[Level, ...]
 
 
 def _check(value: str, what: str) -> None:

@@ -75,6 +75,7 @@ from mexc_core.events import (
     BookSnapshotFailed,
     BookSynced,
     BookUpdated,
+    BookView,
     Event,
 )
 from mexc_core.messages import PublicAggreDepthsV3Api
@@ -100,6 +101,10 @@ class BookConfig:
     :ivar rate_limit_pause: the wait after a 429 without ``Retry-After``.
     :ivar check_crossed: resync when a diff leaves the best bid at or above the
         best ask.
+    :ivar view_depth: levels per side copied into every
+        :class:`~mexc_core.events.BookSynced` and
+        :class:`~mexc_core.events.BookUpdated` (``view``), for consumers that read
+        the events later than the book moves (0: no copies, the fastest).
     """
 
     limit: int = MAX_SNAPSHOT_LIMIT
@@ -107,12 +112,15 @@ class BookConfig:
     retry: Backoff = field(default_factory=lambda: Backoff(initial=0.5, cap=30.0))
     rate_limit_pause: float = 10.0
     check_crossed: bool = True
+    view_depth: int = 0
 
     def __post_init__(self) -> None:
         if type(self.limit) is not int or not 1 <= self.limit <= MAX_SNAPSHOT_LIMIT:
             raise InvalidConfig(f"limit must be an int in 1..{MAX_SNAPSHOT_LIMIT}", setting="limit")
         if type(self.max_buffer) is not int or self.max_buffer < 1:
             raise InvalidConfig("max_buffer must be a positive int", setting="max_buffer")
+        if type(self.view_depth) is not int or self.view_depth < 0:
+            raise InvalidConfig("view_depth must be an int >= 0", setting="view_depth")
         if not (math.isfinite(self.rate_limit_pause) and self.rate_limit_pause >= 0):
             raise InvalidConfig(
                 "rate_limit_pause must be a finite number >= 0", setting="rate_limit_pause"
@@ -368,6 +376,7 @@ class LocalBook:
                 snapshot_version=last,
                 bids=levels.depth(Side.BID),
                 asks=levels.depth(Side.ASK),
+                view=self._view(),
             )
         )
 
@@ -467,6 +476,7 @@ class LocalBook:
                     from_version=diff.first,
                     bids=body.bids,
                     asks=body.asks,
+                    view=self._view(),
                 )
             )
         return True
@@ -504,6 +514,10 @@ class LocalBook:
         self._snapshot_version = -1
         if diff is not None and restart:
             self._buffer_diff(diff, self._now)
+
+    def _view(self) -> BookView | None:
+        depth = self.config.view_depth
+        return self._levels.view(depth) if depth else None
 
     def _delay(self, attempt: int) -> float:
         return self.config.retry.delay(attempt, self._rng)

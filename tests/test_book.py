@@ -20,7 +20,9 @@ from mexc_core.events import (
     BookSnapshotFailed,
     BookSynced,
     BookUpdated,
+    BookView,
     Event,
+    Level,
 )
 from mexc_core.messages import PublicAggreDepthsV3Api, PublicAggreDepthV3ApiItem
 from mexc_core.rest import DepthSnapshot
@@ -456,3 +458,25 @@ def test_misuse_is_refused() -> None:
         with pytest.raises(InvalidConfig):
             BookConfig(**bad)
     assert BookConfig().retry == Backoff(initial=0.5, cap=30.0)
+
+
+def test_views_are_copies_of_the_best_levels_at_the_event_s_version() -> None:
+    book = new_book(view_depth=1)
+    book.receive_diff(diff(5, 5), 0.0)
+    request = book.snapshot_requested(0.0)
+    book.snapshot_received(request, snapshot(5, bids=(("99", "1"), ("98", "2"))), 0.0)
+    (synced,) = drain(book)
+    assert isinstance(synced, BookSynced)
+    assert synced.view == BookView(SYMBOL, 5, (Level("99", "1"),), (Level("101.00", "2"),))
+    book.receive_diff(diff(6, 6, bids=(("99.5", "3"),)), 0.1)
+    book.receive_diff(diff(7, 7, bids=(("99.5", "0"),)), 0.2)
+    first, second = drain(book)
+    assert isinstance(first, BookUpdated)
+    assert isinstance(second, BookUpdated)
+    assert first.view is not None
+    assert first.view.bids == (Level("99.5", "3"),)  # as it was at version 6
+    assert second.view is not None
+    assert second.view.bids == (Level("99", "1"),)
+    assert synced_book(3).stats.held_by_snapshot == 1
+    with pytest.raises(InvalidConfig):
+        BookConfig(view_depth=-1)

@@ -51,6 +51,11 @@ from mexc_core.client.backpressure import OverflowPolicy as OverflowPolicy
 
 if TYPE_CHECKING:
     from mexc_core.events import (
+        BookCrossed,
+        BookGapDetected,
+        BookResyncStarted,
+        BookSynced,
+        BookUpdated,
         Event,
         FrameRejected,
         GapDetected,
@@ -80,6 +85,11 @@ __all__ = _generated.__all__ + (  # noqa: RUF005
     "hookimpl",
     "hookspec",
     "messages",
+    "mexc_book_crossed",
+    "mexc_book_gap",
+    "mexc_book_resync",
+    "mexc_book_synced",
+    "mexc_book_updated",
     "mexc_client_started",
     "mexc_client_stopping",
     "mexc_event_received",
@@ -181,6 +191,14 @@ class ClientContext(Protocol):
         :param max_buffer: the bound. :param policy: what a full stream does.
         :param key: the ``CONFLATE`` key (default: a push's channel).
         :param name: for logs and metrics.
+        """
+        ...
+
+    def watch_book(self, symbol: str, *, interval: str = "100ms") -> None:
+        """Keep the local order book of ``symbol``; its events reach the
+        ``mexc_book_*`` hooks (with a view of the best levels in each).
+
+        :raises InvalidTopic: ``symbol`` or ``interval`` is not one MEXC accepts.
         """
         ...
 
@@ -336,6 +354,52 @@ def mexc_plugin_failed(event: PluginFailed) -> None:
 
 
 @hookspec
+def mexc_book_synced(event: BookSynced) -> None:
+    """A local order book is exact (again), built from a snapshot and the diffs after it.
+
+    :param event: the symbol, the version, the sizes, and with a view depth the
+        best levels at that version (``event.view``).
+    """
+
+
+@hookspec
+def mexc_book_updated(event: BookUpdated) -> None:
+    """A diff was applied to a synced local book.
+
+    :param event: the symbol, the new version, the levels the diff set, and with a
+        view depth the best levels at that version (``event.view``), consistent
+        with the event even though the book may have moved on since.
+    """
+
+
+@hookspec
+def mexc_book_gap(event: BookGapDetected) -> None:
+    """The depth stream of a book broke (a version gap, an overlap, a reconnect,
+    bad data): the book is cleared and rebuilt; :func:`mexc_book_resync` follows.
+
+    :param event: the symbol, the cause and the versions involved.
+    """
+
+
+@hookspec
+def mexc_book_crossed(event: BookCrossed) -> None:
+    """A diff left a local book crossed (best bid at or above best ask): the book
+    is wrong, cleared and rebuilt; :func:`mexc_book_resync` follows.
+
+    :param event: the symbol, the version and the two prices.
+    """
+
+
+@hookspec
+def mexc_book_resync(event: BookResyncStarted) -> None:
+    """A local book is cleared and will be rebuilt from a new snapshot; read
+    nothing from it until :func:`mexc_book_synced`.
+
+    :param event: the symbol, the cause and the last version it was exact at.
+    """
+
+
+@hookspec
 def mexc_event_received(event: Event) -> None:
     """Any event that is not a push, including those without a hook of their own.
 
@@ -401,6 +465,21 @@ class MexcHooks(ChannelHooks, Protocol):
 
     def mexc_plugin_failed(self, event: PluginFailed) -> None:
         """See :func:`mexc_plugin_failed`."""
+
+    def mexc_book_synced(self, event: BookSynced) -> None:
+        """See :func:`mexc_book_synced`."""
+
+    def mexc_book_updated(self, event: BookUpdated) -> None:
+        """See :func:`mexc_book_updated`."""
+
+    def mexc_book_gap(self, event: BookGapDetected) -> None:
+        """See :func:`mexc_book_gap`."""
+
+    def mexc_book_crossed(self, event: BookCrossed) -> None:
+        """See :func:`mexc_book_crossed`."""
+
+    def mexc_book_resync(self, event: BookResyncStarted) -> None:
+        """See :func:`mexc_book_resync`."""
 
     def mexc_event_received(self, event: Event) -> None:
         """See :func:`mexc_event_received`."""

@@ -33,6 +33,11 @@ from mexc_core import hookspecs
 from mexc_core._markers import PROJECT
 from mexc_core.channels import BY_PREFIX
 from mexc_core.events import (
+    BookCrossed,
+    BookGapDetected,
+    BookResyncStarted,
+    BookSynced,
+    BookUpdated,
     Event,
     FrameRejected,
     GapDetected,
@@ -78,6 +83,11 @@ LIFECYCLE_HOOKS: Final[Mapping[type[Event], str]] = {
     ListenKeyRenewalFailed: "mexc_listen_key_failed",
     ListenKeyLost: "mexc_listen_key_lost",
     PluginFailed: "mexc_plugin_failed",
+    BookSynced: "mexc_book_synced",
+    BookUpdated: "mexc_book_updated",
+    BookGapDetected: "mexc_book_gap",
+    BookCrossed: "mexc_book_crossed",
+    BookResyncStarted: "mexc_book_resync",
 }
 
 _SEP: Final = "@"

@@ -53,10 +53,12 @@ from mexc_core.aio.clock import AnyioClock, Clock, wall_clock_ms
 from mexc_core.aio.errors import TlsVerificationError, TransportError, translate
 from mexc_core.aio.http import DEFAULT_BASE_URL, HttpClient
 from mexc_core.aio.streams import BoundedStream
+from mexc_core.book.sync import BookConfig, LocalBook
 from mexc_core.channels import Topic, topic_names
 from mexc_core.client.backoff import FailureKind
 from mexc_core.client.backpressure import Inbox, OverflowPolicy
 from mexc_core.client.core import ClientCore, CoreConfig, RestCall
+from mexc_core.client.pacer import SnapshotPacing
 from mexc_core.client.pool import (
     AbortTransport,
     CloseTransport,
@@ -77,12 +79,16 @@ from mexc_core.listenkey import ListenKeyConfig
 from mexc_core.plugins import Dispatcher, plugin_manager
 from mexc_core.rest import Credentials, RestError
 
-__all__ = ("DEFAULT_URL", "Endpoint", "MexcClient")
+__all__ = ("DEFAULT_URL", "DEFAULT_VIEW_DEPTH", "Endpoint", "MexcClient")
 
 T = TypeVar("T")
 
 #: MEXC's Spot V3 WebSocket endpoint.
 DEFAULT_URL: Final = "wss://wbs-api.mexc.com/ws"
+#: Levels per side each book event carries a copy of, by default.
+DEFAULT_VIEW_DEPTH: Final = 20
+#: REST calls in flight at once (listen keys, book snapshots).
+_REST_CONCURRENCY: Final = 4
 
 _READ_SIZE: Final = 65536
 #: Events dispatched in a row before the dispatcher lets other tasks run.
@@ -194,6 +200,10 @@ class _Context:
         )
         return stream, stream
 
+    def watch_book(self, symbol: str, *, interval: str = "100ms") -> None:
+        self._client.core.watch_book(symbol, self._client.clock.now(), interval=interval)
+        self._client._process()
+
 
 class MexcClient:
     """MEXC WebSocket streams over sharded, self-healing connections, with plugins.
@@ -203,6 +213,9 @@ class MexcClient:
     :param config: the pool's settings (cap per connection, timeouts, backoff,
         rotation); its host and path are taken from ``url``.
     :param listen_key: listen-key timings (with ``credentials``).
+    :param book: settings of the local order books (:meth:`watch_book`); by
+        default every book event carries a view of the best 20 levels.
+    :param snapshots: the REST budget book snapshots are paced within.
     :param ssl_context: TLS settings for ``wss://`` (default: the system's CAs).
     :param ca_file: a CA bundle to trust instead (e.g. the simulator's test CA).
     :param clock: monotonic time and sleeping (default: the event loop's).
@@ -227,6 +240,8 @@ class MexcClient:
         *,
         config: PoolConfig | None = None,
         listen_key: ListenKeyConfig | None = None,
+        book: BookConfig | None = None,
+        snapshots: SnapshotPacing | None = None,
         ssl_context: ssl.SSLContext | None = None,
         ca_file: str | None = None,
         clock: Clock | None = None,
@@ -249,7 +264,12 @@ class MexcClient:
             self._ssl = ssl_context or ssl.create_default_context(cafile=ca_file)
         self.clock: Final[Clock] = clock or AnyioClock()
         self.core: Final = ClientCore(
-            CoreConfig(self.config, listen_key or ListenKeyConfig()),
+            CoreConfig(
+                self.config,
+                listen_key or ListenKeyConfig(),
+                book or BookConfig(view_depth=DEFAULT_VIEW_DEPTH),
+                snapshots or SnapshotPacing(),
+            ),
             credentials=credentials,
             rng=rng or random.Random(),
         )
@@ -304,9 +324,8 @@ class MexcClient:
             self._inbox_ready = anyio.Event()
             tg.start_soon(self._drive, name="mexc-driver")
             tg.start_soon(self._dispatch, name="mexc-dispatcher")
-            if self.credentials is not None:
-                self._http = await stack.enter_async_context(HttpClient(self.rest_url))
-                tg.start_soon(self._run_rest, name="mexc-rest")
+            self._http = await stack.enter_async_context(HttpClient(self.rest_url))
+            tg.start_soon(self._run_rest, name="mexc-rest")
             self.core.start(self.clock.now())
             context: ClientContext = _Context(self, tg)  # checked against the protocol
             self._report(self.dispatcher.call("mexc_client_started", {"context": context}))
@@ -396,10 +415,54 @@ class MexcClient:
         :raises InvalidTopic: a topic is not one MEXC accepts (nothing subscribed).
         :raises ListenKeyRequired: a private topic without credentials.
         """
+        self._check_started()
+        ticket = self.core.subscribe(topics, self.clock.now())
+        await self._complete(ticket, wait=wait, timeout=timeout)
+
+    async def watch_book(
+        self,
+        symbol: str,
+        *,
+        interval: str = "100ms",
+        wait: bool = True,
+        timeout: float | None = None,
+    ) -> LocalBook:
+        """Keep the local order book of ``symbol`` (see :doc:`/book`): subscribe to
+        its diff-depth topic and follow MEXC's snapshot procedure; the book's events
+        reach the ``mexc_book_*`` hooks and :meth:`events` streams.
+
+        Returns the live book; read it between awaits (it is exact while
+        ``book.synced``), or read the views the events carry.
+
+        :param wait: return only once the depth topic is subscribed.
+        :param timeout: give up waiting after this many seconds (``TimeoutError``).
+        :raises SubscriptionError: MEXC rejected the depth topic.
+        :raises InvalidTopic: ``symbol`` or ``interval`` is not one MEXC accepts.
+        """
+        self._check_started()
+        ticket = self.core.watch_book(symbol, self.clock.now(), interval=interval)
+        await self._complete(ticket, wait=wait, timeout=timeout)
+        return self.core.book(symbol)
+
+    async def unwatch_book(self, symbol: str) -> None:
+        """Stop keeping the book of ``symbol`` and unsubscribe its depth topic."""
+        self.core.unwatch_book(symbol, self.clock.now())
+        self._process()
+
+    def book(self, symbol: str) -> LocalBook:
+        """The live local book of ``symbol``.
+
+        :raises KeyError: the book is not watched.
+        """
+        return self.core.book(symbol)
+
+    def _check_started(self) -> None:
         if self._task_group is None:
             raise RuntimeError("start the client first: `async with MexcClient(...) as client`")
+
+    async def _complete(self, ticket: int, *, wait: bool, timeout: float | None) -> None:
+        """Wait for subscribe ticket ``ticket`` to complete; raise for failed topics."""
         waiter = _Waiter()
-        ticket = self.core.subscribe(topics, self.clock.now())
         self._waiters[ticket] = waiter
         self._process()
         if not wait:
@@ -541,24 +604,31 @@ class MexcClient:
         self._wake_driver()
 
     async def _run_rest(self) -> None:
-        """Run the core's REST calls one after the other (listen keys)."""
+        """Run the core's REST calls (listen keys, book snapshots), a few at a time:
+        a slow snapshot never holds a listen-key keepalive back."""
+        limiter = anyio.CapacityLimiter(_REST_CONCURRENCY)
+        async with anyio.create_task_group() as tg:
+            while True:
+                await self._rest_ready.wait()
+                self._rest_ready = anyio.Event()
+                calls, self._rest_calls = self._rest_calls, []
+                for call in calls:
+                    tg.start_soon(self._rest_call, call, limiter)
+
+    async def _rest_call(self, call: RestCall, limiter: anyio.CapacityLimiter) -> None:
         http = self._http
         assert http is not None
-        while True:
-            await self._rest_ready.wait()
-            self._rest_ready = anyio.Event()
-            calls, self._rest_calls = self._rest_calls, []
-            for call in calls:
-                request = call.request(self.wall_ms())
-                try:
-                    result = await http.request(request)
-                except RestError as exc:
-                    self.core.rest_result(call.call_id, exc, self.clock.now())
-                except TransportError as exc:
-                    self.core.rest_failed(call.call_id, self.clock.now(), str(exc))
-                else:
-                    self.core.rest_result(call.call_id, result, self.clock.now())
-                self._process()
+        async with limiter:
+            request = call.request(self.wall_ms())
+            try:
+                result = await http.request(request)
+            except RestError as exc:
+                self.core.rest_result(call.call_id, exc, self.clock.now())
+            except TransportError as exc:
+                self.core.rest_failed(call.call_id, self.clock.now(), str(exc))
+            else:
+                self.core.rest_result(call.call_id, result, self.clock.now())
+            self._process()
 
     def _wake_driver(self) -> None:
         scope = self._sleep_scope

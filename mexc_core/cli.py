@@ -15,6 +15,12 @@ Subcommands available now:
 - ``mexc watch TOPIC...``: subscribe topics (on MEXC by default, or any endpoint
   given with ``--endpoint``) and print their pushes, one JSON object per line
   with ``--json``.
+- ``mexc book SYMBOL``: keep the local order book of a symbol and print its best
+  levels after every update, one JSON object per line with ``--json``.
+
+Exit status: 0 done (``--count`` reached, or Ctrl-C), 1 MEXC refused or the
+connection failed, 2 bad arguments (an unknown topic or symbol), 3 the simulator
+is not installed (``sim``, ``demo``).
 """
 
 from __future__ import annotations
@@ -29,8 +35,11 @@ import anyio
 
 from mexc_core import __version__, channels, wire
 from mexc_core.aio.client import DEFAULT_URL, MexcClient
+from mexc_core.aio.http import DEFAULT_BASE_URL
+from mexc_core.book.sync import BookConfig
+from mexc_core.channels import AggreDepth
 from mexc_core.errors import DecodeError, InvalidTopic, MexcError, SubscriptionError
-from mexc_core.events import Push
+from mexc_core.events import BookResyncStarted, BookSynced, BookUpdated, BookView, Push
 
 #: The subcommands of the simulator (the mexc-sim distribution, ``mexc_sim.cli``),
 #: loaded only when used.
@@ -157,6 +166,92 @@ def _cmd_watch(args: argparse.Namespace) -> int:
         return 1
 
 
+def _book_json(view: BookView) -> str:
+    return json.dumps(
+        {
+            "symbol": view.symbol,
+            "version": view.version,
+            "bids": [[level.price, level.quantity] for level in view.bids],
+            "asks": [[level.price, level.quantity] for level in view.asks],
+        }
+    )
+
+
+def _book_text(view: BookView) -> str:
+    lines = [f"{view.symbol}  version {view.version}"]
+    lines.append(f"{'bid qty':>16} {'bid':>14} | {'ask':<14} {'ask qty':<16}")
+    for i in range(max(len(view.bids), len(view.asks))):
+        bid = view.bids[i] if i < len(view.bids) else None
+        ask = view.asks[i] if i < len(view.asks) else None
+        left = f"{bid.quantity:>16} {bid.price:>14}" if bid else " " * 31
+        right = f"{ask.price:<14} {ask.quantity:<16}" if ask else ""
+        lines.append(f"{left} | {right}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _cmd_book(args: argparse.Namespace) -> int:
+    try:
+        topic = AggreDepth(symbol=args.symbol, interval=args.interval)
+    except InvalidTopic as exc:
+        print(f"mexc book: {exc}", file=sys.stderr)
+        return 2
+    printed = 0
+
+    async def run() -> int:
+        nonlocal printed
+        client = MexcClient(
+            args.endpoint,
+            rest_url=args.rest,
+            ca_file=args.ca_file,
+            book=BookConfig(view_depth=args.depth),
+        )
+        async with client, anyio.create_task_group() as tg:
+            events = client.events(BookSynced, BookUpdated, BookResyncStarted, max_buffer=10_000)
+            try:
+                await client.watch_book(topic.symbol, interval=topic.interval)
+            except SubscriptionError as exc:
+                for name, (cause, reason) in exc.failures.items():
+                    print(f"mexc book: {name}: {cause} ({reason})", file=sys.stderr)
+                tg.cancel_scope.cancel()
+                return 1
+
+            async def stop_on_signal() -> None:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for _ in signals:
+                        tg.cancel_scope.cancel()
+
+            tg.start_soon(stop_on_signal)
+            async for event in events:
+                if isinstance(event, BookResyncStarted):
+                    print(
+                        f"mexc book: {event.symbol} is resyncing ({event.cause.value})",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    continue
+                assert isinstance(event, BookSynced | BookUpdated)
+                assert event.view is not None  # the book keeps views of --depth levels
+                print(_book_json(event.view) if args.json else _book_text(event.view), flush=True)
+                printed += 1
+                if args.count and printed >= args.count:
+                    break
+            tg.cancel_scope.cancel()
+        return 0
+
+    try:
+        return anyio.run(run)
+    except MexcError as exc:
+        print(f"mexc book: {exc}", file=sys.stderr)
+        return 1
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mexc", description="Tools for the MEXC Spot V3 WebSocket API."
@@ -187,6 +282,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=0, help="stop after N pushes (0: never)")
     p.add_argument("--ca-file", help="trust this CA bundle for wss:// (e.g. a local simulator)")
     p.set_defaults(run=_cmd_watch)
+    p = sub.add_parser(
+        "book",
+        help="keep the local order book of a symbol and print it",
+        description="Keep the order book of SYMBOL exactly as MEXC's procedure says "
+        "(diffs, a REST snapshot, resync on any break) and print its best levels "
+        "after every update.",
+    )
+    p.add_argument("symbol", metavar="SYMBOL", help="e.g. BTCUSDT")
+    p.add_argument("--endpoint", default=DEFAULT_URL, help=f"WebSocket URL (default {DEFAULT_URL})")
+    p.add_argument(
+        "--rest", default=DEFAULT_BASE_URL, help=f"REST base URL (default {DEFAULT_BASE_URL})"
+    )
+    p.add_argument("--depth", type=_positive, default=20, help="levels per side (default 20)")
+    p.add_argument("--interval", default="100ms", choices=["100ms", "10ms"], help="diff stream")
+    p.add_argument("--json", action="store_true", help="one JSON object per update")
+    p.add_argument("--count", type=int, default=0, help="stop after N updates (0: never)")
+    p.add_argument("--ca-file", help="trust this CA bundle for wss:// (e.g. a local simulator)")
+    p.set_defaults(run=_cmd_book)
     return parser
 
 

@@ -6,10 +6,13 @@ import io
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
 
 from mexc_core import cli
+from mexc_sim.faults import Faults
+from mexc_sim.protocol import SimConfig
 from mexc_sim.server import RunningSimulator
 from tests.util import FACTOR
 from tests.vectors.make_vectors import SPEC_HEX
@@ -109,3 +112,57 @@ def test_watch_reports_rejected_and_invalid_topics(
     assert "unknown channel" in capsys.readouterr().err
     assert cli.main(["watch", bad, "--endpoint", "http://127.0.0.1:1/ws"]) == 1
     assert "ws(s)://" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_book_prints_the_true_book_at_every_version_through_faults(
+    mexc_sim_factory: Callable[..., RunningSimulator], capsys: pytest.CaptureFixture[str]
+) -> None:
+    faults = Faults(depth_skip_at={15}, depth_reorder_at={35})
+    sim = mexc_sim_factory(SimConfig(faults=faults), speed=4.0)
+    argv = ["book", "BTCUSDT", "--endpoint", sim.ws_url, "--rest", sim.rest_url]
+    assert cli.main([*argv, "--json", "--depth", "5", "--count", "60"]) == 0
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert len(rows) == 60
+    assert "BTCUSDT is resyncing (version_gap)" in captured.err
+
+    def truths() -> list[tuple[list[list[str]], list[list[str]]]]:
+        exchange = sim.server.sim.exchange
+        spec = exchange.markets["BTCUSDT"].spec
+        out = []
+        for row in rows:
+            truth = exchange.book("BTCUSDT", row["version"], depth=5)
+            out.append(
+                (
+                    [[spec.price_text(p), spec.quantity_text(q)] for p, q in truth.bids],
+                    [[spec.price_text(p), spec.quantity_text(q)] for p, q in truth.asks],
+                )
+            )
+        return out
+
+    for row, (bids, asks) in zip(rows, sim.call(truths), strict=True):
+        assert set(row) == {"symbol", "version", "bids", "asks"}
+        assert row["symbol"] == "BTCUSDT"
+        assert (row["bids"], row["asks"]) == (bids, asks)
+    assert cli.main([*argv, "--count", "1"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("BTCUSDT  version ")
+    assert len([line for line in text.splitlines() if line]) == 22  # title, header, 20 levels
+
+
+def test_book_refuses_a_symbol_mexc_would_not_take(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["book", "btcusdt"]) == 2
+    assert "upper case" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["book", "BTCUSDT", "--depth", "0"])
+    assert exited.value.code == 2
+
+
+@pytest.mark.slow
+def test_book_reports_a_rejected_symbol(
+    mexc_sim: RunningSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["book", "NOPEUSDT", "--endpoint", mexc_sim.ws_url, "--rest", mexc_sim.rest_url]
+    assert cli.main(argv) == 1
+    assert "rejected (Blocked!)" in capsys.readouterr().err

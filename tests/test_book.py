@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mexc_core.book import BookConfig, BookState, LocalBook, OrderBook, Side
+from mexc_core.book import BookConfig, BookState, LocalBook, OrderBook, Side, TopBook
 from mexc_core.client.backoff import Backoff
 from mexc_core.errors import ClockError, InvalidConfig, InvalidLevel, StateError
 from mexc_core.events import (
@@ -24,7 +24,12 @@ from mexc_core.events import (
     Event,
     Level,
 )
-from mexc_core.messages import PublicAggreDepthsV3Api, PublicAggreDepthV3ApiItem
+from mexc_core.messages import (
+    PublicAggreDepthsV3Api,
+    PublicAggreDepthV3ApiItem,
+    PublicLimitDepthsV3Api,
+    PublicLimitDepthV3ApiItem,
+)
 from mexc_core.rest import DepthSnapshot
 from mexc_core.testing.book import BookMachine
 
@@ -480,3 +485,39 @@ def test_views_are_copies_of_the_best_levels_at_the_event_s_version() -> None:
     assert synced_book(3).stats.held_by_snapshot == 1
     with pytest.raises(InvalidConfig):
         BookConfig(view_depth=-1)
+
+
+# ---------------------------------------------------------------- the top of the book
+
+
+def limit(
+    version: str, bids: tuple[tuple[str, str], ...], asks: tuple[tuple[str, str], ...] = ()
+) -> PublicLimitDepthsV3Api:
+    return PublicLimitDepthsV3Api(
+        bids=tuple(PublicLimitDepthV3ApiItem(price=p, quantity=q) for p, q in bids),
+        asks=tuple(PublicLimitDepthV3ApiItem(price=p, quantity=q) for p, q in asks),
+        version=version,
+    )
+
+
+def test_the_top_book_keeps_the_newest_push_and_nothing_else() -> None:
+    assert TopBook(SYMBOL).view is None
+    top = TopBook(SYMBOL)
+    first = top.update(limit("10", (("99", "1"), ("98.5", "2")), (("101", "3"),)))
+    assert first == BookView(
+        SYMBOL, 10, (Level("99", "1"), Level("98.5", "2")), (Level("101", "3"),)
+    )
+    assert top.update(limit("9", (("97", "1"),))) is None  # older: ignored
+    assert top.update(limit("10", (("97", "1"),))) is None  # a copy
+    assert top.stale == 2
+    assert top.view == first
+    with pytest.raises(InvalidLevel, match="version 'x'"):
+        top.update(limit("x", ()))
+    with pytest.raises(InvalidLevel, match="price"):
+        top.update(limit("11", (("9e9", "1"),)))
+    assert top.view == first
+    second = top.update(limit("12", (("98", "4"),)))
+    assert second is not None
+    assert second.bids == (Level("98", "4"),)
+    assert "TopBook BTCUSDT v12 stale=2" in repr(top)
+    assert "v None" not in repr(TopBook(SYMBOL))

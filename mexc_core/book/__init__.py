@@ -12,6 +12,7 @@ from mexc_core.book.sync import (
     BookStats,
     LocalBook,
 )
+from mexc_core.book.top import TopBook
 
 __all__ = (
     "MAX_SNAPSHOT_LIMIT",
@@ -24,4 +25,5 @@ __all__ = (
     "LocalBook",
     "OrderBook",
     "Side",
+    "TopBook",
 )

@@ -86,6 +86,14 @@ EXPECTED: dict[str, list[str]] = {
         r".*retired JSON channel.*\(aggre_deals\)",
         _line("interval kline needs interval") + r".*",
     ],
+    "book_quickstart.py": [
+        _line("synced: True at a version: True"),
+        _line("best bid below best ask: True"),
+        _line("spread is ask - bid: True"),
+        _line("0.5 BTC costs at least the best ask: True"),
+        _line("resync causes: overlap, version_gap"),
+        _line("last view equals the truth at its version: True"),
+    ],
     "client_quickstart.py": [
         _line("connections: 2 for 40 topics"),
         _line("depth topics seen: 10"),

@@ -1,4 +1,9 @@
-"""Command line: ``python -m bench decode [--messages N] [--repeat R] [--seed S] [--json-only]``."""
+"""Command line: ``python -m bench decode|book [options]``.
+
+- ``decode [--messages N] [--repeat R] [--seed S] [--json-only]``: decoder throughput.
+- ``book [--diffs N] [--levels L] [--repeat R] [--seed S] [--json-only]``: order book
+  throughput.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bench import decode
+from bench import book, decode
 
 
 def _positive(text: str) -> int:
@@ -34,6 +39,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     cmd.add_argument("--seed", type=int, default=1, help="corpus seed (default 1)")
     cmd.add_argument("--json-only", action="store_true", help="print only the one-line JSON report")
+    cmd = commands.add_parser(
+        "book",
+        help="order book throughput: the exact book against float and Decimal books",
+        description=book.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cmd.add_argument("--diffs", type=_positive, default=20_000, help="diffs (default 20000)")
+    cmd.add_argument(
+        "--levels", type=_positive, default=1000, help="levels per side to start (default 1000)"
+    )
+    cmd.add_argument(
+        "--repeat", type=_positive, default=5, help="passes per timing, best kept (default 5)"
+    )
+    cmd.add_argument("--seed", type=int, default=1, help="stream seed (default 1)")
+    cmd.add_argument("--json-only", action="store_true", help="print only the one-line JSON report")
     return parser
 
 
@@ -44,10 +64,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     try:
-        decode.run(
-            messages=args.messages, repeat=args.repeat, seed=args.seed, json_only=args.json_only
-        )
-    except decode.BenchError as exc:
+        if args.command == "book":
+            book.run(
+                diffs=args.diffs,
+                levels=args.levels,
+                repeat=args.repeat,
+                seed=args.seed,
+                json_only=args.json_only,
+            )
+        else:
+            decode.run(
+                messages=args.messages, repeat=args.repeat, seed=args.seed, json_only=args.json_only
+            )
+    except (decode.BenchError, book.BenchError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -1,4 +1,4 @@
-"""Smoke tests of the decode benchmark (``python -m bench decode``).
+"""Smoke tests of the benchmarks (``python -m bench decode``, ``python -m bench book``).
 
 They check that it runs, agrees with itself and reports what it should; they
 never look at how fast anything is.
@@ -7,10 +7,12 @@ never look at how fast anything is.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from bench import book as book_bench
 from bench.__main__ import main
 from bench.corpus import MIX, build
 from bench.decode import BenchError, Decoder, check, decoders
@@ -81,3 +83,49 @@ def test_check_names_the_field_two_implementations_disagree_on() -> None:
     assert check(corpus, (ours, upb)) >= 1
     with pytest.raises(BenchError, match=r"PushDataV3ApiWrapper\.channel"):
         check(corpus, (ours, Decoder("wrong", upb.run, wrong)))
+
+
+# ---------------------------------------------------------------- the book benchmark
+
+
+def test_book_reports_every_implementation_against_the_float_reference(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["book", "--diffs", "300", "--levels", "200", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    table, line = out.rsplit("\n", 2)[0], out.splitlines()[-1]
+    for name in ("mexc_core", "float_bisect", "sortedcontainers_decimal"):
+        assert name in table
+    report = json.loads(line)
+    assert report["bench"] == "book"
+    assert (report["diffs"], report["levels"]) == (300, 200)
+    assert set(report["ratio_to_float_bisect"]) == {
+        "mexc_core",
+        "float_bisect",
+        "sortedcontainers_decimal",
+    }
+    assert report["ratio_to_float_bisect"]["float_bisect"] == 1.0
+    assert all(v > 0 for v in report["us_per_diff"].values())
+
+
+def test_the_book_stream_is_seeded_and_realistic() -> None:
+    one = book_bench.build(diffs=500, levels=300, seed=7)
+    assert one == book_bench.build(diffs=500, levels=300, seed=7)
+    assert one != book_bench.build(diffs=500, levels=300, seed=8)
+    assert len(one.bids) == len(one.asks) == 300
+    updates = [item for body in one.diffs for item in (*body.bids, *body.asks)]
+    assert 7 <= len(updates) / len(one.diffs) <= 13
+    deletions = sum(item.quantity == "0" for item in updates) / len(updates)
+    assert 0.25 <= deletions <= 0.42
+
+
+def test_a_book_that_drops_deletions_is_caught(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def keep_everything(items: Any, book: Any) -> None:
+        for price, quantity in items:
+            book[Decimal(price)] = Decimal(quantity) or Decimal(1)
+
+    monkeypatch.setattr(book_bench, "_decimal_side", keep_everything)
+    assert main(["book", "--diffs", "200", "--levels", "50", "--repeat", "1"]) == 1
+    assert "sortedcontainers_decimal and float_bisect hold different" in capsys.readouterr().err

@@ -2,7 +2,7 @@
 
 Every view a book event carries (the best 20 levels at the event's version) is
 compared with the simulator's true book at that version, through the depth faults
-the simulator injects and a REST snapshot failure. Time is virtual
+the simulator injects, a 503 and a 429 on the snapshot. Time is virtual
 (tests/util.py).
 """
 
@@ -78,13 +78,15 @@ def test_every_published_book_is_the_truth_at_its_version(anyio_backend: str) ->
     )
     config = SimConfig(exchange=ExchangeConfig(markets=default_markets(4)), faults=faults)
     with served(config, time) as sim:
-        sim.call(lambda: sim.server.sim.rest_faults.fail("/api/v3/depth", 503, 1))
+        rest_faults = sim.server.sim.rest_faults
+        sim.call(lambda: rest_faults.fail("/api/v3/depth", 503, 1))
+        sim.call(lambda: rest_faults.fail("/api/v3/depth", 429, 1))  # Retry-After: 10
 
         async def scenario() -> None:
             async with running(sim, time, recorder, rest_url=sim.rest_url) as client:
                 with anyio.fail_after(10 * FACTOR):
                     book = await client.watch_book(SYMBOL)
-                await time.advance(45.0, sim, step=0.1)
+                await time.advance(60.0, sim, step=0.1)
                 assert book.synced
                 assert client.book(SYMBOL) is book
                 await client.unwatch_book(SYMBOL)

@@ -113,7 +113,7 @@ _PAIRS: Final = (
     ("XYOUSDT", "0.0123", 5, 2),
 )
 
-#: Where the exchange clock starts (ms): the D3 sample's lastOrderCreateTime.
+#: Where the exchange clock starts (ms): lastOrderCreateTime of MEXC's 2026 depth sample.
 _START_MS: Final = 1778075380572
 
 _INTERVALS: Final[tuple[Interval, ...]] = ("100ms", "10ms")
@@ -235,7 +235,7 @@ class _Market:
         built = _BUILDERS[kind](self, pair)
         if built.create_time is None and rng.random() < 0.05:
             # Public pushes carry symbol and sendTime; a few also carry these two
-            # (as the D1 kline sample does).
+            # (as MEXC's kline sample does).
             built = built._replace(
                 symbol_id=pair.symbol_id, create_time=self.now - rng.randrange(1, 5)
             )

@@ -100,9 +100,10 @@ __all__ = (
     "shorten_listen_key",
 )
 
-#: MEXC's Spot V3 WebSocket host (``wss://wbs-api.mexc.com/ws``, section 1).
+#: MEXC's Spot V3 WebSocket host, of ``wss://wbs-api.mexc.com/ws`` (``docs/protocol.rst``,
+#: "Endpoints").
 DEFAULT_HOST: Final = "wbs-api.mexc.com"
-#: Default cap of one message; MEXC's frames are KBs (``docs/faults.rst`` 5).
+#: Default cap of one message; MEXC's frames are KBs (``docs/faults.rst`` section 5).
 DEFAULT_MAX_MESSAGE_SIZE: Final = 4 * 1024 * 1024
 #: The most of a rejected handshake's body kept in :class:`HandshakeRejected`.
 MAX_REJECTION_BODY: Final = 64 * 1024

@@ -44,7 +44,8 @@ guide shows the tables, rendered from them):
   an UNSUBSCRIPTION follows); ``REJOINING`` is an unsubscribe in flight the caller
   wants back (on its ack a SUBSCRIPTION follows).
 
-MEXC facts this follows (``docs/protocol.rst``, "Frames and control messages" and "Limits"):
+MEXC facts this follows (``docs/protocol.rst``, "Frames and control messages" and
+"Limits and timeouts"):
 
 - Requests are ``{"method":"SUBSCRIPTION","params":[...]}``; several topics go in
   one request. Replies are ``{"id":0,"code":0,"msg":"<topics, comma-joined>"}``
@@ -79,7 +80,7 @@ Rules that do not fit in the tables:
    there are no timers and nothing more is sent; frames are still read.
 5. The pong deadline is strict: only a PONG satisfies it, since a server that
    ignores control messages will not honour subscriptions either
-   (``docs/faults.rst`` 3). Pushes, in turn, feed the data-silence watchdog, so a
+   (``docs/faults.rst`` section 3). Pushes, in turn, feed the data-silence watchdog, so a
    PONG is never the only sign of life on the read path.
 """
 
@@ -143,9 +144,11 @@ __all__ = (
     "SubscriptionState",
 )
 
-#: MEXC's cap of subscriptions per connection (section 11).
+#: MEXC's cap of subscriptions per connection (``docs/protocol.rst``, "Limits and
+#: timeouts").
 MEXC_MAX_SUBSCRIPTIONS: Final = 30
-#: MEXC's inbound message rate limit, per connection, per second (section 11).
+#: MEXC's inbound message rate limit, per connection, per second (``docs/protocol.rst``,
+#: "Limits and timeouts").
 MEXC_MAX_MESSAGES_PER_SECOND: Final = 100
 #: MEXC closes a connection that has had no valid subscription for this long.
 MEXC_IDLE_NO_SUBSCRIPTION: Final = 30.0

@@ -28,7 +28,7 @@ MIXED = (
 def test_documented_signature_vectors() -> None:
     assert sign(SECRET, TOTAL) == "fd3e4e8543c5188531eb7279d68ae7d26a573d0fc5ab0d18eb692451654d837a"
     assert sign(SECRET, MIXED) == "d1a676610ceb39174c8039b3f548357994b2a34139a8addd33baadba65684592"
-    # the docs' "Example 1" value is a documentation error (spec section 14.3)
+    # the docs' "Example 1" value is a documentation error (docs/protocol.rst, "Signing")
     assert sign(SECRET, TOTAL) != "323c96ab85a745712e95e63cad28903dd8292e4a905e99c4ee3932023843a117"
 
 

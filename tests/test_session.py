@@ -61,7 +61,7 @@ B = "spot@public.aggre.depth.v3.api.pb@10ms@ETHUSDT"
 C = "spot@public.kline.v3.api.pb@MXUSDT@Min15"
 PRIVATE = "spot@private.orders.v3.api.pb"
 
-# Spec section 5, vector V1: an aggre.depth push, 140 bytes.
+# docs/protocol.rst, "Wire test vectors", vector V1: an aggre.depth push, 140 bytes.
 V1 = bytes.fromhex(
     "0a2f73706f74407075626c69632e61676772652e64657074682e76332e6170692e7062403130306d7340"
     "425443555344541a074254435553445430b1d7b4ecdf33ca134812080a033130301201341a2773706f74"

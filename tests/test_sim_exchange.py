@@ -113,7 +113,10 @@ def test_diff_depth_versions_are_exact_and_rebuild_the_true_book(topic: str) -> 
 
 
 def test_the_documented_snapshot_procedure_syncs_with_rest_depth() -> None:
-    """MEXC's steps (section 6.1): buffer, snapshot, drop stale, check, apply."""
+    """MEXC's steps (docs/protocol.rst, "Keeping a local order book").
+
+    Buffer, snapshot, drop stale, check, apply.
+    """
     exchange = Exchange()
     rec = FrameRecorder()
     exchange.subscribe(rec, BTC_DEPTH_10, 0.0)

@@ -92,7 +92,7 @@ def test_unknown_body_channel_and_field() -> None:
 def test_oversized_frame() -> None:
     frames = frames_of(Faults(oversize_at={1}), until=2.0)
     assert len(frames[0]) > 11 * 1024 * 1024
-    # Our client refuses it at its 4 MiB default (close 1009), as docs/faults.rst 5 wants.
+    # Our client refuses it at its 4 MiB default (close 1009), as docs/faults.rst section 5 wants.
     sim = Simulator(SimConfig(faults=Faults(oversize_at={1})))
     server = sim.connect(0.0)
     client = Connection(host="127.0.0.1:1")

@@ -97,7 +97,7 @@ def test_decode_in_a_bytearray_and_a_memoryview(vector: dict[str, Any]) -> None:
 
 
 def test_spec_sample_field_values() -> None:
-    """The June 2026 fields, read by name, as the spec's samples give them."""
+    """The June 2026 fields, read by name, as MEXC's 2026 samples give them."""
     v1 = wire.decode_push(bytes.fromhex(SPEC_HEX["spec_v1_aggre_depth"]))
     assert v1.channel == "spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT"
     assert (v1.symbol, v1.symbol_id, v1.create_time, v1.send_time) == (

@@ -11,7 +11,7 @@ exchange together, and a connection that keeps failing waits longer and longer,
 up to ``cap``.
 
 What kind of failure it was changes the delay (:meth:`Backoff.after`,
-``docs/faults.rst`` 12-14):
+``docs/faults.rst`` sections 12-14):
 
 - a transient failure (reset, EOF, timeout, refused, DNS, a 5xx answer to the
   upgrade): the jittered delay above;

@@ -1,4 +1,4 @@
-"""Bounded buffers and overflow policies, without I/O (``docs/faults.rst`` 4).
+"""Bounded buffers and overflow policies, without I/O (``docs/faults.rst`` section 4).
 
 Theory of operation
 ===================

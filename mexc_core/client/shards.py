@@ -4,7 +4,7 @@ Theory of operation
 ===================
 
 MEXC allows 30 subscriptions per connection, and practitioners report trouble
-above about 25 (``docs/faults.rst`` 11), so a client with more topics spreads them
+above about 25 (``docs/faults.rst`` section 11), so a client with more topics spreads them
 over several connections, *shards*, each under a cap (``max_subscriptions`` of
 :class:`~mexc_core.session.SessionConfig`). Two pure functions decide; the
 connection pool (:mod:`mexc_core.client.pool`) carries their plans out:

@@ -74,11 +74,12 @@ __all__ = (
 
 #: MEXC keeps a listen key valid for 60 minutes after creation or the last PUT.
 LISTEN_KEY_VALIDITY: Final = 3600.0
-#: At most 60 valid listen keys per account (section 7).
+#: At most 60 valid listen keys per account (``docs/protocol.rst``, "Listen keys").
 MAX_LISTEN_KEYS: Final = 60
-#: At most 5 WebSocket connections per listen key (section 7).
+#: At most 5 WebSocket connections per listen key (``docs/protocol.rst``, "Listen keys").
 MAX_CONNECTIONS_PER_LISTEN_KEY: Final = 5
-#: The credentials of the default account (the docs' test vector key, section 10).
+#: The credentials of the default account: those of MEXC's signing test vector
+#: (``docs/protocol.rst``, "Signing").
 DEFAULT_API_KEY: Final = "mx0aBYs33eIilxBWC5"
 DEFAULT_API_SECRET: Final = "45d0b3c26f2644f19bfb98b07741b2f5"  # noqa: S105 - public test vector
 #: 2026-01-01T00:00:00Z: the default exchange time at simulator time 0.

@@ -57,7 +57,7 @@ RANDOM_KINDS: Final = (
     "depth_duplicate",
 )
 
-#: Bytes of the oversized frame (faults 5: above a 1-4 MiB client limit).
+#: Bytes of the oversized frame (docs/faults.rst section 5: above a 1-4 MiB client limit).
 OVERSIZE_BYTES: Final = 11 * 1024 * 1024
 
 
@@ -127,7 +127,7 @@ class RestFaults:
     :ivar hang: per path, how many next requests get no answer at all (a timeout).
     :ivar delay: seconds (simulator time) before every answer.
     :ivar stale_snapshot: ``/api/v3/depth`` answers with the book this many
-        versions old (a snapshot older than the stream, faults 8).
+        versions old (a snapshot older than the stream, docs/faults.rst section 8).
     """
 
     errors: dict[str, deque[int]] = field(default_factory=dict)

@@ -6,10 +6,11 @@ it on the exchange clock) and turns what happened in its market since the last
 firing into one encoded push frame, or nothing. Every subscriber of a topic gets
 the same bytes, as from a broadcasting exchange.
 
-Cadences (mexc-core's ``docs/protocol.rst``, "Channels" and "Limits"): ``aggre.*`` channels at
-their ``10ms``/``100ms`` interval, only when something changed; klines every
-second; mini tickers every 3 s; limit depth and the book-ticker batch every 100 ms
-when the book changed; the increase-depth batch every 10 ms.
+Cadences (mexc-core's ``docs/protocol.rst``, "Channels" and "Limits and timeouts"):
+``aggre.*`` channels at their ``10ms``/``100ms`` interval, only when something
+changed; klines every second; mini tickers every 3 s; limit depth and the
+book-ticker batch every 100 ms when the book changed; the increase-depth batch
+every 10 ms.
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ class Feed:
         self.top = _top(self.market)
         self.last_tick = start
         # The body's eventType is the topic without its symbol; limit depth and
-        # klines send just the channel prefix (section 3, D1/D2 samples).
+        # klines send just the channel prefix (MEXC's samples; ``docs/protocol.rst``,
+        # "Channels").
         self.event_type = topic.rsplit(SEP, 1)[0] if "symbol" in params else topic
         if spec.name in ("limit_depth", "kline"):
             self.event_type = spec.prefix

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, final
 from urllib.parse import parse_qsl
 
-from mexc_core.rest import sign  # one implementation, checked against the spec vectors
+from mexc_core.rest import sign  # one implementation, checked against MEXC's documented vectors
 from mexc_sim.exchange import Exchange, ExchangeError, UserAccount, decimal_text
 from mexc_sim.faults import RestFaults
 from mexc_sim.market import BUY, OrderStatus, OrderType, UserOrder
@@ -51,11 +51,12 @@ __all__ = (
     "sign",
 )
 
-#: ``recvWindow`` when the request gives none (section 10).
+#: ``recvWindow`` when the request gives none (``docs/protocol.rst``, "Signing").
 DEFAULT_RECV_WINDOW: Final = 5000
 #: The largest ``recvWindow`` MEXC accepts.
 MAX_RECV_WINDOW: Final = 60000
-#: Requests per endpoint per client in any 10 s window (section 11).
+#: Requests per endpoint per client in any 10 s window (``docs/protocol.rst``, "Limits
+#: and timeouts").
 RATE_LIMIT: Final = 500
 RATE_WINDOW: Final = 10.0
 

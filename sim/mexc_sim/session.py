@@ -8,7 +8,8 @@ at message level: whole text and binary messages in, :class:`Outgoing` items out
 (text, binary, a WebSocket ping, a close, or a transport fault), with the clock
 passed in. :mod:`mexc_sim.protocol` wraps it in WebSocket frames.
 
-The rules it keeps (mexc-core's ``docs/protocol.rst``, "Frames" and "Limits"):
+The rules it keeps (mexc-core's ``docs/protocol.rst``, "Frames and control messages"
+and "Limits and timeouts"):
 
 1. ``{"method":"SUBSCRIPTION","params":[...]}`` subscribes; the reply is
    ``{"id":0,"code":0,"msg":"<topics, comma-joined>"}`` for the topics accepted,

@@ -316,7 +316,8 @@ VECTORS: dict[str, dict[str, Any]] = {
     },
 }
 
-#: The two vectors of the spec, as published (section 5): ours must reproduce them.
+#: The two vectors of docs/protocol.rst, "Wire test vectors", as published: ours must
+#: reproduce them.
 SPEC_HEX = {
     "spec_v1_aggre_depth": (
         "0a2f73706f74407075626c69632e61676772652e64657074682e76332e6170692e7062403130306d73"
@@ -371,7 +372,7 @@ def main() -> None:
     for vector in vectors:
         spec = SPEC_HEX.get(vector["name"])
         if spec is not None and spec != vector["hex"]:
-            raise SystemExit(f"{vector['name']}: Google's bytes differ from the spec's")
+            raise SystemExit(f"{vector['name']}: Google's bytes differ from the published ones")
     OUT.write_text(json.dumps(vectors, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {len(vectors)} vectors to {OUT}")  # noqa: T201 - a script
 

@@ -38,7 +38,7 @@ two identical), for type checkers and plugin tests.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar, TypeVarTuple
 
 from mexc_core import messages as messages
 from mexc_core._generated import hookspecs as _generated
@@ -112,6 +112,7 @@ __all__ = _generated.__all__ + (  # noqa: RUF005
 T_contra = TypeVar("T_contra", contravariant=True)
 T_co = TypeVar("T_co", covariant=True)
 T = TypeVar("T")
+Args = TypeVarTuple("Args")
 
 
 # ---------------------------------------------------------------- what a plugin is given
@@ -120,8 +121,11 @@ T = TypeVar("T")
 class TaskStarter(Protocol):
     """Starts background tasks: an anyio task group, as far as plugins need one."""
 
-    def start_soon(  # type: ignore[explicit-any]  # anyio's own signature, which plugins pass
-        self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any, name: object = None
+    def start_soon(
+        self,
+        func: Callable[[*Args], Coroutine[object, object, object]],
+        *args: *Args,
+        name: object = None,
     ) -> object:
         """Run ``await func(*args)`` in a new task of the client's task group."""
         ...

@@ -38,10 +38,10 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping, Sized
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import Any, Final, TypeVar, cast
+from typing import Final, Protocol, TypeGuard, TypeVar, cast
 from urllib.parse import urlsplit
 
 import anyio
@@ -82,6 +82,7 @@ from mexc_core.rest import Credentials, RestError
 __all__ = ("DEFAULT_URL", "DEFAULT_VIEW_DEPTH", "Endpoint", "MexcClient")
 
 T = TypeVar("T")
+E = TypeVar("E", bound=Event)
 
 #: MEXC's Spot V3 WebSocket endpoint.
 DEFAULT_URL: Final = "wss://wbs-api.mexc.com/ws"
@@ -172,6 +173,20 @@ class _Waiter:
         self.result: SubscribeCompleted | None = None
 
 
+class _Held(Protocol):
+    """What the client does with each of its streams, whatever their item type."""
+
+    @property
+    def buffer(self) -> Sized: ...
+
+    @property
+    def full(self) -> bool: ...
+
+    async def wait_room(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class _Context:
     """The :class:`~mexc_core.hookspecs.ClientContext` given to plugins at start."""
 
@@ -192,10 +207,10 @@ class _Context:
         *,
         max_buffer: int = 1000,
         policy: OverflowPolicy | str = OverflowPolicy.BLOCK,
-        key: Callable[[Any], Hashable] | None = None,
+        key: Callable[[T], Hashable] | None = None,
         name: str = "",
-    ) -> tuple[StreamSender[Any], StreamReceiver[Any]]:
-        stream: BoundedStream[Any] = self._client._new_stream(
+    ) -> tuple[StreamSender[T], StreamReceiver[T]]:
+        stream: BoundedStream[T] = self._client._new_stream(
             max_buffer, policy, key=key, name=name or "plugin"
         )
         return stream, stream
@@ -254,7 +269,7 @@ class MexcClient:
         wall_ms: Callable[[], int] = wall_clock_ms,
         max_pending: int = 10_000,
         close_timeout: float = 5.0,
-        options: Mapping[str, Any] | None = None,
+        options: Mapping[str, object] | None = None,
     ) -> None:
         self.endpoint: Final = Endpoint(url)
         base = config if config is not None else PoolConfig()
@@ -289,13 +304,14 @@ class MexcClient:
         self._exit: contextlib.AsyncExitStack | None = None
         self._transports: dict[int, _Transport] = {}
         self._waiters: dict[int, _Waiter] = {}
-        self._streams: list[tuple[BoundedStream[Any], Callable[[Event], bool]]] = []
-        self._blocking: list[BoundedStream[Any]] = []
+        # each stream with its router: the events it accepts are sent to it
+        self._streams: list[tuple[_Held, Callable[[Event], None]]] = []
+        self._blocking: list[_Held] = []
         self._inbox_ready: anyio.Event | None = None
         self._sleep_scope: anyio.CancelScope | None = None
         self._sleeping_until: float | None = None
         self._dispatching = True
-        self._stalled: BoundedStream[Any] | None = None
+        self._stalled: _Held | None = None
         self._started = False
 
     def __repr__(self) -> str:
@@ -499,11 +515,11 @@ class MexcClient:
         """
         wanted = frozenset(topic_names(topics)) if topics else None
 
-        def accepts(event: Event) -> bool:
+        def accepts(event: Event) -> TypeGuard[Push]:
             return isinstance(event, Push) and (wanted is None or event.channel in wanted)
 
         stream: BoundedStream[Push] = self._new_stream(max_buffer, policy, key=key, name="pushes")
-        self._streams.append((stream, accepts))
+        self._route(stream, accepts)
         return stream
 
     def events(
@@ -515,19 +531,24 @@ class MexcClient:
         """A bounded stream of the events that are not pushes (of ``kinds`` only, if given)."""
         wanted = tuple(kinds) or (Event,)
 
-        def accepts(event: Event) -> bool:
+        def accepts(event: Event) -> TypeGuard[Event]:
             return not isinstance(event, Push) and isinstance(event, wanted)
 
         stream: BoundedStream[Event] = self._new_stream(max_buffer, policy, name="events")
-        self._streams.append((stream, accepts))
+        self._route(stream, accepts)
         return stream
 
     @contextlib.asynccontextmanager
     async def stream(
-        self, *topics: str | Topic, **kwargs: Any
+        self,
+        *topics: str | Topic,
+        max_buffer: int = 1000,
+        policy: OverflowPolicy | str = OverflowPolicy.BLOCK,
+        key: Callable[[Push], Hashable] | None = None,
     ) -> AsyncIterator[BoundedStream[Push]]:
-        """Subscribe ``topics``, then yield a stream of their pushes; unsubscribe after."""
-        pushes = self.pushes(*topics, **kwargs)
+        """Subscribe ``topics``, then yield a stream of their pushes (as :meth:`pushes`
+        makes it); unsubscribe after."""
+        pushes = self.pushes(*topics, max_buffer=max_buffer, policy=policy, key=key)
         try:
             await self.subscribe(topics)
             yield pushes
@@ -541,17 +562,24 @@ class MexcClient:
         max_buffer: int,
         policy: OverflowPolicy | str,
         *,
-        key: Callable[[Any], Hashable] | None = None,
+        key: Callable[[T], Hashable] | None = None,
         name: str,
-    ) -> BoundedStream[Any]:
-        stream: BoundedStream[Any] = BoundedStream(
+    ) -> BoundedStream[T]:
+        stream: BoundedStream[T] = BoundedStream(
             max_buffer, policy, key=key, name=name, on_close=self._forget_stream
         )
         if stream.policy is OverflowPolicy.BLOCK:
             self._blocking.append(stream)
         return stream
 
-    def _forget_stream(self, stream: BoundedStream[Any]) -> None:
+    def _route(self, stream: BoundedStream[E], accepts: Callable[[Event], TypeGuard[E]]) -> None:
+        def route(event: Event) -> None:
+            if accepts(event):
+                stream.send_nowait(event)
+
+        self._streams.append((stream, route))
+
+    def _forget_stream(self, stream: _Held) -> None:
         self._streams = [(s, f) for s, f in self._streams if s is not stream]
         if stream in self._blocking:
             self._blocking.remove(stream)
@@ -768,9 +796,8 @@ class MexcClient:
 
     def _deliver(self, event: Event) -> None:
         self._report(self.dispatcher.dispatch(event))
-        for stream, accepts in self._streams:
-            if accepts(event):
-                stream.send_nowait(event)
+        for _, route in self._streams:
+            route(event)
 
     def _report(self, failures: list[PluginFailed]) -> None:
         for failure in failures:
@@ -785,6 +812,5 @@ class MexcClient:
                 plugin_log.error(
                     "plugin %s failed in %s: %s", nested.plugin, nested.hook, nested.error
                 )
-            for stream, accepts in self._streams:
-                if accepts(failure):
-                    stream.send_nowait(failure)
+            for _, route in self._streams:
+                route(failure)

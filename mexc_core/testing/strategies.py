@@ -13,7 +13,7 @@ your own code against every shape MEXC can send::
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar, cast
 
 from hypothesis import strategies as st
 
@@ -42,11 +42,12 @@ __all__ = (
 )
 
 R = TypeVar("R", bound=Record)
+T = TypeVar("T")
 
 _INT_RANGES = {"int32": 32, "int64": 64}
 
 
-def scalar_values(kind: str) -> st.SearchStrategy[Any]:
+def scalar_values(kind: str) -> st.SearchStrategy[str | bool | int]:
     """Every value a field of this scalar kind can hold (``string`` is any Unicode)."""
     if kind == "string":
         return st.text()
@@ -56,7 +57,7 @@ def scalar_values(kind: str) -> st.SearchStrategy[Any]:
     return st.integers(-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
 
 
-def _field_values(info: FieldInfo, max_items: int) -> st.SearchStrategy[Any]:
+def _field_values(info: FieldInfo, max_items: int) -> st.SearchStrategy[object]:
     if info.kind == "message":
         assert info.message is not None
         item = records(RECORD_TYPES[info.message], max_items=max_items)
@@ -65,7 +66,7 @@ def _field_values(info: FieldInfo, max_items: int) -> st.SearchStrategy[Any]:
     return st.none() | values if info.optional else values
 
 
-_RECORDS: dict[tuple[type, int], st.SearchStrategy[Any]] = {}
+_RECORDS: dict[tuple[type, int], st.SearchStrategy[Record]] = {}
 
 
 def records(cls: type[R], *, max_items: int = 4) -> st.SearchStrategy[R]:
@@ -74,19 +75,25 @@ def records(cls: type[R], *, max_items: int = 4) -> st.SearchStrategy[R]:
     :param max_items: the most items drawn for a repeated field.
     """
     key = (cls, max_items)
-    strategy = _RECORDS.get(key)
-    if strategy is None:
-        infos: tuple[FieldInfo, ...] = FIELDS[cls]  # type: ignore[index]
-        fields = {f.attr: _field_values(f, max_items) for f in infos}
-        strategy = _RECORDS[key] = st.builds(cls, **fields)
+    cached = _RECORDS.get(key)
+    if cached is not None:
+        # cached under ``cls`` itself, so it draws ``cls`` records
+        return cast("st.SearchStrategy[R]", cached)
+    infos: tuple[FieldInfo, ...] = FIELDS[cls]  # type: ignore[index]
+    fields = {f.attr: _field_values(f, max_items) for f in infos}
+    strategy = st.builds(cls, **fields)
+    _RECORDS[key] = strategy
     return strategy
+
+
+def _body_records(message: str, max_items: int) -> st.SearchStrategy[Body]:
+    # the messages of the wrapper's body fields are the members of ``Body``
+    return cast("st.SearchStrategy[Body]", records(RECORD_TYPES[message], max_items=max_items))
 
 
 def bodies(*, max_items: int = 4) -> st.SearchStrategy[Body]:
     """Any body of a known type (one of the 15 wrapper body messages)."""
-    choices: list[st.SearchStrategy[Any]] = [
-        records(RECORD_TYPES[f.message], max_items=max_items) for f in BODY_FIELDS if f.message
-    ]
+    choices = [_body_records(f.message, max_items) for f in BODY_FIELDS if f.message]
     return st.one_of(choices)
 
 
@@ -95,7 +102,7 @@ def symbols() -> st.SearchStrategy[str]:
     return st.from_regex(r"[A-Z][A-Z0-9]{1,11}", fullmatch=True)
 
 
-def _kind_values(kind: ParamKind) -> st.SearchStrategy[Any]:
+def _kind_values(kind: ParamKind) -> st.SearchStrategy[str | int]:
     if kind.pattern is not None:
         return symbols()
     return st.sampled_from([kind.from_text(v) for v in kind.values])
@@ -116,7 +123,7 @@ def topic_strings(*specs: ChannelSpec) -> st.SearchStrategy[str]:
     return topics(*specs).map(str)
 
 
-def _optional(values: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+def _optional(values: st.SearchStrategy[T]) -> st.SearchStrategy[T | None]:
     return st.none() | values
 
 
@@ -153,7 +160,7 @@ def pushes(
 
 
 def _consistent_push(spec: ChannelSpec, max_items: int) -> st.SearchStrategy[Push]:
-    def build(topic: AnyTopic, body: Any, times: tuple[int, int]) -> Push:
+    def build(topic: AnyTopic, body: Body, times: tuple[int, int]) -> Push:
         symbol = getattr(topic, "symbol", None)
         return Push(
             channel=str(topic),
@@ -167,6 +174,6 @@ def _consistent_push(spec: ChannelSpec, max_items: int) -> st.SearchStrategy[Pus
     return st.builds(
         build,
         _topics_of(spec),
-        records(RECORD_TYPES[spec.message], max_items=max_items),
+        _body_records(spec.message, max_items),
         st.tuples(ms, ms),
     )

@@ -29,7 +29,7 @@ import argparse
 import json
 import signal
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import anyio
 
@@ -117,6 +117,26 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     return status
 
 
+def _say_refused(command: str, exc: SubscriptionError) -> None:
+    for topic, (cause, reason) in exc.failures.items():
+        print(f"mexc {command}: {topic}: {cause} ({reason})", file=sys.stderr)
+
+
+async def _stop_on_signal(scope: anyio.CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            scope.cancel()
+
+
+def _run_client(command: str, run: Callable[[], Awaitable[int]]) -> int:
+    """Run a client command; a MexcError is one line on stderr and status 1."""
+    try:
+        return anyio.run(run)
+    except MexcError as exc:
+        print(f"mexc {command}: {exc}", file=sys.stderr)
+        return 1
+
+
 def _cmd_watch(args: argparse.Namespace) -> int:
     try:
         topics = [str(channels.parse(t)) for t in args.topics]
@@ -139,18 +159,11 @@ def _cmd_watch(args: argparse.Namespace) -> int:
             try:
                 await client.subscribe(topics)
             except SubscriptionError as exc:
-                for topic, (cause, reason) in exc.failures.items():
-                    print(f"mexc watch: {topic}: {cause} ({reason})", file=sys.stderr)
+                _say_refused("watch", exc)
                 if not client.topics:
                     tg.cancel_scope.cancel()
                     return 1
-
-            async def stop_on_signal() -> None:
-                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                    async for _ in signals:
-                        tg.cancel_scope.cancel()
-
-            tg.start_soon(stop_on_signal)
+            tg.start_soon(_stop_on_signal, tg.cancel_scope)
             async for push in pushes:
                 show(push)
                 printed += 1
@@ -159,11 +172,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
             tg.cancel_scope.cancel()
         return 0
 
-    try:
-        return anyio.run(run)
-    except MexcError as exc:
-        print(f"mexc watch: {exc}", file=sys.stderr)
-        return 1
+    return _run_client("watch", run)
 
 
 def _book_json(view: BookView) -> str:
@@ -210,17 +219,10 @@ def _cmd_book(args: argparse.Namespace) -> int:
             try:
                 await client.watch_book(topic.symbol, interval=topic.interval)
             except SubscriptionError as exc:
-                for name, (cause, reason) in exc.failures.items():
-                    print(f"mexc book: {name}: {cause} ({reason})", file=sys.stderr)
+                _say_refused("book", exc)
                 tg.cancel_scope.cancel()
                 return 1
-
-            async def stop_on_signal() -> None:
-                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                    async for _ in signals:
-                        tg.cancel_scope.cancel()
-
-            tg.start_soon(stop_on_signal)
+            tg.start_soon(_stop_on_signal, tg.cancel_scope)
             async for event in events:
                 if isinstance(event, BookResyncStarted):
                     print(
@@ -238,11 +240,7 @@ def _cmd_book(args: argparse.Namespace) -> int:
             tg.cancel_scope.cancel()
         return 0
 
-    try:
-        return anyio.run(run)
-    except MexcError as exc:
-        print(f"mexc book: {exc}", file=sys.stderr)
-        return 1
+    return _run_client("book", run)
 
 
 def _positive(text: str) -> int:

@@ -454,9 +454,8 @@ class LocalBook:
         except InvalidLevel:
             self._break(BookBreak.INVALID_DATA, expected=version + 1, diff=diff, restart=False)
             return False
-        levels.version = diff.last
+        levels.version = diff.last  # (SYNCED, DIFF) -> SYNCED: receive_diff checked it
         self.stats.applied += 1
-        self._machine.step(_I.DIFF)
         if self.config.check_crossed and levels.is_crossed():
             bid, ask = levels.best_bid(), levels.best_ask()
             assert bid is not None

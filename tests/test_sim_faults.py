@@ -246,6 +246,6 @@ def test_profiles() -> None:
     assert set(PROFILES) >= {"none", "flaky", "gaps", "garbage", "nopong", "reset", "blackhole"}
     assert not profile("none").any
     assert profile("flaky", seed=3).seed == "3/flaky"
-    assert profile("reset").reset_after == 30.0
+    assert profile("reset").reset_after == 3.0
     with pytest.raises(KeyError, match="profiles: none"):
         profile("nope")

@@ -155,7 +155,10 @@ class RestFaults:
         return True
 
 
-#: Named fault plans for ``mexc sim --faults``.
+#: Named fault plans for ``mexc sim --faults`` and ``mexc demo --faults``. The
+#: scheduled ones strike every connection within its first seconds, so that a
+#: short demo (``mexc demo --duration 5 --faults reset``) shows the fault and the
+#: recovery, and then strike every new connection again.
 PROFILES: Final[dict[str, Faults]] = {
     "none": Faults(),
     "flaky": Faults(random_rate=0.01, seed="flaky"),
@@ -163,9 +166,10 @@ PROFILES: Final[dict[str, Faults]] = {
     "garbage": Faults(random_rate=0.02, random_kinds=("garbage", "truncate")),
     "drift": Faults(random_rate=0.1, random_kinds=("unknown_body", "unknown_field")),
     "nopong": Faults(no_pong=True),
-    "reset": Faults(reset_after=30.0),
-    "blackhole": Faults(blackhole_after=30.0),
-    "short-lived": Faults(close_after=60.0),
+    "reset": Faults(reset_after=3.0),
+    # half-open from 2 s; a client's keepalive finds it within 9 s (docs/faults.rst section 2)
+    "blackhole": Faults(blackhole_after=2.0),
+    "short-lived": Faults(close_after=3.0),
 }
 
 

@@ -15,6 +15,14 @@ fixtures start one only when a test asks for one:
 ``mexc_sim_factory``
     A function ``factory(config=None, *, speed=None, ssl_context=None)`` that
     starts more simulators, each stopped after the test.
+``mexc_sim_module``
+    The same as ``mexc_sim``, started once for all the tests of a module (its
+    configuration is the module-scoped ``mexc_sim_module_config``). This is the
+    one to use in a hypothesis ``@given`` test: hypothesis refuses
+    function-scoped fixtures there (its ``function_scoped_fixture`` health
+    check), because they are not reset between the examples it generates; a
+    module-scoped one is honestly shared, and the test must not depend on a
+    fresh exchange (docs/testing.rst of mexc-core shows how).
 ``mexc_sim_process``
     A simulator in a subprocess (``python -m mexc_sim --port 0 --json``):
     a :class:`SimProcess` with its URLs and credentials, for tests that must not
@@ -49,6 +57,8 @@ __all__ = (
     "mexc_sim",
     "mexc_sim_config",
     "mexc_sim_factory",
+    "mexc_sim_module",
+    "mexc_sim_module_config",
     "mexc_sim_process",
     "pytest_addoption",
     "pytest_configure",
@@ -120,6 +130,25 @@ def mexc_sim(
 ) -> RunningSimulator:
     """A simulator served in-process on a free loopback port."""
     return mexc_sim_factory(mexc_sim_config)
+
+
+@pytest.fixture(scope="module")
+def mexc_sim_module_config() -> SimConfig:
+    """The configuration of ``mexc_sim_module`` (override it in your conftest or module)."""
+    from mexc_sim.protocol import SimConfig  # noqa: PLC0415 - keep plugin loading light
+
+    return SimConfig()
+
+
+@pytest.fixture(scope="module")
+def mexc_sim_module(
+    request: pytest.FixtureRequest, mexc_sim_module_config: SimConfig
+) -> Iterator[RunningSimulator]:
+    """A simulator shared by the tests of a module; for ``@given`` tests."""
+    from mexc_sim.server import serve_in_thread  # noqa: PLC0415 - keep plugin loading light
+
+    with serve_in_thread(mexc_sim_module_config, speed=_speed(request)) as sim:
+        yield sim
 
 
 @dataclass

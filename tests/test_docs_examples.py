@@ -296,6 +296,7 @@ def test_the_readme_python_is_example_code_verbatim() -> None:
 #: Commands of the project's tooling the pages show (``uv run`` left out), by prefix.
 TOOLS = (
     "uv sync",
+    "pip install 'mexc-core[testing]'",
     "pytest",
     "python -m codegen",
     "ruff check",

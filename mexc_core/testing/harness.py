@@ -82,11 +82,13 @@ class Loop:
     # ------------------------------------------------------------ reading
 
     def pushes(self, topic: str | None = None) -> list[Push]:
+        """The pushes delivered so far (of ``topic`` only, if given), in order."""
         return [
             e for e in self.events if isinstance(e, Push) and (topic is None or e.channel == topic)
         ]
 
     def of(self, kind: type[Event]) -> list[Event]:
+        """The events of type ``kind`` reported so far, in order."""
         return [e for e in self.events if isinstance(e, kind)]
 
     # ------------------------------------------------------------ moving bytes
@@ -215,13 +217,16 @@ class Loop:
             assert deadline is None or deadline > self.now, (deadline, self.now)
 
     def run_for(self, seconds: float, *, max_step: float = 1.0) -> None:
+        """Advance virtual time by ``seconds`` (see :meth:`run_until`)."""
         self.run_until(self.now + seconds, max_step=max_step)
 
     def subscribe(self, topics: list[str]) -> None:
+        """Ask the driven pool or core for ``topics`` now, and let the bytes flow."""
         self.driver.subscribe(topics, self.now)
         self.settle()
 
     def unsubscribe(self, topics: list[str]) -> None:
+        """Give ``topics`` up now, and let the bytes flow."""
         self.driver.unsubscribe(topics, self.now)
         self.settle()
 
@@ -249,10 +254,12 @@ class CoreLoop(Loop):
         self.driver = self.core
 
     def start(self) -> None:
+        """Start the core (with credentials, it creates the listen key)."""
         self.core.start(self.now)
         self.settle()
 
     def subscribe_ticket(self, topics: list[str]) -> int:
+        """Subscribe ``topics``; the ticket its :class:`~mexc_core.events.SubscribeCompleted` will carry."""
         ticket = self.core.subscribe(topics, self.now)
         self.settle()
         return ticket

@@ -259,7 +259,8 @@ class CoreLoop(Loop):
         self.settle()
 
     def subscribe_ticket(self, topics: list[str]) -> int:
-        """Subscribe ``topics``; the ticket its :class:`~mexc_core.events.SubscribeCompleted` will carry."""
+        """Subscribe ``topics``; returns the ticket that their
+        :class:`~mexc_core.events.SubscribeCompleted` will carry."""
         ticket = self.core.subscribe(topics, self.now)
         self.settle()
         return ticket

@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -627,3 +628,101 @@ def test_the_kit_docstrings_show_examples() -> None:
 def test_the_kit_docstring_examples_run(module: str, code: str) -> None:
     namespace: dict[str, object] = {"__name__": f"docstring_of_{module}"}
     exec(compile(code, f"<docstring of {module}>", "exec"), namespace)
+
+
+# ---------------------------------------------------------------- what the pages name
+
+#: The first-party plugins' packages.
+_PLUGINS = "|".join(f"mexc_plugin_{p.name}" for p in sorted((ROOT / "plugins").iterdir()))
+#: A dotted name of the project's packages (a module, or an attribute of one).
+_DOTTED = re.compile(rf"(?<![\w./-])((?:mexc_core|mexc_sim|{_PLUGINS})(?:\.\w+)*)(?!\w)")
+#: Paths the pages name that are not in the tree, and why.
+_NOT_IN_THE_TREE = {
+    "proto/mexccore/push/v3/PublicIndexPriceV3Api.proto": "the worked example creates it",
+    "docs/_build/html": "the docs build writes it",
+}
+#: A path of the repository, as pages cite files.
+_PATH = re.compile(
+    r"(?<![\w./-])((?:docs|tests|mexc_core|sim|plugins|proto|codegen|bench|\.ci)/[\w./*<>-]*\w)"
+)
+
+
+def texts_of_pages() -> list[tuple[str, str]]:
+    return [(p.relative_to(ROOT).as_posix(), p.read_text(encoding="utf-8")) for p in pages()] + [
+        ("README.md", README.read_text(encoding="utf-8"))
+    ]
+
+
+def _on_the_fixture(attrs: list[str]) -> bool:
+    """Whether ``mexc_sim.<attrs>`` is an attribute path of the ``mexc_sim`` fixture's value."""
+    kind: object = RunningSimulator
+    for attr in attrs:
+        # class annotations, or those of the constructor (``self.sim = sim``)
+        hints: dict[str, object] = {}
+        if isinstance(kind, type):
+            init = vars(kind).get("__init__")
+            hints = {**(typing.get_type_hints(init) if init else {}), **typing.get_type_hints(kind)}
+        if attr in hints:
+            # ``Simulator | None`` is a Simulator once set
+            kind = next((a for a in typing.get_args(hints[attr]) if a is not type(None)), None)
+            kind = kind or hints[attr]
+        elif hasattr(kind, attr):
+            kind = getattr(kind, attr)
+        else:
+            return False
+    return True
+
+
+def resolves(dotted: str) -> bool:
+    """Whether a page's dotted name is a module or attribute (or the fixture's)."""
+    parts = dotted.split(".")
+    if parts[0] == "mexc_sim" and len(parts) > 1 and _on_the_fixture(parts[1:]):
+        return True
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for attr in parts[cut:]:
+            if not hasattr(obj, attr):
+                return False
+            obj = getattr(obj, attr)
+        return True
+    return False
+
+
+def test_every_name_the_pages_give_exists() -> None:
+    """A page once promised a local order book that was not there: names must resolve."""
+    missing = sorted(
+        {
+            f"{page}: {name}"
+            for page, text in texts_of_pages()
+            for name in _DOTTED.findall(text)
+            if not resolves(name)
+        }
+    )
+    assert not missing, "\n".join(missing)
+    assert resolves("mexc_core.book.sync.LocalBook")
+    assert not resolves("mexc_core.book.sync.NoSuchBook")
+
+
+def test_every_path_the_pages_give_exists() -> None:
+    missing = []
+    for page, text in texts_of_pages():
+        for path in _PATH.findall(text):
+            if "<" in path or "*" in path or path in _NOT_IN_THE_TREE:
+                continue  # a pattern (plugins/<name>/), or said above
+            if not (ROOT / path).exists() and not ((ROOT / page).parent / path).exists():
+                missing.append(f"{page}: {path}")
+    assert not missing, "\n".join(missing)
+
+
+def test_the_index_lists_what_exists() -> None:
+    index = (DOCS / "index.rst").read_text(encoding="utf-8")
+    today = index[index.index("What exists today") : index.index("What is coming")]
+    for page in re.findall(r":doc:`(\w+)`", today):
+        assert (DOCS / f"{page}.rst").is_file(), page
+        assert f"\n   {page}\n" in index, f"{page} is not in the toctree"
+    assert ":doc:`book`" in today
+    assert ":doc:`testing`" in today
+    assert "book" in [argv[0] for argv in mexc_commands()]  # `mexc book SYMBOL`

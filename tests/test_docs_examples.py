@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
 import re
 import runpy
 import shlex
@@ -726,3 +727,26 @@ def test_the_index_lists_what_exists() -> None:
     assert ":doc:`book`" in today
     assert ":doc:`testing`" in today
     assert "book" in [argv[0] for argv in mexc_commands()]  # `mexc book SYMBOL`
+
+
+def test_the_embedding_tables_call_the_core_as_the_examples_do() -> None:
+    """Every ``conn.x(...)`` / ``core.x(...)`` of docs/embedding.rst binds to the real
+    signature, and passes ``now`` where the method takes it (the table once showed
+    ``conn.close()`` while the examples, rightly, call ``close(now=now)``)."""
+    from mexc_core.client.core import ClientCore  # noqa: PLC0415
+    from mexc_core.connection import Connection  # noqa: PLC0415
+    from mexc_core.session import Session  # noqa: PLC0415
+
+    owners: dict[str, type] = {"conn": Connection, "core": ClientCore, "session": Session}
+    page = (DOCS / "embedding.rst").read_text(encoding="utf-8")
+    calls = re.findall(r"``(conn|core|session)\.(\w+)\(([^)`]*)\)", page)
+    assert len(calls) >= 15
+    for owner, name, arguments in calls:
+        method = getattr(owners[owner], name)
+        args = [a.strip() for a in arguments.split(",") if a.strip()]
+        positional = [a for a in args if "=" not in a]
+        keywords = dict(a.split("=", 1) for a in args if "=" in a)
+        signature = inspect.signature(method)
+        signature.bind(None, *positional, **keywords)  # raises if the page is wrong
+        if "now" in signature.parameters:
+            assert "now" in positional or "now" in keywords, f"{owner}.{name}({arguments})"

@@ -132,9 +132,7 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = CommandParser(
-        prog="mexc", description="Tools for the MEXC Spot V3 WebSocket API."
-    )
+    parser = CommandParser(prog="mexc", description="Tools for the MEXC Spot V3 WebSocket API.")
     parser.add_argument("--version", action="version", version=f"mexc-core {__version__}")
     add_debug_argument(parser, main=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -188,4 +186,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return run_command(args.command, lambda: int(args.run(args)), debug=args.debug)
-

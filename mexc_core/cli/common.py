@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from typing import Final, NoReturn, TextIO, TypeVar
 
 import anyio
+import anyio.abc
 import pluggy
 
 from mexc_core.aio.client import Endpoint, MexcClient
@@ -50,6 +51,7 @@ from mexc_core.plugins import installed_plugins, plugin_manager
 __all__ = (
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
+    "EXIT_NOT_INSTALLED",
     "EXIT_NO_SIMULATOR",
     "EXIT_OK",
     "EXIT_USAGE",
@@ -81,8 +83,11 @@ EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 #: Bad arguments: nothing was started.
 EXIT_USAGE: Final = 2
+#: A distribution the command needs is not installed (mexc-sim for ``mexc sim`` and
+#: ``mexc demo``, the console plugin for ``mexc demo``).
+EXIT_NOT_INSTALLED: Final = 3
 #: ``mexc sim`` / ``mexc demo`` without the mexc-sim distribution.
-EXIT_NO_SIMULATOR: Final = 3
+EXIT_NO_SIMULATOR: Final = EXIT_NOT_INSTALLED
 #: Stopped by Ctrl-C (SIGINT); SIGTERM gives 143 (128 + the signal's number).
 EXIT_INTERRUPTED: Final = 128 + signal.SIGINT
 
@@ -109,9 +114,14 @@ class Interrupted(Exception):
         self.status = 128 + signum
 
 
-async def raise_on_signal() -> None:
-    """Raise :class:`Interrupted` at the first SIGINT or SIGTERM (run it in a task group)."""
+async def raise_on_signal(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+    """Raise :class:`Interrupted` at the first SIGINT or SIGTERM.
+
+    Start it with ``await task_group.start(raise_on_signal)``: the signals are
+    caught from the moment that returns.
+    """
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()
         async for signum in signals:
             raise Interrupted(signum)
 
@@ -231,7 +241,6 @@ class CommandParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Print ``message`` as one line with the way to the help, and exit with 2."""
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
-
 
 
 def positive_int(text: str) -> int:
@@ -491,7 +500,7 @@ async def follow(
     shown = 0
     client = make_client()
     async with client, anyio.create_task_group() as tg:
-        tg.start_soon(raise_on_signal)
+        await tg.start(raise_on_signal)
         events = client.events(*PROGRESS_EVENTS, max_buffer=1000)
         stream = items(client)
 

@@ -27,6 +27,7 @@ import anyio
 
 from mexc_core.aio.client import MexcClient
 from mexc_core.cli.common import (
+    EXIT_NOT_INSTALLED,
     EXIT_USAGE,
     CommandFailed,
     CommandParser,
@@ -134,6 +135,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         async with anyio.create_task_group() as tg:
+            await tg.start(raise_on_signal)
             await _start(tg, server, args.host, args.port)
             info = {
                 "ws_url": server.ws_url,
@@ -160,7 +162,6 @@ def _cmd_sim(args: argparse.Namespace) -> int:
                 if args.speed != 1:
                     print("  note: at this speed, sign with the simulator's /api/v3/time")
                 print("Ctrl-C stops it.", flush=True)
-            await raise_on_signal()
 
     anyio.run(run)
     return 0  # pragma: no cover - only a signal ends it
@@ -187,7 +188,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if _console_plugin() is None:
         raise CommandFailed(
             "the console plugin is not installed; run `uv sync` in the repository, "
-            "or `pip install mexc-plugin-console`"
+            "or `pip install mexc-plugin-console`",
+            status=EXIT_NOT_INSTALLED,
         )
     symbols = [m.symbol for m in args.symbols]
     shown = symbols[: args.show]
@@ -203,6 +205,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         async with anyio.create_task_group() as tg:
+            await tg.start(raise_on_signal)
             await _start(tg, server, "127.0.0.1", 0)
             print(
                 f"mexc demo: a simulated MEXC on {server.ws_url} ({len(symbols)} pairs, "
@@ -212,7 +215,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             client = MexcClient(server.ws_url, pm=pm, options=options)
             clients.append(client)
             async with client:
-                tg.start_soon(raise_on_signal)
                 await client.subscribe(topics)
                 await anyio.sleep(args.duration if args.duration > 0 else math.inf)
             tg.cancel_scope.cancel()

@@ -298,7 +298,7 @@ def test_the_readme_python_is_example_code_verbatim() -> None:
 #: Commands of the project's tooling the pages show (``uv run`` left out), by prefix.
 TOOLS = (
     "uv sync",
-    "pip install 'mexc-core[testing]'",
+    "pip install mexc-core[testing]",
     "pytest",
     "python -m codegen",
     "ruff check",
@@ -329,13 +329,21 @@ def shell_blocks() -> list[Block]:
     return [b for b in all_blocks() if b.language in SHELL]
 
 
+def bare(command: str) -> list[str]:
+    """The command without ``uv run`` and its options (``--with-editable ./plugin``)."""
+    argv = shlex.split(command)
+    if argv[:2] == ["uv", "run"]:
+        argv = argv[2:]
+        while argv and argv[0] in {"--with", "--with-editable"}:
+            argv = argv[2:]
+    return argv
+
+
 def mexc_commands() -> list[list[str]]:
     found = []
     for block in shell_blocks():
         for command in commands(block):
-            argv = shlex.split(command)
-            if argv[:2] == ["uv", "run"]:
-                argv = argv[2:]
+            argv = bare(command)
             if argv[0] == "mexc":
                 found.append(argv[1:])
     return found
@@ -345,9 +353,11 @@ def test_every_command_shown_is_a_known_one() -> None:
     unknown = []
     for block in shell_blocks():
         for command in commands(block):
-            bare = command.removeprefix("uv run ")
-            if bare.startswith("mexc ") or bare.startswith(TOOLS) or bare in TOOLS:
+            argv = bare(command)
+            if argv[0] == "mexc" or " ".join(argv).startswith(TOOLS):
                 continue
+            if argv[0] == "export" and all(re.fullmatch(r"[A-Z_]+=\S+", a) for a in argv[1:]):
+                continue  # environment for the next command
             unknown.append(f"{block.where}: {command}")
     assert not unknown, "\n".join(unknown)
     assert (ROOT / "codegen" / "__main__.py").is_file()

@@ -9,6 +9,8 @@ connection and checks that the plugin hears of the disconnect and of the gap.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 
 from mexc_core.aio.client import MexcClient
@@ -45,32 +47,29 @@ class Trades:
 
 
 # [test]
-def test_my_plugin_sees_trades(mexc_sim: RunningSimulator) -> None:
-    plugin = Trades()
+def run_client(url: str, plugin: Trades, until: Callable[[], bool]) -> None:
+    """Run a client with ``plugin`` on ``TOPIC`` until ``until()`` holds."""
 
     async def scenario() -> None:
-        async with MexcClient(mexc_sim.ws_url, plugins=[plugin], entry_points=False) as client:
+        async with MexcClient(url, plugins=[plugin], entry_points=False) as client:
             await client.subscribe([TOPIC])
             with anyio.fail_after(30):
-                while not plugin.trades:
+                while not until():
                     await anyio.sleep(0.05)
 
     anyio.run(scenario)
+
+
+def test_my_plugin_sees_trades(mexc_sim: RunningSimulator) -> None:
+    plugin = Trades()
+    run_client(mexc_sim.ws_url, plugin, until=lambda: plugin.trades > 0)
 
 
 def test_my_plugin_hears_of_a_reset(mexc_sim: RunningSimulator) -> None:
     plugin = Trades()
     # the next connection is reset when it is two seconds old
     mexc_sim.call(mexc_sim.server.sim.queue_faults, Faults(reset_after=2.0))
-
-    async def scenario() -> None:
-        async with MexcClient(mexc_sim.ws_url, plugins=[plugin], entry_points=False) as client:
-            await client.subscribe([TOPIC])
-            with anyio.fail_after(30):
-                while not plugin.gaps:
-                    await anyio.sleep(0.05)
-
-    anyio.run(scenario)
+    run_client(mexc_sim.ws_url, plugin, until=lambda: bool(plugin.gaps))
     assert len(plugin.disconnects) >= 1
     assert plugin.gaps[0].topics == (TOPIC,)
 

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import ast
+import doctest
 import importlib
 import inspect
 import re
@@ -760,3 +761,74 @@ def test_the_embedding_tables_call_the_core_as_the_examples_do() -> None:
         signature.bind(None, *positional, **keywords)  # raises if the page is wrong
         if "now" in signature.parameters:
             assert "now" in positional or "now" in keywords, f"{owner}.{name}({arguments})"
+
+
+# ---------------------------------------------------------------- sketches on the API pages
+
+
+def api_modules() -> list[str]:
+    """The modules whose docstrings the API pages render (``automodule``)."""
+    found: set[str] = set()
+    for page in pages():
+        found |= set(re.findall(r"^\.\. automodule:: (\S+)", page.read_text("utf-8"), re.M))
+    return sorted(found)
+
+
+def sketches() -> list[tuple[str, str]]:
+    """The ``::`` blocks of those docstrings that are code (not state diagrams); the
+    kit's, which run whole, are run above."""
+    found = []
+    for name in api_modules():
+        if name.startswith("mexc_core.testing"):
+            continue
+        lines = textwrap.dedent(importlib.import_module(name).__doc__ or "").splitlines()
+        for i, line in enumerate(lines):
+            if line.rstrip().endswith("::") and not line.lstrip().startswith(".."):
+                text, _ = _body(lines, i + 1, _indent(line))
+                if text.strip() and "-->" not in text:
+                    found.append((name, text))
+    return found
+
+
+def test_the_api_pages_show_sketches() -> None:
+    shown = {name for name, _ in sketches()}
+    assert {"mexc_core.connection", "mexc_core.session", "mexc_core.client.core"} <= shown
+
+
+@pytest.mark.parametrize(("module", "code"), sketches())
+def test_every_sketch_on_an_api_page_calls_what_exists(module: str, code: str) -> None:
+    """A sketch has free names (``sock``, ``now``) and cannot run; it must parse,
+    run as a doctest when it is one, and call only methods its objects have."""
+    if code.lstrip().startswith(">>>"):
+        namespace = vars(importlib.import_module(module)).copy()
+        test = doctest.DocTestParser().get_doctest(code, namespace, module, module, 0)
+        runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+        runner.run(test)
+        assert runner.summarize(verbose=False).failed == 0
+        return
+    tree = ast.parse(code)
+    namespace = {
+        **vars(importlib.import_module(module)),
+        **vars(importlib.import_module("mexc_core")),
+    }
+    kinds: dict[str, type] = {}
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Name)
+            and isinstance(namespace.get(node.value.func.id), type)
+        ):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    kinds[target.id] = namespace[node.value.func.id]
+            for argument in node.value.args:
+                if isinstance(argument, ast.Call) and isinstance(argument.func, ast.Name):
+                    assert argument.func.id in namespace, argument.func.id
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in kinds
+        ):
+            assert hasattr(kinds[node.value.id], node.attr), f"{node.value.id}.{node.attr}"

@@ -40,6 +40,8 @@ from mexc_core.events import (
     LinkRotated,
     ListenKeyInvalidated,
     Push,
+    StrayPushReceived,
+    StrayReason,
     TopicsRejected,
 )
 from mexc_core.messages import PublicAggreDealsV3Api
@@ -453,7 +455,9 @@ def test_duplicates_and_strays_are_counted_and_dropped() -> None:
     loop.subscribe(DEPTHS[:1])
     loop.run_for(5.0)
     assert loop.pool.stats.duplicates == 2
-    assert loop.pool.stats.strays == 1
+    assert loop.pool.stats.strays == {StrayReason.UNKNOWN_CHANNEL: 1}
+    assert len(loop.of(StrayPushReceived)) == 1
+    assert loop.pool.stats.unwanted == 0
     assert loop.of(FrameRejected)
     versions = [int(p.body.to_version) for p in loop.pushes(DEPTHS[0])]  # type: ignore[union-attr]
     assert versions == sorted(set(versions))

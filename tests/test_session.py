@@ -58,6 +58,8 @@ from tests.loopback_server import trade_push
 
 A = "spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT"
 B = "spot@public.aggre.depth.v3.api.pb@10ms@ETHUSDT"
+#: The topic of V1.
+DEPTH = "spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT"
 C = "spot@public.kline.v3.api.pb@MXUSDT@Min15"
 PRIVATE = "spot@private.orders.v3.api.pb"
 
@@ -404,7 +406,7 @@ def test_a_missed_pong_asks_for_an_abort_and_stops_the_session() -> None:
     ]
     assert session.state is SessionState.STALE
     assert session.next_deadline() is None
-    session.subscribe([A], 10.0)  # allowed, but nothing goes out on a stale link
+    session.subscribe([A, DEPTH], 10.0)  # allowed, but nothing goes out on a stale link
     assert session.messages_to_send() == []
     session.receive_binary(V1, 10.0)  # data still decodes
     assert isinstance(session.next_event(), Push)
@@ -457,6 +459,7 @@ def test_rotation_is_due_well_before_the_24h_cut() -> None:
 
 def test_pushes_decode_into_push_events() -> None:
     session = started()
+    session.subscribe([DEPTH], 0.0)
     session.receive_binary(V1, 0.0)
     push = session.next_event()
     assert isinstance(push, Push)

@@ -67,11 +67,15 @@ __all__ = (
     "CLOSE_IDLE",
     "CLOSE_POLICY",
     "INVALID_LISTEN_KEY",
+    "UNHELD_SYMBOL",
+    "UNKNOWN_CHANNEL",
     "Outgoing",
     "OutgoingKind",
     "ServerSession",
     "WsRules",
+    "foreign_body",
     "rejection_text",
+    "unheld_topic",
 )
 
 #: The text MEXC sends before closing a connection whose listen key is not valid.

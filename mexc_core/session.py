@@ -108,7 +108,6 @@ from typing import Final, final
 
 from mexc_core import wire
 from mexc_core._clock import checked_now
-from mexc_core._generated.records import Record
 from mexc_core._machine import Machine, frozen_table
 from mexc_core._topics import Topic
 from mexc_core.channels import body_type, spec_of, topic_names
@@ -142,6 +141,7 @@ from mexc_core.events import (
     Unsubscribed,
     UnsubscriptionFailed,
 )
+from mexc_core.messages import Record
 
 __all__ = (
     "MEXC_IDLE_NO_DATA",
@@ -442,8 +442,8 @@ _READING: Final = frozenset({_SS.OPEN, _SS.DRAINING, _SS.STALE})
 class SessionStats:
     """Counters of one session, for logs and metrics (read them, do not write).
 
-    Every binary frame is a push, a stray or a bad frame:
-    ``binary_frames == pushes + strays.total() + bad_frames``.
+    Every binary frame is a push, a stray or a bad frame: ``binary_frames`` is
+    ``pushes + strays.total()`` plus the binary frames among ``bad_frames``.
 
     :ivar pushes: frames delivered as :class:`~mexc_core.events.Push`.
     :ivar strays: frames reported as :class:`~mexc_core.events.StrayPushReceived`,

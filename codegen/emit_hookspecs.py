@@ -38,7 +38,10 @@ def emit(table: Table) -> str:
             w(f'"""A push arrived on ``{shown}``.', "")
             w(f"{row.doc}", "")
             w(":param push: the whole frame: channel, symbol and MEXC's timestamps.")
-            w(":param body: ``push.body``, typed for this channel.")
+            w(
+                ":param body: ``push.body``, always of this type (a frame with another",
+                "    body goes to ``mexc_push_stray``).",
+            )
             w('"""')
     w.blank(2)
     with w.block("class ChannelHooks(Protocol):"):

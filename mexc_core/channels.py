@@ -12,17 +12,28 @@ topic's parameters, validated on construction; ``str()`` gives the topic string:
 A bad topic raises :class:`~mexc_core.errors.InvalidTopic` naming the bad part and
 the allowed values. The registry (``CHANNELS``, ``BY_NAME``, ``BY_PREFIX``,
 ``BY_BODY_NUMBER``) maps each channel to its template, wrapper body field, message
-type and plugin hook; ``SEP`` is the ``@`` between a topic's parts. Everything here
+type and plugin hook; ``SEP`` is the ``@`` between a topic's parts;
+:func:`body_type` gives the record class a channel's pushes carry. Everything here
 is generated from ``codegen/channels.toml``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Final
 
 from mexc_core._generated import channels as _generated
 from mexc_core._generated.channels import *  # noqa: F403 - the generated channels are the API
-from mexc_core._generated.channels import BY_NAME, BY_PREFIX, RETIRED, TOPIC_TYPES, AnyTopic
+from mexc_core._generated.channels import (
+    BY_NAME,
+    BY_PREFIX,
+    CHANNELS,
+    RETIRED,
+    TOPIC_TYPES,
+    AnyTopic,
+)
+from mexc_core._generated.records import RECORD_TYPES, Record
 from mexc_core._topics import SEP as SEP
 from mexc_core._topics import ChannelSpec as ChannelSpec
 from mexc_core._topics import Param as Param
@@ -39,11 +50,32 @@ __all__ = _generated.__all__ + (  # noqa: RUF005
     "Param",
     "ParamKind",
     "Topic",
+    "body_type",
     "format_topic",
     "parse",
     "spec_of",
     "topic_names",
 )
+
+
+#: The record class of each channel's bodies, by channel prefix.
+_BODY_TYPES: Final[Mapping[str, type[Record]]] = MappingProxyType(
+    {spec.prefix: RECORD_TYPES[spec.message] for spec in CHANNELS}
+)
+
+
+def body_type(topic: str) -> type[Record] | None:
+    """The record class the pushes of ``topic``'s channel carry, from its prefix;
+    ``None`` when the prefix is no channel this schema knows.
+
+    >>> body_type("spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT").__name__
+    'PublicAggreDealsV3Api'
+    >>> body_type("spot@private.orders.v3.api.pb").__name__
+    'PrivateOrdersV3Api'
+    >>> body_type("spot@public.future.v3.api.pb@BTCUSDT") is None
+    True
+    """
+    return _BODY_TYPES.get(SEP.join(topic.split(SEP, 2)[:2]))
 
 
 def spec_of(topic: str) -> ChannelSpec:

@@ -55,6 +55,8 @@ __all__ = (
     "Push",
     "RotationDue",
     "ServerNoticeReceived",
+    "StrayPushReceived",
+    "StrayReason",
     "SubscribeCompleted",
     "SubscribeFailure",
     "Subscribed",
@@ -170,6 +172,24 @@ class FrameKind(enum.Enum):
     BINARY = "binary"
 
 
+class StrayReason(enum.Enum):
+    """Why a decoded push is not an ordinary :class:`Push` (see :class:`StrayPushReceived`).
+
+    When several apply, the first in this order is given.
+    """
+
+    #: Its channel is none of MEXC's channels this schema knows.
+    UNKNOWN_CHANNEL = "unknown_channel"
+    #: Its channel is known, but the session does not hold its topic: never
+    #: subscribed, rejected by MEXC, or unsubscribed and acknowledged.
+    NOT_HELD = "not_held"
+    #: Its body is a type this schema does not know
+    #: (:class:`~mexc_core.messages.UnknownBody`): MEXC changed the schema.
+    UNKNOWN_BODY = "unknown_body"
+    #: Its body is a known type, but another channel's.
+    FOREIGN_BODY = "foreign_body"
+
+
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Subscribed(Event):
@@ -262,6 +282,38 @@ class FrameRejected(Event):
     excerpt: str
     consecutive: int
     total: int
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrayPushReceived(Event):
+    """A push decoded, but cannot be delivered as a :class:`Push` of its channel.
+
+    A :class:`Push` promises that its body is the message type of its channel,
+    so that each channel's typed hook and every consumer of pushes can rely on
+    it; a frame that breaks the promise (or comes for a topic the session does
+    not hold) is reported as this event instead, counted per reason
+    (:attr:`SessionStats.strays <mexc_core.session.SessionStats.strays>`), and
+    delivered to no push consumer: no typed hook, no push stream, no book, no
+    deduplicator. Pushes that only carry unknown *fields* are ordinary pushes
+    (counted in :class:`~mexc_core.wire.SchemaDrift`).
+
+    :ivar push: the frame, decoded; ``push.body`` is whatever it carried.
+    :ivar reason: why it is not an ordinary push.
+    :ivar expected: the message type the channel carries (``PublicAggreDealsV3Api``),
+        or ``None`` for an unknown channel.
+
+    .. versionadded:: 0.1
+    """
+
+    push: Push
+    reason: StrayReason
+    expected: str | None
+
+    @property
+    def topic(self) -> str:
+        """The topic (channel) the frame names: ``push.channel``."""
+        return self.push.channel
 
 
 @final

@@ -7,7 +7,10 @@ its specification (never others). Three kinds of hooks:
 - **Push hooks**, generated from the channel table, one per channel
   (``mexc_aggre_deals_received`` ...), each receiving the whole
   :class:`~mexc_core.events.Push` and its typed body; :func:`mexc_push_received`
-  sees every push, whatever its channel, before the channel's own hook.
+  sees every push, whatever its channel, before the channel's own hook. The types
+  never lie: a push reaches them only if its body is its channel's message
+  type; any other frame (an unknown body, another channel's body, an unknown
+  channel, a topic not held) goes to :func:`mexc_push_stray` instead.
 - **Lifecycle hooks**: links connected, disconnected (with the reason), rotated;
   subscriptions confirmed and rejected; gaps; listen keys; frames dropped;
   plugins failing. Each receives the event from :mod:`mexc_core.events`;
@@ -69,6 +72,7 @@ if TYPE_CHECKING:
         ListenKeyRenewed,
         PluginFailed,
         Push,
+        StrayPushReceived,
         TopicsRejected,
         TopicsSubscribed,
     )
@@ -103,6 +107,7 @@ __all__ = _generated.__all__ + (  # noqa: RUF005
     "mexc_listen_key_renewed",
     "mexc_plugin_failed",
     "mexc_push_received",
+    "mexc_push_stray",
     "mexc_stream_gap",
     "mexc_subscription_confirmed",
     "mexc_subscription_rejected",
@@ -243,8 +248,23 @@ def mexc_client_stopping() -> None:
 def mexc_push_received(push: Push) -> None:
     """Any push arrived, on any channel (called before the channel's own hook).
 
-    :param push: the decoded frame; ``push.body`` may be an
-        :class:`~mexc_core.messages.UnknownBody` when MEXC added a body type.
+    :param push: the decoded frame; ``push.body`` is the message type of
+        ``push.channel`` (frames that break this go to :func:`mexc_push_stray`).
+    """
+
+
+@hookspec
+def mexc_push_stray(event: StrayPushReceived) -> None:
+    """A frame decoded but is no push of its channel, and reached no push hook:
+    its body is of a type this schema does not know (MEXC changed the schema) or
+    another channel's, its channel is unknown, or its topic is not held.
+
+    Counted per reason in the client's stats (``stats.strays``). On a topic
+    that needs continuity (diff depth, private streams) such a frame is data
+    the topic lost.
+
+    :param event: the decoded frame (``event.push``), the reason, the topic and the
+        message type its channel carries.
     """
 
 
@@ -433,6 +453,9 @@ class MexcHooks(ChannelHooks, Protocol):
 
     def mexc_push_received(self, push: Push) -> None:
         """See :func:`mexc_push_received`."""
+
+    def mexc_push_stray(self, event: StrayPushReceived) -> None:
+        """See :func:`mexc_push_stray`."""
 
     def mexc_link_connected(self, event: LinkConnected) -> None:
         """See :func:`mexc_link_connected`."""

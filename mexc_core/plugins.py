@@ -11,7 +11,14 @@ and :meth:`~pluggy.PluginManager.check_pending` so that a misspelt hook fails at
 load time instead of never being called.
 
 A :class:`Dispatcher` maps each event to its hooks (:func:`hooks_for`) and calls
-them. It does not go through pluggy's multi-call loop: it calls every
+them. A channel's typed hook and ``mexc_push_received`` only ever see a
+:class:`~mexc_core.events.Push` whose body is its channel's message type: the
+session reports any other frame as a :class:`~mexc_core.events.StrayPushReceived`
+(for ``mexc_push_stray``), and the dispatcher checks again, with
+:func:`mexc_core.wire.stray_reason`, the pushes it is handed directly (a replay, a
+test), so that a hand-made push cannot make a typed hook lie either.
+
+The dispatcher does not go through pluggy's multi-call loop: it calls every
 implementation itself, in pluggy's order (``tryfirst`` first, then the latest
 registered first), so that one plugin raising neither stops the others nor
 reaches the client: the exception is counted and reported as a
@@ -30,7 +37,7 @@ from typing import Final, Protocol
 
 import pluggy
 
-from mexc_core import hookspecs
+from mexc_core import hookspecs, wire
 from mexc_core._markers import PROJECT
 from mexc_core.channels import BY_PREFIX
 from mexc_core.events import (
@@ -52,6 +59,7 @@ from mexc_core.events import (
     ListenKeyRenewed,
     PluginFailed,
     Push,
+    StrayPushReceived,
     TopicsRejected,
     TopicsSubscribed,
 )
@@ -80,6 +88,7 @@ LIFECYCLE_HOOKS: Final[Mapping[type[Event], str]] = {
     TopicsRejected: "mexc_subscription_rejected",
     GapDetected: "mexc_stream_gap",
     FrameRejected: "mexc_frame_rejected",
+    StrayPushReceived: "mexc_push_stray",
     ListenKeyCreated: "mexc_listen_key_created",
     ListenKeyRenewed: "mexc_listen_key_renewed",
     ListenKeyCreateFailed: "mexc_listen_key_failed",
@@ -170,6 +179,11 @@ def hooks_for(event: Event) -> tuple[str, ...]:
 
     >>> hooks_for(TopicsSubscribed(link=1, topics=()))
     ('mexc_subscription_confirmed', 'mexc_event_received')
+
+    For a push, the generic hook and its channel's typed hook, by the channel
+    alone: :meth:`Dispatcher.dispatch` sends a push whose body is not its
+    channel's (:func:`mexc_core.wire.stray_reason`) to ``mexc_push_stray``
+    instead, as a :class:`~mexc_core.events.StrayPushReceived`.
     """
     if isinstance(event, Push):
         spec = BY_PREFIX.get(_SEP.join(event.channel.split(_SEP, 2)[:2]))
@@ -242,9 +256,17 @@ class Dispatcher:
         return found
 
     def dispatch(self, event: Event) -> list[PluginFailed]:
-        """Call every hook of ``event``; the failures to report."""
+        """Call every hook of ``event``; the failures to report.
+
+        A :class:`~mexc_core.events.Push` whose body is not its channel's message
+        type is dispatched as the :class:`~mexc_core.events.StrayPushReceived` it
+        is (sessions never emit one; this guards pushes made by hand).
+        """
         failed: list[PluginFailed] = []
         if isinstance(event, Push):
+            reason = wire.stray_reason(event)
+            if reason is not None:
+                return self.dispatch(wire.stray_push(event, reason))
             kwargs: dict[str, object] = {"push": event, "body": event.body}
         else:
             kwargs = {"event": event}

@@ -16,7 +16,7 @@ library::
     session.start(now)                      # the WebSocket is open
     for text in session.messages_to_send(): # JSON requests, in order
         websocket.send_text(text)
-    session.receive_binary(frame, now)      # a push -> a Push event
+    session.receive_binary(frame, now)      # a push -> a Push (or StrayPushReceived)
     while (event := session.next_event()) is not None:
         ...
     session.handle_timer(now)               # at session.next_deadline()
@@ -82,6 +82,18 @@ Rules that do not fit in the tables:
    ignores control messages will not honour subscriptions either
    (``docs/faults.rst`` section 3). Pushes, in turn, feed the data-silence watchdog, so a
    PONG is never the only sign of life on the read path.
+6. A decoded frame is a :class:`~mexc_core.events.Push` only if its topic is
+   *received* here and its body is the message type of the topic's channel;
+   anything else is a :class:`~mexc_core.events.StrayPushReceived`, counted per
+   :class:`~mexc_core.events.StrayReason` in :attr:`SessionStats.strays`. A topic
+   is received in every state but ``UNSUBSCRIBED`` and ``REJECTED``: from the
+   moment it is asked for (MEXC may push before its ack) until its unsubscription
+   is acknowledged (MEXC pushes until then), and after an ack timeout (whether
+   MEXC holds it is unknown, and a push says it does). The check costs one dict
+   lookup of the push's channel and one type identity test: each received topic
+   maps to its channel's record class, kept up to date as topics change state.
+   Strays feed the silence watchdog like pushes (the link is alive); unknown
+   bodies and fields are counted in :attr:`Session.schema_drift` either way.
 """
 
 from __future__ import annotations
@@ -98,7 +110,7 @@ from mexc_core import wire
 from mexc_core._clock import checked_now
 from mexc_core._machine import Machine, frozen_table
 from mexc_core._topics import Topic
-from mexc_core.channels import spec_of, topic_names
+from mexc_core.channels import body_type, spec_of, topic_names
 from mexc_core.errors import (
     ArgumentTypeError,
     ControlFrameError,
@@ -122,12 +134,14 @@ from mexc_core.events import (
     PongReceived,
     RotationDue,
     ServerNoticeReceived,
+    StrayReason,
     Subscribed,
     SubscriptionFailed,
     UnexpectedReplyReceived,
     Unsubscribed,
     UnsubscriptionFailed,
 )
+from mexc_core.messages import Record
 
 __all__ = (
     "MEXC_IDLE_NO_DATA",
@@ -411,6 +425,9 @@ _COUNTED: Final = frozenset(_S) - {_S.UNSUBSCRIBED, _S.REJECTED}
 _IN_FLIGHT: Final = frozenset({_S.SUBSCRIBING, _S.CANCELLING, _S.UNSUBSCRIBING, _S.REJOINING})
 #: States in which MEXC is known to hold the topic (pushes should flow).
 _HELD: Final = frozenset({_S.ACTIVE, _S.UNSUBSCRIBE_PENDING, _S.UNSUBSCRIBING, _S.REJOINING})
+#: States in which the topic's pushes are received (rule 6): MEXC holds it, may
+#: hold it, or may start pushing before its ack.
+_RECEIVING: Final = frozenset(_S) - {_S.UNSUBSCRIBED, _S.REJECTED}
 #: Session states in which requests are sent and timers run.
 _LIVE: Final = frozenset({_SS.OPEN, _SS.DRAINING})
 #: Session states in which received frames are read.
@@ -423,11 +440,21 @@ _READING: Final = frozenset({_SS.OPEN, _SS.DRAINING, _SS.STALE})
 @final
 @dataclass(slots=True)
 class SessionStats:
-    """Counters of one session, for logs and metrics (read them, do not write)."""
+    """Counters of one session, for logs and metrics (read them, do not write).
+
+    Every binary frame is a push, a stray or a bad frame: ``binary_frames`` is
+    ``pushes + strays.total()`` plus the binary frames among ``bad_frames``.
+
+    :ivar pushes: frames delivered as :class:`~mexc_core.events.Push`.
+    :ivar strays: frames reported as :class:`~mexc_core.events.StrayPushReceived`,
+        per reason.
+    :ivar bad_frames: frames rejected (binary or text).
+    """
 
     binary_frames: int = 0
     text_frames: int = 0
     pushes: int = 0
+    strays: Counter[StrayReason] = field(default_factory=Counter)
     bad_frames: int = 0
     replies: int = 0
     unexpected_replies: int = 0
@@ -477,6 +504,8 @@ class Session:
         self._now = -math.inf
         self._opened_at: float | None = None
         self._topics: dict[str, SubscriptionState] = {}
+        # topic -> its channel's record class, for the topics received (rule 6)
+        self._receiving: dict[str, type[Record]] = {}
         self._counts: Counter[SubscriptionState] = Counter()
         # Ordered sets (dicts) of topics waiting for the pacer.
         self._to_subscribe: dict[str, None] = {}
@@ -653,7 +682,9 @@ class Session:
     # ------------------------------------------------------------ inputs
 
     def receive_binary(self, data: bytes, now: float) -> None:
-        """Read one binary message: a push, or a :class:`FrameRejected` event.
+        """Read one binary message: a :class:`~mexc_core.events.Push`, a
+        :class:`~mexc_core.events.StrayPushReceived` (rule 6) or a
+        :class:`FrameRejected` event.
 
         :raises StateError: the session is not open (``CONNECTING``, ``CLOSED``).
         """
@@ -675,11 +706,20 @@ class Session:
             )
             return
         self._bad_in_a_row = 0
-        stats.pushes += 1
         if self._silence_origin is not None:
             self._silence_origin = now
         self.schema_drift.observe(push)
-        self._events.append(push)
+        expected = self._receiving.get(push.channel)
+        if expected is not None and type(push.body) is expected:
+            stats.pushes += 1
+            self._events.append(push)
+            return
+        reason = wire.stray_reason(push)
+        if expected is None and reason is not StrayReason.UNKNOWN_CHANNEL:
+            reason = StrayReason.NOT_HELD
+        assert reason is not None  # a received topic's body type is its channel's
+        stats.strays[reason] += 1
+        self._events.append(wire.stray_push(push, reason))
 
     def receive_text(self, text: str, now: float) -> None:
         """Read one text message: an ack, rejection, PONG, error or notice.
@@ -837,6 +877,13 @@ class Session:
             del self._topics[topic]
         else:
             self._topics[topic] = new
+        if new in _RECEIVING:
+            if topic not in self._receiving:
+                expected = body_type(topic)
+                assert expected is not None  # subscribe() parsed the topic
+                self._receiving[topic] = expected
+        else:
+            self._receiving.pop(topic, None)
         self._to_subscribe.pop(topic, None)
         self._to_unsubscribe.pop(topic, None)
         if new is SubscriptionState.PENDING:

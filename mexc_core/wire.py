@@ -3,7 +3,9 @@
 Binary frames carry one ``PushDataV3ApiWrapper`` each (no length prefix);
 :func:`decode_push` turns one into a :class:`~mexc_core.events.Push` with the
 schema-specialised decoder generated from ``proto/``, and :func:`encode_push`
-does the reverse (for the simulator and tests).
+does the reverse (for the simulator and tests). :func:`stray_reason` says whether
+a decoded push may be delivered as a push of its channel (its body is the
+channel's message type), and :func:`stray_push` reports one that may not.
 
 Text frames carry JSON. The client sends requests (:func:`encode_subscription`,
 :func:`encode_unsubscription`, :func:`encode_ping`); the server answers with
@@ -27,8 +29,9 @@ from mexc_core._generated.codec import decode_push, encode_push
 from mexc_core._generated.records import FIELDS, Record
 from mexc_core._json import JSONObject, loads
 from mexc_core._pbwire import UnknownBody, UnknownField
+from mexc_core.channels import body_type
 from mexc_core.errors import ArgumentTypeError, ControlFrameError, EncodeError
-from mexc_core.events import Push
+from mexc_core.events import Push, StrayPushReceived, StrayReason
 
 __all__ = (
     "Ack",
@@ -50,6 +53,8 @@ __all__ = (
     "encode_unsubscription",
     "push_as_dict",
     "record_as_dict",
+    "stray_push",
+    "stray_reason",
 )
 
 SUBSCRIPTION: Final = "SUBSCRIPTION"
@@ -265,6 +270,35 @@ def decode_control(frame: str | bytes) -> ControlReply:
             msg=msg,
         )
     return Ack(topics=_split_topics(msg), request_id=request_id, msg=msg)
+
+
+# ---------------------------------------------------------------- stray pushes
+
+
+def stray_reason(push: Push) -> StrayReason | None:
+    """Why ``push`` is not a push of its channel, judged from the frame alone.
+
+    :returns: ``None`` when the body is the message type of the channel the push
+        names; otherwise :attr:`~StrayReason.UNKNOWN_CHANNEL`,
+        :attr:`~StrayReason.UNKNOWN_BODY` or :attr:`~StrayReason.FOREIGN_BODY`,
+        the first that applies. (Whether a topic is held is the session's to say:
+        :attr:`~StrayReason.NOT_HELD`.)
+    """
+    expected = body_type(push.channel)
+    if expected is None:
+        return StrayReason.UNKNOWN_CHANNEL
+    kind = type(push.body)
+    if kind is expected:
+        return None
+    return StrayReason.UNKNOWN_BODY if kind is UnknownBody else StrayReason.FOREIGN_BODY
+
+
+def stray_push(push: Push, reason: StrayReason) -> StrayPushReceived:
+    """The event that reports ``push`` as a stray for ``reason``."""
+    expected = body_type(push.channel)
+    return StrayPushReceived(
+        push=push, reason=reason, expected=None if expected is None else expected.__name__
+    )
 
 
 # ---------------------------------------------------------------- JSON view

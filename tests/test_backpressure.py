@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mexc_core import wire
 from mexc_core.client.backpressure import BoundedBuffer, Inbox, OverflowPolicy, channel_key
 from mexc_core.errors import InvalidConfig
-from mexc_core.events import GapCause, GapDetected, PongReceived, Push
+from mexc_core.events import GapCause, GapDetected, PongReceived, Push, StrayReason
 from mexc_core.messages import PublicSpotKlineV3Api
 
 
@@ -128,3 +129,16 @@ def test_inbox_drops_pushes_when_full_and_signals_the_gap_in_order() -> None:
     assert [inbox.take(), inbox.take(), inbox.take()] == [lifecycle, push("a", 6), push("a", 7)]
     assert inbox.take() is None
     assert not inbox.pending_gaps
+
+
+def test_stray_pushes_count_against_the_inbox_and_are_dropped_when_it_is_full() -> None:
+    inbox = Inbox(2)
+    stray = wire.stray_push(push("spot@public.future.v3.api.pb@SIM"), StrayReason.UNKNOWN_CHANNEL)
+    assert inbox.put(stray, 1.0)
+    assert inbox.put(push("a", 1), 1.0)
+    assert not inbox.put(stray, 2.0)  # full: the report is dropped, never the reader blocked
+    assert not inbox.put(push("a", 2), 2.0)
+    assert (inbox.strays_dropped, inbox.dropped) == (1, 1)
+    assert inbox.take() == stray
+    assert inbox.put(stray, 3.0)  # its slot is free again
+    assert [inbox.take(), inbox.take(), inbox.take()] == [push("a", 1), stray, None]

@@ -77,6 +77,7 @@ def test_demo_runs_the_client_and_the_console_plugin_against_the_simulator() -> 
     assert "-- link 1 connected: 9 topics" in lines
     assert lines[-1].startswith("mexc demo: ")
     assert " pushes over 1 connections" in lines[-1]
+    assert lines[-1].endswith(" 0 stray pushes")
     assert result.stderr == ""
 
 

@@ -44,6 +44,8 @@ from mexc_core.events import (
     HandshakeRejected,
     PongReceived,
     Push,
+    StrayPushReceived,
+    StrayReason,
     Subscribed,
     SubscriptionFailed,
     Unsubscribed,
@@ -151,7 +153,8 @@ PUBLIC: list[Step] = [
             SubscriptionFailed(topics=(B,), cause=FailureCause.REJECTED, reason="Blocked!"),
         ],
     ),
-    (0.3, None, frame(0x2, V1), b"", ["push"]),  # type: ignore[list-item]
+    # a push of the topic MEXC just refused: reported, not delivered as a push
+    (0.3, None, frame(0x2, V1), b"", ["stray"]),  # type: ignore[list-item]
     (0.4, None, frame(0x9, b"hi"), frame(0xA, b"hi", masked=True), []),
     (5.1, ("timer",), b"", text('{"method":"PING"}', masked=True), []),
     (5.35, None, reply("PONG"), b"", [PongReceived(round_trip=5.35 - 5.1)]),
@@ -178,6 +181,10 @@ def _check_events(got: list[Event], want: Sequence[object]) -> None:
         if expected == "push":
             assert isinstance(event, Push)
             assert event.channel.endswith("@100ms@BTCUSDT")
+        elif expected == "stray":
+            assert isinstance(event, StrayPushReceived)
+            assert event.reason is StrayReason.NOT_HELD
+            assert event.topic == B
         elif expected == "opened":
             assert isinstance(event, ConnectionOpened)
         elif expected == "notice":
@@ -289,6 +296,7 @@ def test_subscriptions_flow_and_the_server_close_is_answered() -> None:
 
 def test_fragmented_messages_are_reassembled() -> None:
     conn, _ = open_pair()
+    conn.subscribe([A], 0.1)  # pending: its pushes are received
     push = trade_push(A, 1)
     conn.receive_data(frame(0x2, push[:10], fin=False) + frame(0x0, push[10:]), 0.1)
     (event,) = conn.events()
@@ -506,6 +514,7 @@ def test_wrong_argument_types_and_clocks_are_caught_and_harmless() -> None:
     assert (info.value.now, info.value.last) == (1.0, 2.0)
     assert state_of(conn) is ConnectionState.OPEN  # none of these changed anything
     assert conn.data_to_send() == b""
+    conn.subscribe([B], 3.0)
     conn.receive_data(bytearray(frame(0x2, V1)), 3.0)  # bytes-like data is fine
     assert isinstance(conn.next_event(), Push)
 
@@ -543,6 +552,7 @@ def test_an_unsolicited_pong_frame_is_ignored() -> None:
 
 def test_a_single_oversized_frame_queues_1009_then_raises() -> None:
     conn, server = open_pair(max_message_size=1024)
+    conn.subscribe([A], 0.1)
     conn.receive_data(frame(0x2, trade_push(A, 1)), 0.1)  # small frames pass
     assert isinstance(conn.next_event(), Push)
     with pytest.raises(MessageTooBig):

@@ -24,6 +24,8 @@ from mexc_core.events import (
     BookUpdated,
     Event,
     LinkDisconnected,
+    StrayPushReceived,
+    StrayReason,
     SubscribeCompleted,
 )
 from mexc_core.rest import DepthSnapshot, ListenKey, RateLimited
@@ -129,6 +131,27 @@ def test_every_depth_fault_of_the_wire_leads_to_a_resync_and_never_to_a_wrong_bo
     assert loop.core.book("BTCUSDT").synced
     assert checker.compared > 100
     assert len(checker.versions) > 100
+
+
+def test_stray_pushes_on_a_watched_depth_topic_never_reach_the_book() -> None:
+    # An unknown body and a foreign body in place of two diffs: each is a stray
+    # naming the depth topic, the book is never fed one (it would have crashed on
+    # the body's type), and the diff it replaced is a version gap: a resync.
+    loop = loop_with(Faults(unknown_body_at={20}, foreign_body_at={60}), markets=1)
+    checker = Checker(loop)
+    loop.start()
+    loop.core.watch_book("BTCUSDT", loop.now)
+    loop.run_for(20.0)
+    strays = [e for e in loop.of(StrayPushReceived) if isinstance(e, StrayPushReceived)]
+    assert [(e.reason, e.topic) for e in strays] == [
+        (StrayReason.UNKNOWN_BODY, DEPTH.format("BTCUSDT")),
+        (StrayReason.FOREIGN_BODY, DEPTH.format("BTCUSDT")),
+    ]
+    assert strays[0].expected == "PublicAggreDepthsV3Api"
+    causes = [e.cause for e in loop.of(BookResyncStarted) if isinstance(e, BookResyncStarted)]
+    assert causes.count(BookBreak.VERSION_GAP) == 2
+    assert loop.core.book("BTCUSDT").synced
+    assert checker.compared > 50
 
 
 def test_stale_and_failed_snapshots_are_asked_again_and_a_429_pauses_every_book() -> None:

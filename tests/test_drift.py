@@ -6,7 +6,13 @@ import pytest
 
 from mexc_core import errors, wire
 from mexc_core._pbwire import varint
-from mexc_core.messages import PublicAggreDepthsV3Api, UnknownBody, UnknownField
+from mexc_core.events import Push, StrayPushReceived, StrayReason
+from mexc_core.messages import (
+    PublicAggreDepthsV3Api,
+    PublicIncreaseDepthsV3Api,
+    UnknownBody,
+    UnknownField,
+)
 
 DEPTH = PublicAggreDepthsV3Api(event_type="spot@public.aggre.depth.v3.api.pb@100ms", to_version="7")
 CHANNEL = "spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT"
@@ -103,3 +109,20 @@ def test_no_body_at_all_is_a_decode_error() -> None:
         wire.decode_push(_len_field(1, CHANNEL.encode()))
     with pytest.raises(errors.DecodeError, match="no body"):
         wire.decode_push(b"")
+
+
+def test_stray_reason_judges_a_push_by_its_channel_and_body() -> None:
+    assert wire.stray_reason(Push(channel=CHANNEL, body=DEPTH)) is None
+    unknown = Push(channel=CHANNEL, body=UnknownBody(number=399, data=b""))
+    assert wire.stray_reason(unknown) is StrayReason.UNKNOWN_BODY
+    foreign = Push(channel=CHANNEL, body=PublicIncreaseDepthsV3Api())
+    assert wire.stray_reason(foreign) is StrayReason.FOREIGN_BODY
+    nowhere = Push(channel="spot@public.future.v3.api.pb@SIM", body=DEPTH)
+    assert wire.stray_reason(nowhere) is StrayReason.UNKNOWN_CHANNEL
+    assert wire.stray_push(foreign, StrayReason.FOREIGN_BODY) == StrayPushReceived(
+        push=foreign, reason=StrayReason.FOREIGN_BODY, expected="PublicAggreDepthsV3Api"
+    )
+    event = wire.stray_push(nowhere, StrayReason.UNKNOWN_CHANNEL)
+    assert event.expected is None
+    assert event.topic == "spot@public.future.v3.api.pb@SIM"
+    assert hash(event) == hash(wire.stray_push(nowhere, StrayReason.UNKNOWN_CHANNEL))

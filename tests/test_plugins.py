@@ -8,6 +8,7 @@ from pathlib import Path
 import pluggy
 import pytest
 
+from mexc_core import wire
 from mexc_core.events import (
     GapCause,
     GapDetected,
@@ -15,10 +16,17 @@ from mexc_core.events import (
     PluginFailed,
     PongReceived,
     Push,
+    StrayPushReceived,
+    StrayReason,
     TopicsSubscribed,
 )
 from mexc_core.hookspecs import hookimpl
-from mexc_core.messages import PublicAggreDealsV3Api, PublicSpotKlineV3Api
+from mexc_core.messages import (
+    PublicAggreDealsV3Api,
+    PublicDealsV3Api,
+    PublicSpotKlineV3Api,
+    UnknownBody,
+)
 from mexc_core.plugins import Dispatcher, hooks_for, installed_plugins, plugin_manager
 
 DEALS = "spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT"
@@ -74,6 +82,57 @@ def test_hooks_for_each_event() -> None:
     failed = ListenKeyRenewalFailed(error="x", retry_at=None, valid_until=1.0)
     assert hooks_for(failed)[0] == "mexc_listen_key_failed"
     assert hooks_for(PongReceived(round_trip=0.1)) == ("mexc_event_received",)
+    stray = wire.stray_push(unknown, StrayReason.UNKNOWN_CHANNEL)
+    assert hooks_for(stray) == ("mexc_push_stray", "mexc_event_received")
+
+
+class Typed:
+    """Records what each hook saw, by hook."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, object]] = []
+
+    @hookimpl
+    def mexc_push_received(self, push: Push) -> None:
+        self.seen.append(("push", push))
+
+    @hookimpl
+    def mexc_aggre_deals_received(self, body: PublicAggreDealsV3Api) -> None:
+        self.seen.append(("deals", body))
+
+    @hookimpl
+    def mexc_push_stray(self, event: StrayPushReceived) -> None:
+        self.seen.append(("stray", event))
+
+    @hookimpl
+    def mexc_event_received(self, event: object) -> None:
+        self.seen.append(("event", event))
+
+
+@pytest.mark.parametrize(
+    ("push", "reason"),
+    [
+        (Push(channel=DEALS, body=UnknownBody(number=399, data=b"")), StrayReason.UNKNOWN_BODY),
+        (Push(channel=DEALS, body=PublicDealsV3Api()), StrayReason.FOREIGN_BODY),
+        (
+            Push(channel="spot@public.future.v3.api.pb@SIM", body=PublicAggreDealsV3Api()),
+            StrayReason.UNKNOWN_CHANNEL,
+        ),
+    ],
+    ids=lambda x: getattr(x, "name", "push"),
+)
+def test_a_push_made_by_hand_cannot_make_a_typed_hook_lie(push: Push, reason: StrayReason) -> None:
+    plugin = Typed()
+    dispatcher = Dispatcher(plugin_manager(plugin, entry_points=False))
+    assert dispatcher.dispatch(push) == []
+    stray = wire.stray_push(push, reason)
+    assert plugin.seen == [("stray", stray), ("event", stray)]
+    plugin.seen.clear()
+    dispatcher.dispatch(PUSH)
+    assert plugin.seen == [("push", PUSH), ("deals", PUSH.body)]
+    plugin.seen.clear()
+    dispatcher.dispatch(stray)  # as the session emits it
+    assert plugin.seen == [("stray", stray), ("event", stray)]
 
 
 def test_dispatch_follows_pluggys_order() -> None:

@@ -15,7 +15,7 @@ import random
 import pytest
 from wsproto.frame_protocol import FrameProtocol
 
-from mexc_core import channels
+from mexc_core import channels, wire
 from mexc_core.client.backoff import Backoff, FailureKind
 from mexc_core.client.pool import (
     AbortTransport,
@@ -40,6 +40,8 @@ from mexc_core.events import (
     LinkRotated,
     ListenKeyInvalidated,
     Push,
+    StrayPushReceived,
+    StrayReason,
     TopicsRejected,
 )
 from mexc_core.messages import PublicAggreDealsV3Api
@@ -453,7 +455,9 @@ def test_duplicates_and_strays_are_counted_and_dropped() -> None:
     loop.subscribe(DEPTHS[:1])
     loop.run_for(5.0)
     assert loop.pool.stats.duplicates == 2
-    assert loop.pool.stats.strays == 1
+    assert loop.pool.stats.strays == {StrayReason.UNKNOWN_CHANNEL: 1}
+    assert len(loop.of(StrayPushReceived)) == 1
+    assert loop.pool.stats.unwanted == 0
     assert loop.of(FrameRejected)
     versions = [int(p.body.to_version) for p in loop.pushes(DEPTHS[0])]  # type: ignore[union-attr]
     assert versions == sorted(set(versions))
@@ -826,3 +830,37 @@ def test_a_link_failing_during_another_links_hand_over_leaves_it_alone() -> None
     assert_contiguous(trade_ids(loop, DEALS[2]))
     gaps = [e for e in loop.of(GapDetected) if isinstance(e, GapDetected)]
     assert [set(g.topics) for g in gaps] == [set(DEALS[3:6])]
+
+
+def test_stray_pushes_are_counted_per_reason_and_passed_on_never_delivered() -> None:
+    loop = Loop(config(), sim_config())
+    loop.sim.queue_faults(
+        Faults(
+            unknown_body_at=frozenset({2}),
+            foreign_body_at=frozenset({3}),
+            unknown_channel_at=frozenset({4}),
+            unheld_topic_at=frozenset({5}),
+        )
+    )
+    held = [DEPTHS[0], DEALS[0]]
+    loop.subscribe(held)
+    loop.run_for(5.0)
+    strays = [e for e in loop.of(StrayPushReceived) if isinstance(e, StrayPushReceived)]
+    assert [e.reason for e in strays] == [
+        StrayReason.UNKNOWN_BODY,
+        StrayReason.FOREIGN_BODY,
+        StrayReason.UNKNOWN_CHANNEL,
+        StrayReason.NOT_HELD,
+    ]
+    assert strays[0].topic in held
+    assert strays[1].topic in held
+    assert strays[3].topic.endswith("@STRAYUSDT")
+    assert loop.pool.stats.strays == dict.fromkeys(StrayReason, 1)
+    assert loop.pool.stats.unwanted == 0
+    pushes = loop.pushes()
+    assert len(pushes) == loop.pool.stats.pushes
+    assert {p.channel for p in pushes} == set(held)
+    for push in pushes:
+        assert wire.stray_reason(push) is None
+    # the deduplicator never saw the strays: they are neither duplicates nor admitted
+    assert loop.pool.dedup.stats.admitted == len(pushes)

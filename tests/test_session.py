@@ -37,14 +37,23 @@ from mexc_core.events import (
     Push,
     RotationDue,
     ServerNoticeReceived,
+    StrayPushReceived,
+    StrayReason,
     Subscribed,
     SubscriptionFailed,
     UnexpectedReplyReceived,
     Unsubscribed,
     UnsubscriptionFailed,
 )
+from mexc_core.messages import (
+    PrivateOrdersV3Api,
+    PublicAggreDealsV3Api,
+    PublicDealsV3Api,
+    UnknownBody,
+)
 from mexc_core.session import (
     _IN_FLIGHT,
+    _RECEIVING,
     _SESSION_TRANSITIONS,
     _SUBSCRIPTION_TRANSITIONS,
     Session,
@@ -58,6 +67,8 @@ from tests.loopback_server import trade_push
 
 A = "spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT"
 B = "spot@public.aggre.depth.v3.api.pb@10ms@ETHUSDT"
+#: The topic of V1.
+DEPTH = "spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT"
 C = "spot@public.kline.v3.api.pb@MXUSDT@Min15"
 PRIVATE = "spot@private.orders.v3.api.pb"
 
@@ -404,7 +415,7 @@ def test_a_missed_pong_asks_for_an_abort_and_stops_the_session() -> None:
     ]
     assert session.state is SessionState.STALE
     assert session.next_deadline() is None
-    session.subscribe([A], 10.0)  # allowed, but nothing goes out on a stale link
+    session.subscribe([A, DEPTH], 10.0)  # allowed, but nothing goes out on a stale link
     assert session.messages_to_send() == []
     session.receive_binary(V1, 10.0)  # data still decodes
     assert isinstance(session.next_event(), Push)
@@ -457,6 +468,7 @@ def test_rotation_is_due_well_before_the_24h_cut() -> None:
 
 def test_pushes_decode_into_push_events() -> None:
     session = started()
+    session.subscribe([DEPTH], 0.0)
     session.receive_binary(V1, 0.0)
     push = session.next_event()
     assert isinstance(push, Push)
@@ -751,3 +763,120 @@ def test_no_rotation_deadline_once_draining() -> None:
     assert session.next_deadline() == 100.0 + cfg.ping_interval  # not the past rotation time
     session.handle_timer(129.0)
     assert [type(e) for e in events(session)] == [RotationDue, PongReceived]  # once only
+
+
+# ---------------------------------------------------------------- stray pushes
+
+
+@pytest.mark.parametrize("state", list(SubscriptionState), ids=lambda s: s.name)
+def test_pushes_are_received_from_the_ask_until_the_unsubscription_is_acknowledged(
+    state: SubscriptionState,
+) -> None:
+    session, now = _topic_in(state)
+    session.receive_binary(trade_push(A, 1), now)
+    (event,) = events(session)
+    if state in _RECEIVING:
+        assert isinstance(event, Push)
+        assert session.stats.pushes == 1
+        assert not session.stats.strays
+    else:
+        assert isinstance(event, StrayPushReceived)
+        assert (event.reason, event.topic) == (StrayReason.NOT_HELD, A)
+        assert event.expected == "PublicAggreDealsV3Api"
+        assert session.stats.strays == {StrayReason.NOT_HELD: 1}
+        assert session.stats.pushes == 0
+    assert state in _RECEIVING or state in (
+        SubscriptionState.UNSUBSCRIBED,
+        SubscriptionState.REJECTED,
+    )
+
+
+def test_a_push_after_the_unsubscription_ack_is_a_stray() -> None:
+    session = started()
+    session.subscribe([A], 0.0)
+    session.receive_text(reply(A), 0.1)
+    session.receive_binary(trade_push(A, 1), 0.2)
+    session.unsubscribe([A], 0.3)
+    session.receive_binary(trade_push(A, 2), 0.4)  # sent before MEXC saw the request
+    session.receive_text(reply(A), 0.5)
+    session.receive_binary(trade_push(A, 3), 0.6)
+    got = [e for e in events(session) if isinstance(e, Push | StrayPushReceived)]
+    assert [type(e) for e in got] == [Push, Push, StrayPushReceived]
+    assert session.stats.pushes == 2
+    assert session.stats.strays == {StrayReason.NOT_HELD: 1}
+
+
+def _push(topic: str, body: object) -> bytes:
+    return wire.encode_push(topic, body, symbol="BTCUSDT")  # type: ignore[arg-type]
+
+
+def test_every_stray_reason_and_its_counter() -> None:
+    session = started(private=True)
+    session.subscribe([A, PRIVATE], 0.0)
+    session.receive_text(reply(f"{A},{PRIVATE}"), 0.1)
+    assert events(session) == [Subscribed(topics=(A, PRIVATE))]
+    deals = PublicAggreDealsV3Api(event_type="spot@public.aggre.deals.v3.api.pb@100ms")
+    unknown = UnknownBody(number=399, data=b"\x0a\x03sim")
+    frames = [
+        (_push(A, deals), None),
+        (_push(PRIVATE, PrivateOrdersV3Api(id="1")), None),  # a private topic has no symbol
+        (_push("spot@public.future.v3.api.pb@SIM", deals), StrayReason.UNKNOWN_CHANNEL),
+        (_push("spot@public.future.v3.api.pb@SIM", unknown), StrayReason.UNKNOWN_CHANNEL),
+        (_push(C, deals), StrayReason.NOT_HELD),  # a known channel, not subscribed
+        (_push(C, unknown), StrayReason.NOT_HELD),
+        (_push("spot@private.account.v3.api.pb", deals), StrayReason.NOT_HELD),
+        (_push(A, unknown), StrayReason.UNKNOWN_BODY),
+        (_push(A, PublicDealsV3Api()), StrayReason.FOREIGN_BODY),  # a look-alike
+        (_push(PRIVATE, unknown), StrayReason.UNKNOWN_BODY),
+        (_push(PRIVATE, deals), StrayReason.FOREIGN_BODY),
+    ]
+    for n, (frame, _) in enumerate(frames):
+        session.receive_binary(frame, 1.0 + n)
+    got = events(session)
+    assert len(got) == len(frames)
+    for event, (frame, reason) in zip(got, frames, strict=True):
+        push = wire.decode_push(frame)
+        if reason is None:
+            assert event == push
+        else:
+            assert isinstance(event, StrayPushReceived)
+            assert event.push == push
+            assert event.reason is reason
+            assert event.topic == push.channel
+            assert event == wire.stray_push(push, reason)
+    stats = session.stats
+    assert stats.pushes == 2
+    assert stats.strays == {
+        StrayReason.UNKNOWN_CHANNEL: 2,
+        StrayReason.NOT_HELD: 3,
+        StrayReason.UNKNOWN_BODY: 2,
+        StrayReason.FOREIGN_BODY: 2,
+    }
+    assert stats.binary_frames == stats.pushes + stats.strays.total() + stats.bad_frames
+    # unknown bodies are schema drift whether or not they are strays
+    assert session.schema_drift.unknown_bodies == {399: 4}
+    assert session.schema_drift.frames == len(frames)
+
+
+def test_unknown_fields_alone_leave_a_push_ordinary() -> None:
+    session = started()
+    session.subscribe([A], 0.0)
+    session.receive_binary(trade_push(A, 1) + b"\x38\x01", 0.1)
+    (event,) = events(session)
+    assert isinstance(event, Push)
+    assert event.unknown_fields
+    assert not session.stats.strays
+    assert session.schema_drift.drifted
+
+
+def test_strays_are_signs_of_life_and_reset_the_bad_frame_run() -> None:
+    cfg = SessionConfig(data_silence_timeout=10.0, max_consecutive_bad_frames=2)
+    session = started(cfg)
+    session.subscribe([A], 0.0)
+    session.receive_text(reply(A), 0.0)
+    session.receive_binary(b"\x0a\xff", 1.0)  # one bad frame
+    session.receive_binary(_push(A, UnknownBody(number=399, data=b"")), 8.0)
+    session.receive_binary(b"\x0a\xff", 9.0)  # one bad frame again, not two in a row
+    session.handle_timer(12.0)  # the stray at 8 s fed the watchdog
+    assert session.state is SessionState.OPEN
+    assert not [e for e in events(session) if isinstance(e, HealthCheckFailed)]

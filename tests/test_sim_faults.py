@@ -12,13 +12,27 @@ import pytest
 from google.protobuf.message import DecodeError as GoogleDecodeError
 
 from mexc_core import wire
+from mexc_core.channels import CHANNELS, body_type, spec_of
 from mexc_core.connection import Connection
 from mexc_core.errors import DecodeError, MessageTooBig
 from mexc_core.events import HandshakeRejected
-from mexc_core.messages import PublicAggreDepthsV3Api, UnknownBody
+from mexc_core.messages import (
+    PublicAggreDepthsV3Api,
+    PublicIncreaseDepthsV3Api,
+    PublicMiniTickerV3Api,
+    UnknownBody,
+)
 from mexc_sim import Exchange, Faults, SimConfig, Simulator, TransportAction, profile
 from mexc_sim.faults import PROFILES, RANDOM_KINDS
-from mexc_sim.session import UNKNOWN_CHANNEL, OutgoingKind, ServerSession, WsRules
+from mexc_sim.session import (
+    UNHELD_SYMBOL,
+    UNKNOWN_CHANNEL,
+    OutgoingKind,
+    ServerSession,
+    WsRules,
+    foreign_body,
+    unheld_topic,
+)
 from tests.google_oracle import google_parse
 
 DEPTH = "spot@public.aggre.depth.v3.api.pb@10ms@BTCUSDT"
@@ -29,6 +43,13 @@ def frames_of(
     faults: Faults, topics: tuple[str, ...] = (DEPTH,), until: float = 20.0
 ) -> list[bytes]:
     """The binary frames one faulty session receives, from one seeded exchange."""
+    return session_frames(faults, topics, until)[1]
+
+
+def session_frames(
+    faults: Faults, topics: tuple[str, ...] = (DEPTH,), until: float = 20.0
+) -> tuple[ServerSession, list[bytes]]:
+    """The faulty session, and the binary frames it sent."""
     exchange = Exchange()
     session = ServerSession(
         exchange, 1, 0.0, rules=WsRules(ping_interval=None, idle_no_data=1e9), faults=faults
@@ -41,7 +62,7 @@ def frames_of(
         exchange.advance(now)
         session.handle_timer(now)
         out.extend(o.data for o in session.take_outgoing() if o.kind is OutgoingKind.BINARY)
-    return out
+    return session, out
 
 
 CLEAN = frames_of(Faults())
@@ -87,6 +108,75 @@ def test_unknown_body_channel_and_field() -> None:
     stray = wire.decode_push(frames[4])
     assert stray.channel == UNKNOWN_CHANNEL
     assert stray.body == wire.decode_push(CLEAN[4]).body
+
+
+def test_foreign_body_and_unheld_topic() -> None:
+    frames = frames_of(Faults(foreign_body_at={2}, unheld_topic_at={3}))
+    assert len(frames) == len(CLEAN)
+    foreign = wire.decode_push(frames[1])
+    assert foreign.channel == DEPTH
+    assert type(foreign.body) is PublicIncreaseDepthsV3Api  # a look-alike, not the channel's
+    assert foreign.send_time == wire.decode_push(CLEAN[1]).send_time
+    assert google_parse(frames[1]).WhichOneof("body") == "publicIncreaseDepths"
+    unheld = wire.decode_push(frames[2])
+    assert unheld.channel == f"spot@public.aggre.depth.v3.api.pb@10ms@{UNHELD_SYMBOL}"
+    assert unheld.body == wire.decode_push(CLEAN[2]).body
+    assert frames[3:] == CLEAN[3:]
+
+
+def test_foreign_bodies_and_unheld_topics_of_every_channel() -> None:
+    for spec in CHANNELS:
+        values = {p.name: p.kind.from_text(p.kind.values[0]) for p in spec.params if p.kind.values}
+        topic = spec.format(
+            **values, **{p.name: "BTCUSDT" for p in spec.params if p.name not in values}
+        )
+        body = foreign_body(topic)
+        assert type(body) is not body_type(topic)
+        assert body_type(topic) is not None
+        other = unheld_topic(topic)
+        if "symbol" not in {p.name for p in spec.params}:  # private channels, all tickers
+            assert other is None
+        else:
+            assert other is not None
+            assert other != topic
+            assert UNHELD_SYMBOL in other
+            assert spec_of(other) is spec
+    assert type(foreign_body(KLINE)) is PublicMiniTickerV3Api
+
+
+def test_faults_that_reach_the_wire_are_counted_by_kind() -> None:
+    plan = Faults(
+        garbage_at={1},
+        truncate_at={2},
+        unknown_body_at={3},
+        unknown_field_at={4},
+        unknown_channel_at={5},
+        foreign_body_at={6},
+        unheld_topic_at={7},
+        depth_skip_at={9},
+        depth_duplicate_at={10},
+        depth_reorder_at={11},
+    )
+    session, frames = session_frames(plan)
+    assert session.injected == {
+        "garbage": 1,
+        "truncate": 1,
+        "unknown_body": 1,
+        "unknown_field": 1,
+        "unknown_channel": 1,
+        "foreign_body": 1,
+        "unheld_topic": 1,
+        "depth_skip": 1,
+        "depth_duplicate": 1,
+        "depth_reorder": 1,
+    }
+    assert len(frames) == len(CLEAN)  # one skipped, one doubled
+    # a fault on a reordered push is counted when the push goes out
+    session, _ = session_frames(Faults(depth_reorder_at={2}, unknown_body_at={2}))
+    assert session.injected == {"depth_reorder": 1, "unknown_body": 1}
+    # the simulator adds up its connections
+    sim = Simulator(SimConfig(faults=Faults(unknown_body_at={1})))
+    assert sim.injected == {}
 
 
 def test_oversized_frame() -> None:

@@ -55,7 +55,8 @@ def mexc_aggre_deals_received(push: Push, body: PublicAggreDealsV3Api) -> None:
     Public trades, aggregated over the push interval. tradeType 1 = buy, 2 = sell.
 
     :param push: the whole frame: channel, symbol and MEXC's timestamps.
-    :param body: ``push.body``, typed for this channel.
+    :param body: ``push.body``, always of this type (a frame with another
+        body goes to ``mexc_push_stray``).
     """
 
 
@@ -66,7 +67,8 @@ def mexc_kline_received(push: Push, body: PublicSpotKlineV3Api) -> None:
     The current candle, updated every second. windowStart/windowEnd are in seconds.
 
     :param push: the whole frame: channel, symbol and MEXC's timestamps.
-    :param body: ``push.body``, typed for this channel.
+    :param body: ``push.body``, always of this type (a frame with another
+        body goes to ``mexc_push_stray``).
     """
 
 
@@ -77,7 +79,8 @@ def mexc_aggre_depth_received(push: Push, body: PublicAggreDepthsV3Api) -> None:
     Diff depth: absolute quantities per level (0 removes it), fromVersion/toVersion.
 
     :param push: the whole frame: channel, symbol and MEXC's timestamps.
-    :param body: ``push.body``, typed for this channel.
+    :param body: ``push.body``, always of this type (a frame with another
+        body goes to ``mexc_push_stray``).
     """
 
 
@@ -88,7 +91,8 @@ def mexc_limit_depth_received(push: Push, body: PublicLimitDepthsV3Api) -> None:
     Partial book snapshot of the top 5, 10 or 20 levels, with its version.
 
     :param push: the whole frame: channel, symbol and MEXC's timestamps.
-    :param body: ``push.body``, typed for this channel.
+    :param body: ``push.body``, always of this type (a frame with another
+        body goes to ``mexc_push_stray``).
     """
 
 
@@ -99,7 +103,8 @@ def mexc_aggre_book_ticker_received(push: Push, body: PublicAggreBookTickerV3Api
     Best bid and ask, aggregated over the push interval.
 
     :param push: the whole frame: channel, symbol and MEXC's timestamps.
-    :param body: ``push.body``, typed for this channel.
+    :param body: ``push.body``, always of this type (a frame with another
+        body goes to ``mexc_push_stray``).
     """
 
 
@@ -110,7 +115,8 @@ def mexc_book_ticker_batch_received(push: Push, body: PublicBookTickerBatchV3Api
     Best bid and ask, several updates batched per push.
 
     :param push: the whole frame: channel, symbol and MEXC's timestamps.
-    :param body: ``push.body``, typed for this channel.
+    :param body: ``push.body``, always of this type (a frame with another
+        body goes to ``mexc_push_stray``).
     """
 
 
@@ -121,7 +127,8 @@ def mexc_mini_tickers_received(push: Push, body: PublicMiniTickersV3Api) -> None
     Every 3 s, the mini ticker of every pair whose price changed.
 
     :param push: the whole frame: channel, symbol and MEXC's timestamps.
-    :param body: ``push.body``, typed for this channel.
+    :param body: ``push.body``, always of this type (a frame with another
+        body goes to ``mexc_push_stray``).
     """
 
 
@@ -132,7 +139,8 @@ def mexc_mini_ticker_received(push: Push, body: PublicMiniTickerV3Api) -> None:
     Every 3 s, one pair's mini ticker.
 
     :param push: the whole frame: channel, symbol and MEXC's timestamps.
-    :param body: ``push.body``, typed for this channel.
+    :param body: ``push.body``, always of this type (a frame with another
+        body goes to ``mexc_push_stray``).
     """
 
 
@@ -143,7 +151,8 @@ def mexc_account_received(push: Push, body: PrivateAccountV3Api) -> None:
     Balance changes of the account (needs a listen key).
 
     :param push: the whole frame: channel, symbol and MEXC's timestamps.
-    :param body: ``push.body``, typed for this channel.
+    :param body: ``push.body``, always of this type (a frame with another
+        body goes to ``mexc_push_stray``).
     """
 
 
@@ -154,7 +163,8 @@ def mexc_private_deals_received(push: Push, body: PrivateDealsV3Api) -> None:
     The account's own fills (needs a listen key).
 
     :param push: the whole frame: channel, symbol and MEXC's timestamps.
-    :param body: ``push.body``, typed for this channel.
+    :param body: ``push.body``, always of this type (a frame with another
+        body goes to ``mexc_push_stray``).
     """
 
 
@@ -165,7 +175,8 @@ def mexc_private_orders_received(push: Push, body: PrivateOrdersV3Api) -> None:
     The account's order updates (needs a listen key).
 
     :param push: the whole frame: channel, symbol and MEXC's timestamps.
-    :param body: ``push.body``, typed for this channel.
+    :param body: ``push.body``, always of this type (a frame with another
+        body goes to ``mexc_push_stray``).
     """
 
 
@@ -176,7 +187,8 @@ def mexc_increase_depth_batch_received(push: Push, body: PublicIncreaseDepthsBat
     Batched depth increments, each item with its own version (hidden in the docs since 2025-07).
 
     :param push: the whole frame: channel, symbol and MEXC's timestamps.
-    :param body: ``push.body``, typed for this channel.
+    :param body: ``push.body``, always of this type (a frame with another
+        body goes to ``mexc_push_stray``).
     """
 
 
@@ -187,7 +199,8 @@ def mexc_deals_received(push: Push, body: PublicDealsV3Api) -> None:
     Legacy trade stream, documented 2025-02 to 2025-08; availability unverified.
 
     :param push: the whole frame: channel, symbol and MEXC's timestamps.
-    :param body: ``push.body``, typed for this channel.
+    :param body: ``push.body``, always of this type (a frame with another
+        body goes to ``mexc_push_stray``).
     """
 
 
@@ -198,7 +211,8 @@ def mexc_increase_depth_received(push: Push, body: PublicIncreaseDepthsV3Api) ->
     Legacy depth increments with a single version; availability unverified.
 
     :param push: the whole frame: channel, symbol and MEXC's timestamps.
-    :param body: ``push.body``, typed for this channel.
+    :param body: ``push.body``, always of this type (a frame with another
+        body goes to ``mexc_push_stray``).
     """
 
 
@@ -209,7 +223,8 @@ def mexc_book_ticker_received(push: Push, body: PublicBookTickerV3Api) -> None:
     Legacy best bid and ask; availability unverified.
 
     :param push: the whole frame: channel, symbol and MEXC's timestamps.
-    :param body: ``push.body``, typed for this channel.
+    :param body: ``push.body``, always of this type (a frame with another
+        body goes to ``mexc_push_stray``).
     """
 
 

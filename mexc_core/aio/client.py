@@ -520,6 +520,10 @@ class MexcClient:
     ) -> BoundedStream[Push]:
         """A bounded stream of pushes (of ``topics`` only, if given).
 
+        Each push's body is its channel's message type; frames that are not
+        (:class:`~mexc_core.events.StrayPushReceived`) come through
+        :meth:`events` instead.
+
         Use it as ``async with client.pushes() as stream: async for push in stream``;
         leaving the ``async with`` (or :meth:`BoundedStream.close`) unregisters it.
         """

@@ -33,7 +33,10 @@ when it is full is an explicit :class:`OverflowPolicy`:
 the socket readers and the dispatcher: pushes count against its capacity,
 lifecycle events always fit (they are few), and when pushes of a topic were
 dropped, a :class:`~mexc_core.events.GapDetected` goes out just before the next
-push of that topic that fits.
+push of that topic that fits. Stray pushes
+(:class:`~mexc_core.events.StrayPushReceived`) come at the rate of the data, so
+they count against the capacity too; one that does not fit is dropped and
+counted (the session and pool counters still saw it).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from collections.abc import Callable, Hashable
 from typing import Final, Generic, TypeVar, final
 
 from mexc_core.errors import InvalidConfig
-from mexc_core.events import Event, GapCause, GapDetected, Push
+from mexc_core.events import Event, GapCause, GapDetected, Push, StrayPushReceived
 
 __all__ = ("BoundedBuffer", "Inbox", "OverflowPolicy", "channel_key")
 
@@ -162,8 +165,8 @@ class BoundedBuffer(Generic[T]):
 class Inbox:
     """The bounded queue between the socket readers and the dispatcher.
 
-    :param capacity: pushes (and overflow gaps) it holds; lifecycle events do not
-        count.
+    :param capacity: pushes, overflow gaps and stray pushes it holds; lifecycle
+        events do not count.
     :raises InvalidConfig: ``capacity`` is not an int >= 2.
     """
 
@@ -177,6 +180,8 @@ class Inbox:
         self.capacity: Final = capacity
         #: Pushes dropped because the inbox was full, in total.
         self.dropped = 0
+        #: Stray pushes dropped because the inbox was full, in total.
+        self.strays_dropped = 0
         self._items: deque[Event] = deque()
         self._pushes = 0
         # topic -> (time of the first drop, pushes dropped since)
@@ -195,14 +200,20 @@ class Inbox:
         return tuple(self._gaps)
 
     def put(self, event: Event, now: float) -> bool:
-        """Queue ``event``; ``False`` if it was a push and was dropped (inbox full).
+        """Queue ``event``; ``False`` if it was a push or a stray push and was
+        dropped (inbox full).
 
         A push that follows drops of its topic needs room for itself and for the
         :class:`~mexc_core.events.GapDetected` that goes before it: both count
         against ``capacity``, so the inbox never holds more than ``capacity``
-        pushes and overflow gaps, plus the lifecycle events.
+        pushes, overflow gaps and stray pushes, plus the lifecycle events.
         """
         if not isinstance(event, Push):
+            if type(event) is StrayPushReceived:
+                if self._pushes >= self.capacity:
+                    self.strays_dropped += 1
+                    return False
+                self._pushes += 1
             self._items.append(event)
             return True
         topic = event.channel
@@ -233,8 +244,10 @@ class Inbox:
         if not self._items:
             return None
         event = self._items.popleft()
-        if isinstance(event, Push) or (
-            isinstance(event, GapDetected) and event.cause is GapCause.OVERFLOW
+        if (
+            isinstance(event, Push)
+            or type(event) is StrayPushReceived
+            or (isinstance(event, GapDetected) and event.cause is GapCause.OVERFLOW)
         ):
             self._pushes -= 1
         return event

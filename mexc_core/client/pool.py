@@ -68,9 +68,14 @@ Rules:
    :class:`~mexc_core.events.ListenKeyInvalidated` for the listen-key manager.
 7. Pushes are delivered only for topics the caller wants, from a link that holds
    them, and through the deduplicator (:mod:`mexc_core.client.dedup`); anything
-   else is counted and dropped. A diff-depth push that breaks the version
-   sequence (out of order, or after a hole) is delivered after a
-   :class:`~mexc_core.events.GapDetected` for its topic.
+   else is counted (:attr:`PoolStats.unwanted`) and dropped. A diff-depth push
+   that breaks the version sequence (out of order, or after a hole) is delivered
+   after a :class:`~mexc_core.events.GapDetected` for its topic. A
+   :class:`~mexc_core.events.StrayPushReceived` (a frame a session would not pass
+   as a push: an unknown or foreign body, an unknown channel, a topic it does not
+   hold) is counted per reason (:attr:`PoolStats.strays`) and passed on as it
+   is, from every link: it is no push, so it is neither deduplicated nor part of
+   a hand-over, and feeds no book.
 8. Inputs for a ``cid`` the pool no longer uses (a transport it already let go)
    are ignored: adapters may report late. Commands after :meth:`~ConnectionPool.close`
    raise :class:`~mexc_core.errors.StateError` and change nothing.
@@ -82,7 +87,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final, TypeVar, cast, final
@@ -138,6 +143,8 @@ from mexc_core.events import (
     Push,
     RotationDue,
     ServerNoticeReceived,
+    StrayPushReceived,
+    StrayReason,
     Subscribed,
     SubscriptionFailed,
     TopicsRejected,
@@ -400,11 +407,20 @@ _TOPIC_TRANSITIONS: Final[Mapping[tuple[TopicState, TopicInput], TopicState]] = 
 @final
 @dataclass(slots=True)
 class PoolStats:
-    """Counters of a pool (read them, do not write)."""
+    """Counters of a pool (read them, do not write).
+
+    :ivar pushes: pushes delivered.
+    :ivar duplicates: pushes the deduplicator dropped.
+    :ivar unwanted: pushes of topics the caller no longer wants on the link that
+        read them (late pushes around an unsubscription or a hand-over), dropped.
+    :ivar strays: :class:`~mexc_core.events.StrayPushReceived` events of every
+        link, per reason.
+    """
 
     pushes: int = 0
     duplicates: int = 0
-    strays: int = 0
+    unwanted: int = 0
+    strays: Counter[StrayReason] = field(default_factory=Counter)
     connects: int = 0
     reconnects: int = 0
     disconnects: int = 0
@@ -1118,7 +1134,7 @@ class ConnectionPool:
         name = push.channel
         record = self._topics.get(name)
         if record is None or (name not in link.topics and name not in link.leaving):
-            self.stats.strays += 1
+            self.stats.unwanted += 1
             return
         handover = self._handovers.get(name) if self.config.dedup else None
         if handover is None:
@@ -1280,6 +1296,13 @@ class ConnectionPool:
     def _pass_on(self, link: Link, event: Event, now: float) -> None:
         self._events.append(event)
 
+    def _on_stray(self, link: Link, event: StrayPushReceived, now: float) -> None:
+        # Reported, never delivered as a push (rule 7). A stray on a topic this
+        # link carries (an unknown body on a depth topic) is a frame lost to
+        # that topic; it is not turned into a gap here.
+        self.stats.strays[event.reason] += 1
+        self._events.append(event)
+
     def _ignore(self, link: Link, event: Event, now: float) -> None:
         # A PONG, an unacknowledged unsubscription (the topic is gone from the pool
         # either way) and an idle warning (an emptied link is retired at once)
@@ -1299,6 +1322,7 @@ _ON_EVENT: Final[Mapping[type[Event], _Handler]] = {
     ConnectionClosed: _on(ConnectionClosed, ConnectionPool._on_closed),
     HandshakeRejected: _on(HandshakeRejected, ConnectionPool._on_refused),
     ListenKeyInvalidated: _on(ListenKeyInvalidated, ConnectionPool._on_key_invalidated),
+    StrayPushReceived: _on(StrayPushReceived, ConnectionPool._on_stray),
     FrameRejected: ConnectionPool._pass_on,
     ServerNoticeReceived: ConnectionPool._pass_on,
     ErrorReplyReceived: ConnectionPool._pass_on,

@@ -41,15 +41,23 @@ from mexc_core.events import (
     IdleWithoutSubscriptions,
     ListenKeyInvalidated,
     PongReceived,
+    Push,
     RotationDue,
     ServerNoticeReceived,
+    StrayReason,
     Subscribed,
     SubscriptionFailed,
     UnexpectedReplyReceived,
     Unsubscribed,
     UnsubscriptionFailed,
 )
-from mexc_core.messages import PublicAggreDealsV3Api, PublicAggreDealsV3ApiItem
+from mexc_core.messages import (
+    Body,
+    PublicAggreDealsV3Api,
+    PublicAggreDealsV3ApiItem,
+    PublicSpotKlineV3Api,
+    UnknownBody,
+)
 from mexc_core.session import Session, SessionConfig, SessionState, SubscriptionState
 
 __all__ = ("POOL", "SessionMachine", "TopicModel")
@@ -95,6 +103,16 @@ class TopicModel:
             return _S.ACTIVE if wanted else _S.UNSUBSCRIBE_PENDING
         return _S.PENDING if wanted else _S.UNSUBSCRIBED
 
+    def receives(self, topic: str) -> bool:
+        """Whether the session delivers pushes of ``topic``: asked for, on the
+        wire, held, or failed (MEXC may hold it); not rejected, not forgotten."""
+        if topic in self.in_flight:
+            return True
+        outcome = self.outcome.get(topic)
+        if outcome is not None:
+            return outcome == "failed"
+        return topic in self.intent or topic in self.confirmed
+
 
 @dataclass(eq=False)
 class _Request:
@@ -106,12 +124,20 @@ class _Request:
     answerable: bool = True
 
 
-def _push_bytes(topic: str, n: int) -> bytes:
-    body = PublicAggreDealsV3Api(
-        deals=(PublicAggreDealsV3ApiItem(price=f"{n}.5", quantity="1", trade_type=1, time=n),),
-        event_type="spot@public.aggre.deals.v3.api.pb@100ms",
-    )
+def _push_bytes(topic: str, n: int, body: Body | None = None) -> bytes:
+    if body is None:
+        body = PublicAggreDealsV3Api(
+            deals=(PublicAggreDealsV3ApiItem(price=f"{n}.5", quantity="1", trade_type=1, time=n),),
+            event_type="spot@public.aggre.deals.v3.api.pb@100ms",
+        )
     return wire.encode_push(topic, body, symbol=topic.rsplit("@", 1)[1], send_time=n)
+
+
+#: Bodies that are not the pool's channel's (aggregated deals).
+_WRONG_BODIES: tuple[Body, ...] = (
+    UnknownBody(number=399, data=b"\x0a\x03sim"),
+    PublicSpotKlineV3Api(interval="Min1", opening_price="1"),
+)
 
 
 class SessionMachine(RuleBasedStateMachine):
@@ -148,6 +174,7 @@ class SessionMachine(RuleBasedStateMachine):
         self.idle_since: float | None = None
         self.bad_in_a_row = 0
         self.bad_total = 0
+        self.decoded = 0  # binary frames that decoded: pushes and strays
         self.pushes = 0
         self.expected: list[Event] = []
 
@@ -359,12 +386,34 @@ class SessionMachine(RuleBasedStateMachine):
         topic = data.draw(st.sampled_from(self.pool), label="topic")
         self.pushes += 1
         frame = _push_bytes(topic, self.pushes)
-        self.expected.append(wire.decode_push(frame))
+        self._expect_push(wire.decode_push(frame))
+        self.session.receive_binary(frame, self.now)
+        self._drain()
+
+    @rule(data=st.data())
+    def wrong_push(self, data: st.DataObject) -> None:
+        """A push with a body its channel does not carry, or on an unknown channel."""
+        topic = data.draw(
+            st.sampled_from((*self.pool, "spot@public.future.v3.api.pb@SIM")), label="topic"
+        )
+        body = data.draw(st.sampled_from(_WRONG_BODIES), label="body")
+        self.pushes += 1
+        frame = _push_bytes(topic, self.pushes, body)
+        self._expect_push(wire.decode_push(frame))
+        self.session.receive_binary(frame, self.now)
+        self._drain()
+
+    def _expect_push(self, push: Push) -> None:
+        """A frame decoded: a push, or a stray (rule 6 of the session)."""
+        self.decoded += 1
         self.bad_in_a_row = 0
         if self.silence_origin is not None:
             self.silence_origin = self.now
-        self.session.receive_binary(frame, self.now)
-        self._drain()
+        reason = wire.stray_reason(push)
+        if reason is not StrayReason.UNKNOWN_CHANNEL and not self.model.receives(push.channel):
+            reason = StrayReason.NOT_HELD
+        note(f"push on {push.channel}: {reason}")
+        self.expected.append(push if reason is None else wire.stray_push(push, reason))
 
     def _bad(self, event: FrameRejected) -> None:
         self.expected.append(event)
@@ -398,10 +447,7 @@ class SessionMachine(RuleBasedStateMachine):
                 )
             )
         else:
-            self.bad_in_a_row = 0
-            if self.silence_origin is not None:
-                self.silence_origin = self.now
-            self.expected.append(push)
+            self._expect_push(push)
         self.session.receive_binary(frame, self.now)
         self._drain()
 
@@ -530,6 +576,11 @@ class SessionMachine(RuleBasedStateMachine):
     def topic_states_match_the_model(self) -> None:
         for topic in self.pool:
             assert self.session.state_of(topic) is self.model.expected(topic), topic
+
+    @invariant()
+    def every_decoded_frame_is_a_push_or_a_stray(self) -> None:
+        stats = self.session.stats
+        assert stats.pushes + stats.strays.total() == self.decoded
 
     @invariant()
     def the_cap_holds(self) -> None:

@@ -227,7 +227,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             print(
                 f"mexc demo: {stats.pushes} pushes over {stats.connects} connections "
                 f"({stats.reconnects} reconnects, {stats.rotations} rotations), "
-                f"{stats.gaps} gaps, {stats.duplicates} duplicates dropped",
+                f"{stats.gaps} gaps, {stats.duplicates} duplicates dropped, "
+                f"{stats.strays.total()} stray pushes",
                 flush=True,
             )
     return 0

@@ -22,6 +22,11 @@ knob                    fault   effect
 ``unknown_body_at``     7       send a wrapper with an unknown body field (399)
 ``unknown_field_at``    7       add an unknown wrapper field (7) to the n-th push
 ``unknown_channel_at``  7       send the n-th push on a channel nobody subscribed to
+``foreign_body_at``     7       send the n-th push with a body of another channel's
+                                type (deals get a ``PublicDealsV3Api`` body ...)
+``unheld_topic_at``     7       send the n-th push on a topic of its channel that the
+                                connection does not hold (symbol ``STRAYUSDT``;
+                                pushes of topics without a symbol are left alone)
 ``depth_skip_at``       8       drop the n-th diff-depth push (a version gap)
 ``depth_duplicate_at``  8       send the n-th diff-depth push twice
 ``depth_reorder_at``    8       swap the n-th and (n+1)-th diff-depth pushes
@@ -30,6 +35,11 @@ knob                    fault   effect
 ``random_rate``         6-8     each push suffers one of ``random_kinds`` with
                                 this probability (seeded)
 ======================  ======  =====================================================
+
+Each fault that reaches the wire is counted by kind (``garbage``, ``unknown_body``,
+``depth_skip`` ...) in :attr:`mexc_sim.session.ServerSession.injected`, which the
+:class:`~mexc_sim.protocol.Simulator` shares between all its connections
+(``Simulator.injected``): a test compares what the client saw with what was done.
 
 Subscription rejections (11), the idle rules (15) and listen-key expiry (9) are
 the simulator's normal behaviour, with :meth:`mexc_sim.exchange.Exchange.expire_listen_key`
@@ -44,7 +54,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from typing import Final, final
 
-__all__ = ("PROFILES", "RANDOM_KINDS", "Faults", "RestFaults", "profile")
+__all__ = ("DRIFT_KINDS", "PROFILES", "RANDOM_KINDS", "Faults", "RestFaults", "profile")
 
 #: The push faults ``random_rate`` draws from.
 RANDOM_KINDS: Final = (
@@ -55,6 +65,19 @@ RANDOM_KINDS: Final = (
     "unknown_channel",
     "depth_skip",
     "depth_duplicate",
+    "foreign_body",
+    "unheld_topic",
+)
+
+#: The random kinds of the ``drift`` profile: every push the schema or the session
+#: does not expect (unknown bodies, fields and channels, foreign bodies, topics
+#: not held).
+DRIFT_KINDS: Final = (
+    "unknown_body",
+    "unknown_field",
+    "unknown_channel",
+    "foreign_body",
+    "unheld_topic",
 )
 
 #: Bytes of the oversized frame (docs/faults.rst section 5: above a 1-4 MiB client limit).
@@ -84,6 +107,8 @@ class Faults:
     unknown_body_at: AbstractSet[int] = frozenset()
     unknown_field_at: AbstractSet[int] = frozenset()
     unknown_channel_at: AbstractSet[int] = frozenset()
+    foreign_body_at: AbstractSet[int] = frozenset()
+    unheld_topic_at: AbstractSet[int] = frozenset()
     depth_skip_at: AbstractSet[int] = frozenset()
     depth_duplicate_at: AbstractSet[int] = frozenset()
     depth_reorder_at: AbstractSet[int] = frozenset()
@@ -104,6 +129,8 @@ class Faults:
             "unknown_body_at",
             "unknown_field_at",
             "unknown_channel_at",
+            "foreign_body_at",
+            "unheld_topic_at",
             "depth_skip_at",
             "depth_duplicate_at",
             "depth_reorder_at",
@@ -164,7 +191,7 @@ PROFILES: Final[dict[str, Faults]] = {
     "flaky": Faults(random_rate=0.01, seed="flaky"),
     "gaps": Faults(random_rate=0.05, random_kinds=("depth_skip", "depth_duplicate")),
     "garbage": Faults(random_rate=0.02, random_kinds=("garbage", "truncate")),
-    "drift": Faults(random_rate=0.1, random_kinds=("unknown_body", "unknown_field")),
+    "drift": Faults(random_rate=0.1, random_kinds=DRIFT_KINDS),
     "nopong": Faults(no_pong=True),
     "reset": Faults(reset_after=3.0),
     # half-open from 2 s; a client's keepalive finds it within 9 s (docs/faults.rst section 2)

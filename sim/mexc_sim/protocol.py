@@ -21,7 +21,7 @@ to call it again. :mod:`mexc_sim.server` is the anyio adapter.
 from __future__ import annotations
 
 import enum
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Final, final
@@ -398,6 +398,9 @@ class Simulator:
         self.rest_faults = RestFaults()
         self.rest = RestApi(self.exchange, self.rest_faults)
         self.faults = cfg.faults
+        #: Faults injected into every connection so far, by kind (see
+        #: :attr:`mexc_sim.session.ServerSession.injected`).
+        self.injected: Counter[str] = Counter()
         self.connections: dict[int, SimConnection] = {}
         self.sessions: dict[int, ServerSession] = {}
         self._queued: deque[Faults] = deque()
@@ -426,6 +429,7 @@ class Simulator:
             listen_key=listen_key,
             rules=self.config.rules,
             faults=conn.faults,
+            injected=self.injected,
         )
         self.sessions[conn.cid] = session
         return session

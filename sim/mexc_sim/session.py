@@ -45,14 +45,21 @@ import enum
 import json
 import math
 import random
-from collections import deque
-from collections.abc import Iterable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final, final
 
 from mexc_core import wire
-from mexc_core.channels import AGGRE_DEPTH
-from mexc_core.messages import UnknownBody
+from mexc_core.channels import AGGRE_DEPTH, SEP, body_type, spec_of
+from mexc_core.messages import (
+    Body,
+    PublicDealsV3Api,
+    PublicIncreaseDepthsV3Api,
+    PublicMiniTickerV3Api,
+    PublicSpotKlineV3Api,
+    UnknownBody,
+)
 from mexc_sim.exchange import Exchange, ExchangeError, UserAccount
 from mexc_sim.faults import OVERSIZE_BYTES, Faults
 
@@ -60,11 +67,15 @@ __all__ = (
     "CLOSE_IDLE",
     "CLOSE_POLICY",
     "INVALID_LISTEN_KEY",
+    "UNHELD_SYMBOL",
+    "UNKNOWN_CHANNEL",
     "Outgoing",
     "OutgoingKind",
     "ServerSession",
     "WsRules",
+    "foreign_body",
     "rejection_text",
+    "unheld_topic",
 )
 
 #: The text MEXC sends before closing a connection whose listen key is not valid.
@@ -77,6 +88,46 @@ CLOSE_POLICY: Final = 1008
 _DEPTH_PREFIX: Final = AGGRE_DEPTH.prefix + "@"
 #: The channel of the ``unknown_channel`` fault: no channel MEXC has.
 UNKNOWN_CHANNEL: Final = "spot@public.future.v3.api.pb@SIM"
+#: The symbol of the ``unheld_topic`` fault: no market of the simulator.
+UNHELD_SYMBOL: Final = "STRAYUSDT"
+#: The body of the ``foreign_body`` fault, by the message type the channel carries:
+#: a look-alike where there is one (deals for aggregated deals, increase depth for
+#: aggregated depth), a kline otherwise (a mini ticker on a kline topic).
+_FOREIGN: Final[dict[str, Callable[[], Body]]] = {
+    "PublicAggreDealsV3Api": PublicDealsV3Api,
+    "PublicAggreDepthsV3Api": PublicIncreaseDepthsV3Api,
+    "PublicSpotKlineV3Api": PublicMiniTickerV3Api,
+}
+
+
+def foreign_body(topic: str) -> Body:
+    """A body of another channel's message type than ``topic``'s (an empty record)."""
+    own = body_type(topic)
+    name = own.__name__ if own is not None else ""
+    return _FOREIGN.get(name, PublicSpotKlineV3Api)()
+
+
+def unheld_topic(topic: str) -> str | None:
+    """``topic`` with the symbol :data:`UNHELD_SYMBOL`; ``None`` if it has no symbol."""
+    spec = spec_of(topic)
+    values = spec.parse_values(topic, topic.split(SEP))
+    if "symbol" not in values:
+        return None
+    values["symbol"] = UNHELD_SYMBOL
+    return spec.format(**values)
+
+
+def _moved(frame: bytes, *, channel: str | None = None, body: Body | None = None) -> bytes:
+    """``frame`` again, with another channel or body (the rest as it was)."""
+    push = wire.decode_push(frame)
+    return wire.encode_push(
+        push.channel if channel is None else channel,
+        push.body if body is None else body,
+        symbol=push.symbol,
+        symbol_id=push.symbol_id,
+        create_time=push.create_time,
+        send_time=push.send_time,
+    )
 
 
 def rejection_text(topics: Iterable[str]) -> str:
@@ -143,6 +194,8 @@ class ServerSession:
     :param listen_key: the ``listenKey`` of the connect URL, if any.
     :param rules: the server's limits.
     :param faults: this connection's faults.
+    :param injected: the counter of faults injected, by kind, to add to (the
+        simulator shares one between its connections); a new one by default.
     """
 
     def __init__(
@@ -154,11 +207,14 @@ class ServerSession:
         listen_key: str | None = None,
         rules: WsRules | None = None,
         faults: Faults | None = None,
+        injected: Counter[str] | None = None,
     ) -> None:
         self.exchange = exchange
         self._sid = sid
         self.rules = rules or WsRules()
         self.faults = faults or Faults()
+        #: Faults that reached the wire (or dropped a push), by kind.
+        self.injected: Counter[str] = injected if injected is not None else Counter()
         self.opened_at = now
         self.listen_key = listen_key
         self.account: UserAccount | None = None
@@ -175,7 +231,7 @@ class ServerSession:
         self._active_at = now
         self._next_ping = now + self.rules.ping_interval if self.rules.ping_interval else math.inf
         self._held: deque[bytes] = deque()
-        self._reordered: bytes | None = None
+        self._reordered: tuple[bytes, str | None] | None = None
         self._silent = False
         self._rng = random.Random(f"{self.faults.seed}/{sid}")
         if listen_key is not None:
@@ -322,44 +378,56 @@ class ServerSession:
         kind = None
         if faults.random_rate and self._rng.random() < faults.random_rate:
             kind = self._rng.choice(faults.random_kinds)
+        fault: str | None = None  # the fault that changed this frame, counted when sent
         if n in faults.garbage_at or kind == "garbage":
             # A wrapper whose first field claims more bytes than follow: no protobuf.
             frame = b"\x0a\xff\x01" + self._rng.randbytes(13)
+            fault = "garbage"
         elif n in faults.truncate_at or kind == "truncate":
             frame = frame[: max(1, len(frame) // 2)]
+            fault = "truncate"
         elif n in faults.oversize_at:
             frame = wire.encode_push(topic, UnknownBody(number=399, data=bytes(OVERSIZE_BYTES)))
+            fault = "oversize"
         elif n in faults.unknown_body_at or kind == "unknown_body":
             frame = wire.encode_push(topic, UnknownBody(number=399, data=b"\x0a\x03sim"))
+            fault = "unknown_body"
         elif n in faults.unknown_field_at or kind == "unknown_field":
             frame += b"\x38\x01"  # field 7, varint: not in the wrapper's schema
+            fault = "unknown_field"
         elif n in faults.unknown_channel_at or kind == "unknown_channel":
             # The same push on a channel the client never subscribed to.
-            push = wire.decode_push(frame)
-            frame = wire.encode_push(
-                UNKNOWN_CHANNEL,
-                push.body,
-                symbol=push.symbol,
-                symbol_id=push.symbol_id,
-                create_time=push.create_time,
-                send_time=push.send_time,
-            )
+            frame = _moved(frame, channel=UNKNOWN_CHANNEL)
+            fault = "unknown_channel"
+        elif n in faults.foreign_body_at or kind == "foreign_body":
+            frame = _moved(frame, body=foreign_body(topic))
+            fault = "foreign_body"
+        elif n in faults.unheld_topic_at or kind == "unheld_topic":
+            other = unheld_topic(topic)
+            if other is not None:
+                frame = _moved(frame, channel=other)
+                fault = "unheld_topic"
         if topic.startswith(_DEPTH_PREFIX):
             self.depth_pushes += 1
             d = self.depth_pushes
             if d in faults.depth_skip_at or kind == "depth_skip":
+                self.injected["depth_skip"] += 1
                 return
             if d in faults.depth_duplicate_at or kind == "depth_duplicate":
-                self._send(frame, now)
+                self.injected["depth_duplicate"] += 1
+                self._send(frame, fault, now)
             if d in faults.depth_reorder_at and self._reordered is None:
-                self._reordered = frame
+                self.injected["depth_reorder"] += 1
+                self._reordered = (frame, fault)
                 return
             if self._reordered is not None:
-                self._send(frame, now)
-                frame, self._reordered = self._reordered, None
-        self._send(frame, now)
+                self._send(frame, fault, now)
+                (frame, fault), self._reordered = self._reordered, None
+        self._send(frame, fault, now)
 
-    def _send(self, frame: bytes, now: float) -> None:
+    def _send(self, frame: bytes, fault: str | None, now: float) -> None:
+        if fault is not None:
+            self.injected[fault] += 1
         if self._stalled(now):
             self._held.append(frame)
         else:

@@ -522,6 +522,8 @@ HOMES: tuple[tuple[str, str], ...] = (
     ("mexc_core._generated.betterproto", "mexc_core.reference"),
     ("mexc_core._generated.convert", "mexc_core.reference"),
     ("mexc_core._generated.records", "mexc_core.messages"),
+    ("mexc_core._generated.enums", "mexc_core.messages"),
+    ("mexc_core._readable", "mexc_core.messages"),
     ("mexc_core._pbwire", "mexc_core.messages"),
     ("mexc_core._generated.codec", "mexc_core.wire"),
     ("mexc_core._generated.channels", "mexc_core.channels"),

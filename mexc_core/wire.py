@@ -414,11 +414,13 @@ def _deal(deal: PublicAggreDealsV3ApiItem | PublicDealsV3ApiItem) -> str:
     return f"{_code(deal.side, deal.trade_type)} {_s(deal.quantity)} @ {_s(deal.price)}"
 
 
+def _level(price: str, quantity: str) -> str:
+    """One side of a book ticker: ``-`` when MEXC sends none (both strings empty)."""
+    return f"{_s(price)} x {_s(quantity)}" if price or quantity else "-"
+
+
 def _ticker(t: PublicBookTickerV3Api | PublicAggreBookTickerV3Api) -> str:
-    return (
-        f"bid {_s(t.bid_price)} x {_s(t.bid_quantity)}, ask {_s(t.ask_price)} x "
-        f"{_s(t.ask_quantity)}"
-    )
+    return f"bid {_level(t.bid_price, t.bid_quantity)}, ask {_level(t.ask_price, t.ask_quantity)}"
 
 
 def _some(parts: list[str], sep: str) -> str:
@@ -429,7 +431,7 @@ def _some(parts: list[str], sep: str) -> str:
 
 
 def _mini(t: PublicMiniTickerV3Api) -> str:
-    return f"{_s(t.symbol)} {_s(t.price)} ({_s(t.rate)})"
+    return f"{_s(t.symbol)} {_s(t.price)} rate {_s(t.rate)}"
 
 
 def _shown(value: object, raw: object) -> str:

@@ -126,7 +126,7 @@ def build(raw: dict[str, object], schema: Schema) -> Readable:
             if len(hits) != 1:
                 which = [rules[i][1] for i in hits]
                 raise SchemaError(
-                    f"{msg.name}.{field.name} ({key}) must match exactly one rule of "
+                    f"{key} must match exactly one rule of "
                     f"codegen/readable.toml, matches {which or 'none'}: say whether it is a "
                     "decimal, a time, a documented code or raw"
                 )

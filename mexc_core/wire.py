@@ -536,7 +536,7 @@ def _one_line(text: str) -> str:
 
 
 def push_as_text(push: Push) -> str:
-    """A push as one line for people (what ``mexc watch`` prints).
+    """A push as one line for people (the form made for ``mexc watch``).
 
     The line is the push's time (``send_time``, else ``create_time``, in ISO 8601
     UTC with milliseconds; ``-`` if neither), the channel, the symbol when the

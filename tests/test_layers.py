@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("generated", ("_generated",)),
     ("types", ("events", "messages", "reference", "channels")),
-    ("wire", ("wire", "render", "rest", "client.backpressure", "client.dedup", "client.handover")),
+    ("wire", ("wire", "rest", "client.backpressure", "client.dedup", "client.handover")),
     ("messages", ("session", "listenkey", "book")),
     ("connection", ("connection",)),
     ("link", ("client.link",)),

@@ -23,8 +23,9 @@ Hook wrappers are refused: a notification has nothing to wrap.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Final, Protocol
 
 import pluggy
@@ -61,7 +62,9 @@ __all__ = (
     "Dispatcher",
     "HookCall",
     "HookFunction",
+    "LoadFailureHandler",
     "hooks_for",
+    "installed_plugins",
     "plugin_manager",
 )
 
@@ -93,8 +96,21 @@ LIFECYCLE_HOOKS: Final[Mapping[type[Event], str]] = {
 _SEP: Final = "@"
 
 
+def installed_plugins() -> dict[str, str]:
+    """The plugins installed under ``mexc.plugins``: entry-point name -> its target."""
+    return {ep.name: ep.value for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+#: Called with an installed plugin's name and why it cannot be loaded.
+LoadFailureHandler = Callable[[str, Exception], None]
+
+
 def plugin_manager(
-    *plugins: object, entry_points: bool = True, blocked: Iterable[str] = ()
+    *plugins: object,
+    entry_points: bool = True,
+    blocked: Iterable[str] = (),
+    only: Iterable[str] | None = None,
+    on_load_failure: LoadFailureHandler | None = None,
 ) -> pluggy.PluginManager:
     """The ``mexc`` plugin manager, loaded and checked.
 
@@ -102,6 +118,11 @@ def plugin_manager(
         installed ones.
     :param entry_points: load the plugins installed under ``mexc.plugins``.
     :param blocked: entry-point names not to load.
+    :param only: load only the installed plugins of these names (``None``: all).
+    :param on_load_failure: skip an installed plugin that cannot be loaded (its
+        import raises, or it fails the checks below) and tell this function,
+        instead of raising; the plugins given in ``plugins`` are always checked
+        strictly.
     :raises pluggy.PluginValidationError: a plugin implements a hook that does not
         exist, with parameters its specification does not have, or as a wrapper.
     """
@@ -110,20 +131,38 @@ def plugin_manager(
     for name in blocked:
         pm.set_blocked(name)
     if entry_points:
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        wanted = None if only is None else frozenset(only)
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if pm.is_blocked(ep.name) or (wanted is not None and ep.name not in wanted):
+                continue
+            try:
+                _register(pm, ep.load(), ep.name)
+            except Exception as exc:
+                if on_load_failure is None:
+                    raise
+                on_load_failure(ep.name, exc)
     for plugin in plugins:
-        pm.register(plugin)
-    pm.check_pending()
-    callers: list[pluggy.HookCaller] = list(vars(pm.hook).values())
-    for caller in callers:
-        for impl in caller.get_hookimpls():
-            if impl.hookwrapper or impl.wrapper:
-                raise pluggy.PluginValidationError(
-                    impl.plugin,
-                    f"{impl.plugin_name}: {caller.name} is a wrapper; mexc hooks are "
-                    "notifications and do not take wrappers",
-                )
+        _register(pm, plugin, None)
     return pm
+
+
+def _register(pm: pluggy.PluginManager, plugin: object, name: str | None) -> None:
+    """Register ``plugin`` and check it; a plugin that fails is unregistered."""
+    try:
+        pm.register(plugin, name=name)
+        pm.check_pending()
+        for caller in pm.get_hookcallers(plugin) or ():
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin and (impl.hookwrapper or impl.wrapper):
+                    raise pluggy.PluginValidationError(
+                        impl.plugin,
+                        f"{impl.plugin_name}: {caller.name} is a wrapper; mexc hooks are "
+                        "notifications and do not take wrappers",
+                    )
+    except pluggy.PluginValidationError:
+        if pm.is_registered(plugin):
+            pm.unregister(plugin)
+        raise
 
 
 def hooks_for(event: Event) -> tuple[str, ...]:

@@ -110,7 +110,9 @@ def test_watch_reports_rejected_and_invalid_topics(
     assert f"mexc watch: {bad}: rejected (Blocked!)" in capsys.readouterr().err
     assert cli.main(["watch", "spot@public.nope.v3.api.pb@X", "--endpoint", mexc_sim.ws_url]) == 2
     assert "unknown channel" in capsys.readouterr().err
-    assert cli.main(["watch", bad, "--endpoint", "http://127.0.0.1:1/ws"]) == 1
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["watch", bad, "--endpoint", "http://127.0.0.1:1/ws"])
+    assert exited.value.code == 2
     assert "ws(s)://" in capsys.readouterr().err
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pluggy
 import pytest
 
@@ -16,7 +19,7 @@ from mexc_core.events import (
 )
 from mexc_core.hookspecs import hookimpl
 from mexc_core.messages import PublicAggreDealsV3Api, PublicSpotKlineV3Api
-from mexc_core.plugins import Dispatcher, hooks_for, plugin_manager
+from mexc_core.plugins import Dispatcher, hooks_for, installed_plugins, plugin_manager
 
 DEALS = "spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT"
 PUSH = Push(channel=DEALS, body=PublicAggreDealsV3Api(), symbol="BTCUSDT")
@@ -147,3 +150,77 @@ def test_entry_points_can_be_blocked() -> None:
     pm = plugin_manager(blocked=["console"])
     assert pm.is_blocked("console")
     assert pm.get_plugin("console") is None
+
+
+BROKEN_PLUGINS = {
+    # name: (module, source)
+    "misspelt": (
+        "fake_misspelt",
+        "from mexc_core.hookspecs import hookimpl\n@hookimpl\ndef mexc_push_recieved(push): pass\n",
+    ),
+    "extra": (
+        "fake_extra",
+        "from mexc_core.hookspecs import hookimpl\n"
+        "@hookimpl\ndef mexc_push_received(push, nonsense): pass\n",
+    ),
+    "wrapper": (
+        "fake_wrapper",
+        "from mexc_core.hookspecs import hookimpl\n"
+        "@hookimpl(wrapper=True)\ndef mexc_push_received(push):\n    return (yield)\n",
+    ),
+    "crashing": ("fake_crashing", "raise RuntimeError('no config file')\n"),
+    "fine": (
+        "fake_fine",
+        "from mexc_core.hookspecs import hookimpl\n@hookimpl\ndef mexc_push_received(push): pass\n",
+    ),
+}
+
+
+@pytest.fixture
+def fake_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Install the plugins of :data:`BROKEN_PLUGINS` on ``sys.path``, with their metadata."""
+    for name, (module, source) in BROKEN_PLUGINS.items():
+        (tmp_path / f"{module}.py").write_text(source)
+        info = tmp_path / f"{module}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(f"[mexc.plugins]\n{name} = {module}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for module, _ in BROKEN_PLUGINS.values():
+        monkeypatch.delitem(sys.modules, module, raising=False)
+
+
+@pytest.mark.usefixtures("fake_installed")
+def test_a_broken_installed_plugin_is_skipped_and_reported() -> None:
+    assert installed_plugins()["fine"] == "fake_fine"
+    failures: dict[str, Exception] = {}
+    pm = plugin_manager(on_load_failure=failures.__setitem__)
+    assert set(failures) == {"misspelt", "extra", "wrapper", "crashing"}
+    assert "mexc_push_recieved" in str(failures["misspelt"])
+    assert "nonsense" in str(failures["extra"])
+    assert "is a wrapper" in str(failures["wrapper"])
+    assert str(failures["crashing"]) == "no config file"
+    assert pm.has_plugin("fine")
+    assert pm.has_plugin("console")  # the real ones still load
+    for name in failures:  # nothing of the broken ones stays behind
+        assert not pm.has_plugin(name)
+    assert [impl.plugin_name for impl in pm.hook.mexc_push_received.get_hookimpls()] == ["fine"]
+    pm.check_pending()
+
+
+@pytest.mark.usefixtures("fake_installed")
+def test_without_a_handler_a_broken_installed_plugin_raises() -> None:
+    with pytest.raises(RuntimeError, match="no config file"):
+        plugin_manager(only=["crashing"])
+    with pytest.raises(pluggy.PluginValidationError):
+        plugin_manager(only=["wrapper"])
+
+
+@pytest.mark.usefixtures("fake_installed")
+def test_only_loads_the_plugins_named() -> None:
+    failures: dict[str, Exception] = {}
+    pm = plugin_manager(only=["fine"], on_load_failure=failures.__setitem__)
+    assert failures == {}  # the broken ones were not even imported
+    assert [name for name, _ in pm.list_name_plugin() if name == "fine"] == ["fine"]
+    assert not pm.has_plugin("console")
+    assert not plugin_manager(only=[]).list_name_plugin()

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mexc_core"
 BANNED = frozenset(
     {"anyio", "asyncio", "trio", "socket", "ssl", "time", "random", "os", "selectors"}
 )
-EXEMPT = ("aio", "testing", "cli.py")
+EXEMPT = ("aio", "testing", "cli")
 
 
 def core_modules() -> list[Path]:

@@ -125,19 +125,29 @@ class Endpoint:
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
-        if parts.scheme not in ("ws", "wss") or not parts.hostname or parts.query:
+        try:
+            given_port = parts.port
+        except ValueError:  # not a number, or out of 0-65535
+            given_port = -1
+        if (
+            parts.scheme not in ("ws", "wss")
+            or not parts.hostname
+            or parts.query
+            or (given_port is not None and not 0 < given_port < 65536)
+        ):
             raise InvalidConfig(
-                f"the endpoint must be ws(s)://host[:port]/path, not {self.url!r}",
+                f"the endpoint must be ws(s)://host[:port]/path with a port of 1-65535, "
+                f"not {self.url!r}",
                 setting="url",
             )
         tls = parts.scheme == "wss"
-        port = parts.port or (443 if tls else 80)
+        port = (443 if tls else 80) if given_port is None else given_port
         host = parts.hostname
         object.__setattr__(self, "host", host)
         object.__setattr__(self, "port", port)
         object.__setattr__(self, "tls", tls)
         object.__setattr__(self, "path", parts.path or "/")
-        object.__setattr__(self, "host_header", host if parts.port is None else f"{host}:{port}")
+        object.__setattr__(self, "host_header", host if given_port is None else f"{host}:{port}")
 
 
 def _single(group: BaseExceptionGroup[BaseException]) -> BaseException | None:

@@ -6,6 +6,8 @@ ssl.SSLError, anyio's) are mapped to them in one place, :func:`translate`.
 
 from __future__ import annotations
 
+import os
+import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,4 +59,15 @@ def translate(what: str) -> Iterator[None]:
     except (anyio.BrokenResourceError, anyio.EndOfStream, anyio.ClosedResourceError) as exc:
         raise TransportError(f"{what}: connection lost") from exc
     except (OSError, ssl.SSLError) as exc:
-        raise ConnectError(f"{what}: {exc}") from exc
+        raise ConnectError(f"{what}: {_os_reason(exc)}") from exc
+
+
+def _os_reason(exc: OSError) -> str:
+    """What an OS error says; anyio's "All connection attempts failed" names its cause."""
+    if isinstance(exc.__cause__, OSError):
+        exc = exc.__cause__
+    if isinstance(exc, socket.gaierror) and exc.strerror:
+        return f"cannot resolve the host: {exc.strerror}"
+    if isinstance(exc.errno, int) and exc.errno > 0 and not isinstance(exc, ssl.SSLError):
+        return os.strerror(exc.errno)
+    return str(exc)

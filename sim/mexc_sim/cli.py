@@ -14,10 +14,10 @@ when mexc-sim is installed (and says how to install it when it is not);
 from __future__ import annotations
 
 import argparse
-import contextlib
+import errno
 import json
 import math
-import signal
+import socket
 import ssl
 import sys
 import time
@@ -26,6 +26,21 @@ from collections.abc import Callable, Sequence
 import anyio
 
 from mexc_core.aio.client import MexcClient
+from mexc_core.cli.common import (
+    EXIT_NOT_INSTALLED,
+    EXIT_USAGE,
+    CommandFailed,
+    CommandParser,
+    add_debug_argument,
+    add_plugin_arguments,
+    load_plugins,
+    non_negative_float,
+    port,
+    positive_float,
+    positive_int,
+    raise_on_signal,
+    run_command,
+)
 from mexc_sim.exchange import (
     DEFAULT_API_KEY,
     DEFAULT_API_SECRET,
@@ -33,7 +48,7 @@ from mexc_sim.exchange import (
     default_markets,
     market_spec,
 )
-from mexc_sim.faults import PROFILES, profile
+from mexc_sim.faults import PROFILES, Faults, profile
 from mexc_sim.market import MarketSpec
 from mexc_sim.protocol import SimConfig, Simulator
 from mexc_sim.server import ScaledClock, SimServer
@@ -42,8 +57,8 @@ __all__ = ("COMMANDS", "DEMO_CHANNELS", "build_demo_parser", "build_sim_parser",
 
 
 def _sim_markets(text: str) -> tuple[MarketSpec, ...]:
-    if text.isdigit():
-        return default_markets(int(text))
+    if text.strip().lstrip("-").isdigit():
+        return default_markets(positive_int(text))
     known = {m.symbol: m for m in default_markets(8)}
     out = []
     for symbol in (s.strip().upper() for s in text.split(",") if s.strip()):
@@ -56,12 +71,42 @@ def _sim_markets(text: str) -> tuple[MarketSpec, ...]:
     return tuple(out)
 
 
-def _cmd_sim(args: argparse.Namespace) -> int:
+def _faults(name: str, seed: str) -> Faults:
     try:
-        faults = profile(args.faults, seed=args.seed)
+        return profile(name, seed=seed)
     except KeyError as exc:
-        print(f"mexc sim: {exc.args[0]}", file=sys.stderr)
-        return 2
+        raise CommandFailed(str(exc.args[0]), status=EXIT_USAGE) from None
+
+
+def _listen_failure(exc: OSError, host: str, port: int) -> CommandFailed:
+    """Why the simulator cannot listen, and what to do about it."""
+    where = f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return CommandFailed(
+            f"port {port} on {host} is in use; pick another with --port, "
+            "or --port 0 for any free one"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return CommandFailed(
+            f"cannot listen on {where}: {host} is not an address of this machine; "
+            "use 127.0.0.1 (the default) or one of its own addresses"
+        )
+    if isinstance(exc, socket.gaierror):
+        return CommandFailed(f"cannot listen on {where}: {host!r} does not resolve; check --host")
+    return CommandFailed(
+        f"cannot listen on {where}: {exc.strerror or exc}; check --host and --port"
+    )
+
+
+async def _start(tg: anyio.abc.TaskGroup, server: SimServer, host: str, port: int) -> None:
+    try:
+        await tg.start(server.serve)
+    except OSError as exc:
+        raise _listen_failure(exc, host, port) from None
+
+
+def _cmd_sim(args: argparse.Namespace) -> int:
+    faults = _faults(args.faults, args.seed)
     exchange = ExchangeConfig(
         seed=args.seed,
         markets=args.symbols,
@@ -73,7 +118,13 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     context = None
     if args.tls_cert:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(args.tls_cert, args.tls_key)
+        try:
+            context.load_cert_chain(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise CommandFailed(
+                f"cannot load the TLS certificate {args.tls_cert}: {exc}; "
+                "give a PEM chain with --tls-cert and its key with --tls-key"
+            ) from None
     server = SimServer(
         Simulator(SimConfig(exchange=exchange, faults=faults)),
         host=args.host,
@@ -84,7 +135,8 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         async with anyio.create_task_group() as tg:
-            await tg.start(server.serve)
+            await tg.start(raise_on_signal)
+            await _start(tg, server, args.host, args.port)
             info = {
                 "ws_url": server.ws_url,
                 "rest_url": server.rest_url,
@@ -110,14 +162,9 @@ def _cmd_sim(args: argparse.Namespace) -> int:
                 if args.speed != 1:
                     print("  note: at this speed, sign with the simulator's /api/v3/time")
                 print("Ctrl-C stops it.", flush=True)
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for _ in signals:
-                    tg.cancel_scope.cancel()
-                    break
 
-    with contextlib.suppress(KeyboardInterrupt):  # the signal receiver usually wins
-        anyio.run(run)
-    return 0
+    anyio.run(run)
+    return 0  # pragma: no cover - only a signal ends it
 
 
 #: What the demo watches on each of its symbols.
@@ -139,64 +186,61 @@ def _console_plugin() -> object | None:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     if _console_plugin() is None:
-        print(
-            "mexc demo: the console plugin is not installed; run `uv sync` in the "
-            "repository, or `pip install mexc-plugin-console`",
-            file=sys.stderr,
+        raise CommandFailed(
+            "the console plugin is not installed; run `uv sync` in the repository, "
+            "or `pip install mexc-plugin-console`",
+            status=EXIT_NOT_INSTALLED,
         )
-        return 2
     symbols = [m.symbol for m in args.symbols]
     shown = symbols[: args.show]
+    faults = _faults(args.faults, args.seed)
+    pm, options = load_plugins("demo", args, required=("console",))
+    options.setdefault("console", {}).setdefault("symbols", shown)
     exchange = ExchangeConfig(
         seed=args.seed, markets=args.symbols, start_ms=int(time.time() * 1000)
     )
-    try:
-        faults = profile(args.faults, seed=args.seed)
-    except KeyError as exc:
-        print(f"mexc demo: {exc.args[0]}", file=sys.stderr)
-        return 2
     server = SimServer(Simulator(SimConfig(exchange=exchange, faults=faults)), port=0)
     topics = [template.format(symbol=s) for s in shown for template in DEMO_CHANNELS]
+    clients: list[MexcClient] = []
 
-    async def run() -> MexcClient:
+    async def run() -> None:
         async with anyio.create_task_group() as tg:
-            await tg.start(server.serve)
+            await tg.start(raise_on_signal)
+            await _start(tg, server, "127.0.0.1", 0)
             print(
                 f"mexc demo: a simulated MEXC on {server.ws_url} ({len(symbols)} pairs, "
                 f"faults: {args.faults}); watching {', '.join(shown)}; Ctrl-C stops",
                 flush=True,
             )
-            client = MexcClient(server.ws_url, options={"console": {"symbols": shown}})
+            client = MexcClient(server.ws_url, pm=pm, options=options)
+            clients.append(client)
             async with client:
                 await client.subscribe(topics)
-                with (
-                    anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals,
-                    anyio.move_on_after(args.duration if args.duration > 0 else math.inf),
-                ):
-                    async for _ in signals:
-                        break
+                await anyio.sleep(args.duration if args.duration > 0 else math.inf)
             tg.cancel_scope.cancel()
-        return client
 
-    client = anyio.run(run)
-    stats = client.stats
-    print(
-        f"mexc demo: {stats.pushes} pushes over {stats.connects} connections "
-        f"({stats.reconnects} reconnects, {stats.rotations} rotations), {stats.gaps} gaps, "
-        f"{stats.duplicates} duplicates dropped",
-        flush=True,
-    )
+    try:
+        anyio.run(run)
+    finally:
+        if clients:
+            stats = clients[0].stats
+            print(
+                f"mexc demo: {stats.pushes} pushes over {stats.connects} connections "
+                f"({stats.reconnects} reconnects, {stats.rotations} rotations), "
+                f"{stats.gaps} gaps, {stats.duplicates} duplicates dropped",
+                flush=True,
+            )
     return 0
 
 
 def build_sim_parser(prog: str = "mexc sim") -> argparse.ArgumentParser:
     """The options of ``mexc sim``."""
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog=prog,
         description="A local MEXC: WebSocket at /ws and REST at /api/v3 on one port.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback)")
-    p.add_argument("--port", type=int, default=8765, help="port (0: a free one; default 8765)")
+    p.add_argument("--port", type=port, default=8765, help="port (0: a free one; default 8765)")
     p.add_argument(
         "--symbols",
         type=_sim_markets,
@@ -204,7 +248,7 @@ def build_sim_parser(prog: str = "mexc sim") -> argparse.ArgumentParser:
         help="a number of pairs, or pairs like BTCUSDT,ETHUSDT (default: 3)",
     )
     p.add_argument("--seed", default="0", help="seed of every random choice (default 0)")
-    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+    p.add_argument("--speed", type=positive_float, default=1.0, help="simulated seconds per second")
     p.add_argument("--faults", default="none", help=f"fault profile: {', '.join(PROFILES)}")
     p.add_argument("--api-key", default=DEFAULT_API_KEY, help="the account's API key")
     p.add_argument("--api-secret", default=DEFAULT_API_SECRET, help="the account's secret")
@@ -212,25 +256,35 @@ def build_sim_parser(prog: str = "mexc sim") -> argparse.ArgumentParser:
     p.add_argument("--tls-cert", help="serve TLS with this certificate chain (PEM)")
     p.add_argument("--tls-key", help="the certificate's private key (PEM)")
     p.add_argument("--json", action="store_true", help="print the URLs as one JSON line")
+    add_debug_argument(p)
     return p
 
 
 def build_demo_parser(prog: str = "mexc demo") -> argparse.ArgumentParser:
     """The options of ``mexc demo``."""
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog=prog,
         description="Start the simulator on loopback and watch live trades and tickers.",
     )
-    p.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: Ctrl-C)")
+    p.add_argument(
+        "--duration",
+        type=non_negative_float,
+        default=0.0,
+        help="stop after S seconds (0: at Ctrl-C)",
+    )
     p.add_argument(
         "--symbols",
         type=_sim_markets,
         default="BTCUSDT,ETHUSDT,SOLUSDT",
         help="pairs of the simulated exchange, or a number of them (default: 3 pairs)",
     )
-    p.add_argument("--show", type=int, default=3, help="how many pairs to watch (default 3)")
+    p.add_argument(
+        "--show", type=positive_int, default=3, help="how many pairs to watch (default 3)"
+    )
     p.add_argument("--seed", default="demo", help="seed of the simulated market")
     p.add_argument("--faults", default="none", help=f"fault profile: {', '.join(PROFILES)}")
+    add_plugin_arguments(p)
+    add_debug_argument(p)
     return p
 
 
@@ -250,8 +304,10 @@ def run(command: str, argv: Sequence[str], *, prog: str | None = None) -> int:
     :raises SystemExit: bad options or ``--help``, as argparse does.
     """
     build, action = COMMANDS[command]
-    args = build(prog or f"mexc {command}").parse_args(list(argv))
-    return action(args)
+    parser = build(prog or f"mexc {command}")
+    parser.set_defaults(debug=False)
+    args = parser.parse_args(list(argv))
+    return run_command(command, lambda: action(args), debug=args.debug)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

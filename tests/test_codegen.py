@@ -162,17 +162,10 @@ def _edit_rules(group: str, patterns: list[str]) -> dict[str, object]:
     return raw
 
 
-def _edit_enum(index: int, **changes: object) -> dict[str, object]:
+def _edit(section: str, index: int, **changes: object) -> dict[str, object]:
+    """The live table with row ``index`` of ``[[section]]`` changed."""
     raw = _table()
-    enums = raw["enum"]
-    assert isinstance(enums, list)
-    enums[index].update(changes)
-    return raw
-
-
-def _edit_enum_field(index: int, **changes: object) -> dict[str, object]:
-    raw = _table()
-    rows = raw["enum_field"]
+    rows = raw[section]
     assert isinstance(rows, list)
     rows[index].update(changes)
     return raw
@@ -202,18 +195,18 @@ def _without_raw(pattern: str) -> dict[str, object]:
         (lambda: _edit_rules("utc_s", ["*.window_*", "Nothing.here"]), "match no field"),
         (lambda: _edit_rules("decimals", ["*.x"]), "unknown rule group"),
         (lambda: _moved("*.channel", "utc_ms"), "cannot be utc_ms"),
-        (lambda: _edit_enum(0, wire="int64"), "wire must be int32 or string"),
-        (lambda: _edit_enum(0, members=[["BUY", "1", "buy"]]), "is not int32"),
-        (lambda: _edit_enum(0, members=[["UNKNOWN", 3, "x"]]), "added by the generator"),
-        (lambda: _edit_enum(0, members=[["BUY", 0, "x"]]), "added by the generator"),
-        (lambda: _edit_enum(0, members=[["A", 1, "a"], ["B", 1, "b"]]), "duplicate"),
-        (lambda: _edit_enum(1, name="TradeSide"), "share a name"),
-        (lambda: _edit_enum_field(0, enum="Side"), "unknown enum"),
-        (lambda: _edit_enum_field(0, enum="AccountChangeType"), "needs a string field"),
-        (lambda: _edit_enum_field(0, name="price"), "would shadow"),
-        (lambda: _edit_enum_field(0, name="count"), "would shadow"),
-        (lambda: _edit_enum_field(0, name="class"), "not a usable property name"),
-        (lambda: _edit_enum_field(1, name="side"), "two accessors"),
+        (lambda: _edit("enum", 0, wire="int64"), "wire must be int32 or string"),
+        (lambda: _edit("enum", 0, members=[["BUY", "1", "buy"]]), "is not int32"),
+        (lambda: _edit("enum", 0, members=[["UNKNOWN", 3, "x"]]), "added by the generator"),
+        (lambda: _edit("enum", 0, members=[["BUY", 0, "x"]]), "added by the generator"),
+        (lambda: _edit("enum", 0, members=[["A", 1, "a"], ["B", 1, "b"]]), "duplicate"),
+        (lambda: _edit("enum", 1, name="TradeSide"), "share a name"),
+        (lambda: _edit("enum_field", 0, enum="Side"), "unknown enum"),
+        (lambda: _edit("enum_field", 0, enum="AccountChangeType"), "needs a string field"),
+        (lambda: _edit("enum_field", 0, name="price"), "would shadow"),
+        (lambda: _edit("enum_field", 0, name="count"), "would shadow"),
+        (lambda: _edit("enum_field", 0, name="class"), "not a usable property name"),
+        (lambda: _edit("enum_field", 1, name="side"), "two accessors"),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )

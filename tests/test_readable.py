@@ -44,7 +44,6 @@ MS = timedelta(milliseconds=1)
 TYPES = [RECORD_TYPES[name] for name in sorted(RECORD_TYPES)]
 ALL = [(cls, acc) for cls in RECORD_TYPES.values() for acc in ACCESSORS[cls]]
 DECIMALS = [(cls, acc) for cls, acc in ALL if acc.kind is AccessorKind.DECIMAL]
-DECIMAL_IDS = [f"{cls.__name__}.{acc.name}" for cls, acc in DECIMALS]
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
@@ -144,13 +143,11 @@ def test_a_consistent_push_has_its_times(push: Push) -> None:
 # ---------------------------------------------------------------- decimals
 
 
-@pytest.mark.parametrize(
-    ("cls", "acc"), DECIMALS, ids=[f"{c.__name__}.{a.name}" for c, a in DECIMALS]
-)
-@given(text=mst.decimal_strings())
+@given(which=st.sampled_from(DECIMALS), text=mst.decimal_strings())
 def test_decimal_round_trips_the_wire_string_exactly(
-    cls: type[Record], acc: Accessor, text: str
+    which: tuple[type[Record], Accessor], text: str
 ) -> None:
+    cls, acc = which  # every decimal accessor of every record: all share one conversion
     values: dict[str, object] = {acc.field: text}
     record = cls(**values)  # type: ignore[arg-type]
     value = getattr(record, acc.name)

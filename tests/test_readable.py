@@ -12,6 +12,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from typing import assert_type
 
 import pytest
 from hypothesis import given
@@ -292,3 +293,20 @@ def test_enum_examples() -> None:
     assert PrivateAccountV3Api(type="SUGAR").change_type is AccountChangeType.SUGAR
     assert PrivateAccountV3Api(type="NEW_KIND").change_type is AccountChangeType.UNKNOWN
     assert PrivateAccountV3Api().change_type is AccountChangeType.UNKNOWN
+
+
+def test_types_are_precise_for_mypy() -> None:
+    """mypy checks these statically (``assert_type``); at run time they are no-ops."""
+    deal = PublicAggreDealsV3ApiItem(price="1", trade_type=1, time=1)
+    assert_type(deal.side, TradeSide)
+    assert_type(deal.price_decimal, Decimal | None)
+    assert_type(deal.time_utc, datetime | None)
+    order = PrivateOrdersV3Api()
+    assert_type(order.order_kind, OrderType)
+    assert_type(order.order_status, OrderStatus)
+    assert_type(order.last_deal_quantity_decimal, Decimal | None)
+    assert_type(PrivateAccountV3Api().change_type, AccountChangeType)
+    assert_type(PublicSpotKlineV3Api().window_start_utc, datetime | None)
+    push = Push(channel="c", body=PublicSpotKlineV3Api())
+    assert_type(push.send_time_utc, datetime | None)
+    assert_type(push.create_time_utc, datetime | None)

@@ -94,12 +94,7 @@ def run(args: argparse.Namespace) -> int:
     except InvalidTopic as exc:
         raise CommandFailed(str(exc), status=EXIT_USAGE) from None
     pm, options = load_plugins("book", args)
-    progress = Progress(
-        "book",
-        args.endpoint,
-        attempts=None if args.retry_forever else args.attempts,
-        quiet=args.quiet,
-    )
+    progress = Progress.from_args("book", args)
 
     def show(event: Event) -> bool:
         if isinstance(event, BookResyncStarted):

@@ -420,6 +420,12 @@ class Progress:
         self.quiet = quiet
         self._failures: dict[int | None, int] = {}
 
+    @classmethod
+    def from_args(cls, command: str, args: argparse.Namespace) -> Progress:
+        """The progress of a command with the connection arguments of ``watch``."""
+        attempts = None if args.retry_forever else args.attempts
+        return cls(command, args.endpoint, attempts=attempts, quiet=args.quiet)
+
     def start(self) -> None:
         """Say where the command connects."""
         self._info(f"connecting to {self.url}")

@@ -131,12 +131,7 @@ def run(args: argparse.Namespace) -> int:
     names = [str(t) for t in topics]
     credentials = credentials_from(args, [str(t) for t in topics if t.spec.private])
     pm, options = load_plugins("watch", args)
-    progress = Progress(
-        "watch",
-        args.endpoint,
-        attempts=None if args.retry_forever else args.attempts,
-        quiet=args.quiet,
-    )
+    progress = Progress.from_args("watch", args)
 
     def show(push: Push) -> bool:
         if args.json:

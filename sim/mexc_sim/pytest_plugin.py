@@ -155,7 +155,7 @@ class SimProcess:
         return str(self.info["api_secret"])
 
     def stop(self, timeout: float = 10.0) -> int:
-        """Stop it as Ctrl-C would; the exit status."""
+        """Stop it as Ctrl-C would; the exit status (130 when the signal stopped it)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:

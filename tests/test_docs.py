@@ -87,8 +87,8 @@ EXPECTED: dict[str, list[str]] = {
         ),
         _line("send_time_utc: 2025-01-09T08:02:45.052Z"),
         _line(
-            "2025-01-09T10:03:54.281Z spot@private.orders.v3.api.pb MXUSDT SELL MARKET_ORDER "
-            "UNKNOWN(0) 1 @ 3.5121 filled - avg - order -"
+            "2025-01-09T10:03:54.281Z spot@private.orders.v3.api.pb MXUSDT BUY LIMIT_ORDER "
+            "NOT_TRADED 1 @ 3.5121 filled - avg - order C02__505979017439002624115"
         ),
     ],
     "topics.py": [

@@ -7,6 +7,7 @@ them, so changing one means changing this file and the docs on purpose.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given
@@ -450,8 +451,10 @@ def test_the_generic_text_shows_repeated_and_optional_fields() -> None:
 @given(mst.pushes(unknown_bodies=True, max_items=3))
 def test_push_as_text_is_one_printable_line_for_any_push(push: Push) -> None:
     text = wire.push_as_text(push)
-    assert text.isprintable()
-    assert text.split(" ", 1)[0] == "-" or text[:4].isdigit() or text.startswith("0")
+    assert text.isprintable()  # one line: newlines and the like are escaped
+    stamp = text.split(" ", 1)[0]
+    assert stamp == "-" or re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
+    assert (stamp == "-") == (push.send_time_utc is None and push.create_time_utc is None)
 
 
 @given(mst.pushes(consistent=True, max_items=3))

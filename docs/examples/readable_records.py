@@ -81,7 +81,14 @@ def views() -> None:
     # [/views]
     private = Push(
         channel="spot@private.orders.v3.api.pb",
-        body=PrivateOrdersV3Api(price="3.5121", quantity="1", order_type=5, trade_type=2),
+        body=PrivateOrdersV3Api(
+            id="C02__505979017439002624115",
+            price="3.5121",
+            quantity="1",
+            order_type=1,
+            trade_type=1,
+            status=1,
+        ),
         symbol="MXUSDT",
         send_time=1736417034281,
     )

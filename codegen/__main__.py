@@ -10,7 +10,16 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from codegen import emit_channels, emit_codec, emit_convert, emit_hookspecs, emit_records, tools
+from codegen import (
+    emit_channels,
+    emit_codec,
+    emit_convert,
+    emit_enums,
+    emit_hookspecs,
+    emit_records,
+    readable,
+    tools,
+)
 from codegen import schema as schema_mod
 from codegen import table as table_mod
 from codegen.writer import BANNER
@@ -18,13 +27,14 @@ from codegen.writer import BANNER
 ROOT = Path(__file__).resolve().parent.parent
 PROTO = ROOT / "proto"
 TABLE = ROOT / "codegen" / "channels.toml"
+READABLE = ROOT / "codegen" / "readable.toml"
 TARGET = ROOT / "mexc_core" / "_generated"
 
 _INIT = (
-    BANNER
-    + '"""Code generated from ``proto/`` and ``codegen/channels.toml``; never edit by hand.\n\n'
+    BANNER + '"""Code generated from ``proto/`` and ``codegen/*.toml``; never edit by hand.\n\n'
     "- ``betterproto/``: the betterproto2 reference classes (encoding, conversion, tests).\n"
-    "- ``records``: the immutable records the hot path builds.\n"
+    "- ``records``: the immutable records the hot path builds, with readable accessors.\n"
+    "- ``enums``: the documented codes (trade side, order type and status, ...).\n"
     "- ``codec``: the decoder and encoder specialised to the schema.\n"
     "- ``convert``: records <-> reference classes.\n"
     "- ``channels``: the channel registry and typed topics.\n"
@@ -37,11 +47,13 @@ def generate(out: Path) -> None:
     """Write every generated file into the empty directory ``out``."""
     schema = schema_mod.load(PROTO)
     table = table_mod.load(TABLE, schema)
+    accessors = readable.load(READABLE, schema)
     ref = out / "betterproto"
     ref.mkdir(parents=True)
     tools.protoc(PROTO, list(schema.files), [f"--python_betterproto2_out={ref}"])
     emitters: dict[str, Callable[[], str]] = {
-        "records.py": lambda: emit_records.emit(schema),
+        "records.py": lambda: emit_records.emit(schema, accessors),
+        "enums.py": lambda: emit_enums.emit(accessors),
         "codec.py": lambda: emit_codec.emit(schema),
         "convert.py": lambda: emit_convert.emit(schema),
         "channels.py": lambda: emit_channels.emit(table),

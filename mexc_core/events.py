@@ -12,7 +12,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import NamedTuple, final
 
-from mexc_core._generated.records import Body, UnknownField
+from mexc_core._generated.records import Body, PushAccessors, UnknownField
 
 __all__ = (
     "BookBreak",
@@ -86,7 +86,7 @@ class _PushFields(NamedTuple):
 
 
 @final
-class Push(_PushFields, Event):
+class Push(_PushFields, PushAccessors, Event):
     """One binary push frame from MEXC, decoded.
 
     The frame is a ``PushDataV3ApiWrapper``; its body is the record of the channel's
@@ -101,6 +101,9 @@ class Push(_PushFields, Event):
     :ivar send_time: when MEXC pushed it (ms since the epoch), or ``None``.
     :ivar unknown_fields: fields anywhere in the frame that the schema does not
         know: MEXC changed the schema. Empty in the normal case.
+    :ivar create_time_utc: ``create_time`` as an aware UTC :class:`~datetime.datetime`,
+        computed when read; ``None`` if absent (see :doc:`/records`).
+    :ivar send_time_utc: ``send_time`` likewise.
 
     Unlike the other events, :class:`Push` is an immutable tuple (a ``NamedTuple``
     with ``__slots__ = ()``) rather than a frozen dataclass: it is built once per

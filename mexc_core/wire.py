@@ -13,27 +13,59 @@ Text frames carry JSON. The client sends requests (:func:`encode_subscription`,
 :class:`Ack`, :class:`Pong`, :class:`SubscriptionRejected` or :class:`ErrorReply`,
 and sometimes with plain text (``Invalid listen key``), read as :class:`ServerNotice`.
 
+:func:`push_as_dict` and :func:`push_as_text` show a push as JSON-ready data and
+as one line of text (``mexc watch --json`` and ``mexc watch``).
+
 Everything here is pure: no I/O, no clock, no state.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final, TypeAlias, final
 
 from mexc_core._generated.codec import decode_push, encode_push
-from mexc_core._generated.records import FIELDS, Record
-from mexc_core._json import JSONObject, loads
+from mexc_core._generated.records import (
+    ACCESSORS,
+    FIELDS,
+    WRAPPER_ACCESSORS,
+    PrivateAccountV3Api,
+    PrivateDealsV3Api,
+    PrivateOrdersV3Api,
+    PublicAggreBookTickerV3Api,
+    PublicAggreDealsV3Api,
+    PublicAggreDealsV3ApiItem,
+    PublicAggreDepthsV3Api,
+    PublicAggreDepthV3ApiItem,
+    PublicBookTickerBatchV3Api,
+    PublicBookTickerV3Api,
+    PublicDealsV3Api,
+    PublicDealsV3ApiItem,
+    PublicIncreaseDepthsBatchV3Api,
+    PublicIncreaseDepthsV3Api,
+    PublicIncreaseDepthV3ApiItem,
+    PublicLimitDepthsV3Api,
+    PublicLimitDepthV3ApiItem,
+    PublicMiniTickersV3Api,
+    PublicMiniTickerV3Api,
+    PublicSpotKlineV3Api,
+    Record,
+)
+from mexc_core._json import JSON, JSONObject, loads
 from mexc_core._pbwire import UnknownBody, UnknownField
+from mexc_core._readable import Accessor, AccessorKind, iso_utc
 from mexc_core.channels import body_type
 from mexc_core.errors import ArgumentTypeError, ControlFrameError, EncodeError
 from mexc_core.events import Push, StrayPushReceived, StrayReason
 
 __all__ = (
+    "TEXT_ITEMS",
     "Ack",
     "ControlReply",
     "ErrorReply",
@@ -52,7 +84,9 @@ __all__ = (
     "encode_subscription",
     "encode_unsubscription",
     "push_as_dict",
+    "push_as_text",
     "record_as_dict",
+    "record_as_text",
     "stray_push",
     "stray_reason",
 )
@@ -301,45 +335,267 @@ def stray_push(push: Push, reason: StrayReason) -> StrayPushReceived:
     )
 
 
-# ---------------------------------------------------------------- JSON view
+# ---------------------------------------------------------------- JSON and text views
 
 
-def record_as_dict(record: Record) -> JSONObject:
+def _json_of(value: object) -> JSON:
+    """A readable accessor's value as JSON: an enum's name, an ISO 8601 UTC time."""
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    assert value is None, value
+    return None
+
+
+def _add_readable(out: JSONObject, obj: object, accessors: tuple[Accessor, ...], attr: str) -> None:
+    for acc in accessors:
+        if acc.field == attr and acc.kind is not AccessorKind.DECIMAL:
+            out[acc.name] = _json_of(getattr(obj, acc.name))
+
+
+def record_as_dict(record: Record, *, readable: bool = False) -> JSONObject:
     """A record as plain JSON-ready data: snake_case keys, lists for repeated fields.
 
     Prices and quantities stay strings; ``None`` marks an absent ``optional`` field.
+
+    :param readable: also give, right after its field, every readable accessor that
+        is not a decimal (a decimal's exact text is the wire string already): an
+        enum as its member name (``"side": "SELL"``), a time as ISO 8601 UTC with
+        milliseconds (``"time_utc": "2025-01-09T08:02:45.051Z"``) or ``None``.
+        The keys are a stable contract (:doc:`/records`).
     """
+    accessors = ACCESSORS[type(record)] if readable else ()
     out: JSONObject = {}
     for info in FIELDS[type(record)]:
         value = getattr(record, info.attr)
-        out[info.attr] = [record_as_dict(item) for item in value] if info.repeated else value
+        if info.repeated:
+            out[info.attr] = [record_as_dict(item, readable=readable) for item in value]
+        else:
+            out[info.attr] = value
+            _add_readable(out, record, accessors, info.attr)
     return out
 
 
-def push_as_dict(push: Push) -> JSONObject:
+def push_as_dict(push: Push, *, readable: bool = False) -> JSONObject:
     """A push as plain JSON-ready data (what ``mexc watch --json`` prints).
 
     Keys: ``channel``, ``symbol``, ``symbol_id``, ``create_time``, ``send_time``,
     ``body_type`` (the message name) and ``body`` (its fields); an unknown body is
     ``{"number": n, "data": "<hex>"}``. Unknown fields, if any, are listed under
     ``unknown_fields`` as ``[message, number, wire_type]``.
+
+    :param readable: add the readable keys (:func:`record_as_dict`) to the body and
+        its items, and ``create_time_utc`` and ``send_time_utc`` to the push. Every
+        raw key stays, with the same value.
     """
     body = push.body
-    out: JSONObject = {
-        "channel": push.channel,
-        "symbol": push.symbol,
-        "symbol_id": push.symbol_id,
-        "create_time": push.create_time,
-        "send_time": push.send_time,
-        "body_type": type(body).__name__,
-    }
+    accessors = WRAPPER_ACCESSORS if readable else ()
+    out: JSONObject = {"channel": push.channel}
+    for attr in ("symbol", "symbol_id", "create_time", "send_time"):
+        out[attr] = getattr(push, attr)
+        _add_readable(out, push, accessors, attr)
+    out["body_type"] = type(body).__name__
     if isinstance(body, UnknownBody):
         out["body"] = {"number": body.number, "data": body.data.hex()}
     else:
-        out["body"] = record_as_dict(body)
+        out["body"] = record_as_dict(body, readable=readable)
     if push.unknown_fields:
         out["unknown_fields"] = [list(u) for u in push.unknown_fields]
     return out
+
+
+#: How many items of a list body (mini tickers, batches) one line of text shows.
+TEXT_ITEMS: Final = 5
+
+
+def _s(text: str | None) -> str:
+    """A wire string as shown in text: ``-`` when empty or absent."""
+    return text or "-"
+
+
+def _code(member: enum.Enum, raw: object) -> str:
+    """A documented code's name, or the raw value when MEXC did not document it."""
+    if member.name != "UNKNOWN":
+        return member.name
+    return _s(raw) if isinstance(raw, str) else f"UNKNOWN({raw})"
+
+
+def _time(moment: datetime | None) -> str:
+    return iso_utc(moment) if moment is not None else "-"
+
+
+def _levels(
+    items: tuple[PublicAggreDepthV3ApiItem, ...]
+    | tuple[PublicLimitDepthV3ApiItem, ...]
+    | tuple[PublicIncreaseDepthV3ApiItem, ...],
+) -> str:
+    return ", ".join(f"{_s(i.price)} x {_s(i.quantity)}" for i in items) or "-"
+
+
+def _book(
+    bids: tuple[PublicAggreDepthV3ApiItem, ...]
+    | tuple[PublicLimitDepthV3ApiItem, ...]
+    | tuple[PublicIncreaseDepthV3ApiItem, ...],
+    asks: tuple[PublicAggreDepthV3ApiItem, ...]
+    | tuple[PublicLimitDepthV3ApiItem, ...]
+    | tuple[PublicIncreaseDepthV3ApiItem, ...],
+) -> str:
+    return f"bids {_levels(bids)}; asks {_levels(asks)}"
+
+
+def _deal(deal: PublicAggreDealsV3ApiItem | PublicDealsV3ApiItem) -> str:
+    return f"{_code(deal.side, deal.trade_type)} {_s(deal.quantity)} @ {_s(deal.price)}"
+
+
+def _level(price: str, quantity: str) -> str:
+    """One side of a book ticker: ``-`` when MEXC sends none (both strings empty)."""
+    return f"{_s(price)} x {_s(quantity)}" if price or quantity else "-"
+
+
+def _ticker(t: PublicBookTickerV3Api | PublicAggreBookTickerV3Api) -> str:
+    return f"bid {_level(t.bid_price, t.bid_quantity)}, ask {_level(t.ask_price, t.ask_quantity)}"
+
+
+def _some(parts: list[str], sep: str) -> str:
+    """The first :data:`TEXT_ITEMS` parts, and how many more there are."""
+    shown = sep.join(parts[:TEXT_ITEMS]) or "-"
+    more = len(parts) - TEXT_ITEMS
+    return f"{shown}{sep}... (+{more})" if more > 0 else shown
+
+
+def _mini(t: PublicMiniTickerV3Api) -> str:
+    return f"{_s(t.symbol)} {_s(t.price)} rate {_s(t.rate)}"
+
+
+def _shown(value: object, raw: object) -> str:
+    """A readable accessor's value (an enum or a time) as text."""
+    if isinstance(value, enum.Enum):
+        return _code(value, raw)
+    assert value is None or isinstance(value, datetime), value
+    return _time(value)
+
+
+def _generic(record: Record) -> str:
+    """``Name field=value ...``: the text of a record without a form of its own.
+
+    Enums and times show through their accessors (``side=BUY``,
+    ``time_utc=2025-...Z``), decimals as their wire text.
+    """
+    accessors = {a.field: a for a in ACCESSORS[type(record)] if a.kind is not AccessorKind.DECIMAL}
+    parts = [type(record).__name__]
+    for info in FIELDS[type(record)]:
+        value = getattr(record, info.attr)
+        acc = accessors.get(info.attr)
+        if info.repeated:
+            parts.append(f"{info.attr}=[{len(value)} items]")
+        elif acc is not None:
+            parts.append(f"{acc.name}={_shown(getattr(record, acc.name), value)}")
+        else:
+            parts.append(f"{info.attr}={_s(value) if isinstance(value, str | None) else value}")
+    return " ".join(parts)
+
+
+def record_as_text(record: Record) -> str:
+    """A record in a few words, as :func:`push_as_text` shows a body.
+
+    Each body type has a form of its own (``SELL 0.04438243 @ 93220.00`` for a
+    trade, ``bids 100 x 4; asks -`` for depth); any other record, such as an item of
+    a new channel's body, reads as ``Name field=value ...``. Prices and quantities
+    are the wire strings, exactly; ``-`` marks an empty one. Lists of more than
+    :data:`TEXT_ITEMS` items are cut (``... (+n)``). The text is for people: parse
+    :func:`push_as_dict` instead.
+    """
+    match record:
+        case PublicAggreDealsV3Api() | PublicDealsV3Api():
+            return _some([_deal(d) for d in record.deals], ", ")
+        case PublicAggreDepthsV3Api():
+            versions = f"v{_s(record.from_version)}..{_s(record.to_version)}"
+            return f"{versions} {_book(record.bids, record.asks)}"
+        case PublicLimitDepthsV3Api() | PublicIncreaseDepthsV3Api():
+            return f"v{_s(record.version)} {_book(record.bids, record.asks)}"
+        case PublicIncreaseDepthsBatchV3Api():
+            return _some([record_as_text(item) for item in record.items], " / ")
+        case PublicAggreBookTickerV3Api():
+            return f"{_ticker(record)} v{_s(record.version)}"
+        case PublicBookTickerV3Api():
+            return _ticker(record)
+        case PublicBookTickerBatchV3Api():
+            return _some([_ticker(item) for item in record.items], "; ")
+        case PublicSpotKlineV3Api():
+            return (
+                f"{_s(record.interval)} {_time(record.window_start_utc)}.."
+                f"{_time(record.window_end_utc)} open {_s(record.opening_price)} high "
+                f"{_s(record.highest_price)} low {_s(record.lowest_price)} close "
+                f"{_s(record.closing_price)} volume {_s(record.volume)} amount "
+                f"{_s(record.amount)}"
+            )
+        case PublicMiniTickerV3Api():
+            return (
+                f"{_mini(record)} high {_s(record.high)} low {_s(record.low)} "
+                f"volume {_s(record.volume)}"
+            )
+        case PublicMiniTickersV3Api():
+            return f"{len(record.items)} tickers: {_some([_mini(i) for i in record.items], ', ')}"
+        case PrivateAccountV3Api():
+            return (
+                f"{_s(record.vcoin_name)} {_code(record.change_type, record.type)} available "
+                f"{_s(record.balance_amount)} (change {_s(record.balance_amount_change)}) "
+                f"frozen {_s(record.frozen_amount)} (change {_s(record.frozen_amount_change)})"
+            )
+        case PrivateDealsV3Api():
+            return (
+                f"{_code(record.side, record.trade_type)} {_s(record.quantity)} @ "
+                f"{_s(record.price)} = {_s(record.amount)} fee {_s(record.fee_amount)} "
+                f"{_s(record.fee_currency)} {'maker' if record.is_maker else 'taker'} "
+                f"order {_s(record.order_id)} trade {_s(record.trade_id)}"
+            )
+        case PrivateOrdersV3Api():
+            return (
+                f"{_code(record.side, record.trade_type)} "
+                f"{_code(record.order_kind, record.order_type)} "
+                f"{_code(record.order_status, record.status)} {_s(record.quantity)} @ "
+                f"{_s(record.price)} filled {_s(record.cumulative_quantity)} avg "
+                f"{_s(record.avg_price)} order {_s(record.id or record.client_id)}"
+            )
+        case _:
+            return _generic(record)
+
+
+def _one_line(text: str) -> str:
+    """``text`` with every unprintable character (newlines included) escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def push_as_text(push: Push) -> str:
+    """A push as one line for people (the form made for ``mexc watch``).
+
+    The line is the push's time (``send_time``, else ``create_time``, in ISO 8601
+    UTC with milliseconds; ``-`` if neither), the channel, the symbol when the
+    channel does not name it (private channels), the body as
+    :func:`record_as_text` reads it, and ``(+n unknown fields)`` when the frame
+    carried fields the schema does not know. Unprintable characters are escaped,
+    so the text is always one line (here cut in two)::
+
+        2025-01-09T08:02:45.052Z spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT
+        SELL 0.04438243 @ 93220.00
+
+    The text may change between versions; programs should read
+    :func:`push_as_dict` with ``readable=True``, whose keys are a stable contract.
+    """
+    parts = [_time(push.send_time_utc or push.create_time_utc), _s(push.channel)]
+    if push.symbol and push.symbol not in push.channel.split("@"):
+        parts.append(push.symbol)
+    body = push.body
+    if isinstance(body, UnknownBody):
+        parts.append(f"unknown body {body.number} ({len(body.data)} bytes)")
+    else:
+        parts.append(record_as_text(body))
+    if push.unknown_fields:
+        parts.append(f"(+{len(push.unknown_fields)} unknown fields)")
+    return _one_line(" ".join(parts))
 
 
 # ---------------------------------------------------------------- schema drift

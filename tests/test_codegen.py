@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import shutil
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from google.protobuf import descriptor_pb2
 
 import codegen.__main__ as cg
-from codegen import schema, tools
+from codegen import readable, schema, tools
 from codegen.schema import SchemaError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,3 +121,97 @@ def test_snake_case_matches_betterproto() -> None:
     assert schema.snake_case("lastOrderCreateTime") == "last_order_create_time"
     assert schema.snake_case("vcoinName") == "vcoin_name"
     assert schema.snake_case("id") == "id"
+
+
+# ---------------------------------------------------------------- readable table
+
+READABLE = ROOT / "codegen" / "readable.toml"
+
+
+@pytest.fixture(scope="module")
+def live_schema() -> schema.Schema:
+    return schema.load(ROOT / "proto")
+
+
+def _table() -> dict[str, object]:
+    return tomllib.loads(READABLE.read_text(encoding="utf-8"))
+
+
+def test_the_readable_table_loads(live_schema: schema.Schema) -> None:
+    table = readable.load(READABLE, live_schema)
+    assert [e.name for e in table.enums] == [
+        "TradeSide",
+        "OrderType",
+        "OrderStatus",
+        "AccountChangeType",
+    ]
+    assert [a.name for a in table.of("PublicAggreDealsV3ApiItem")] == [
+        "price_decimal",
+        "quantity_decimal",
+        "side",
+        "time_utc",
+    ]
+    assert table.of("PublicAggreDealsV3Api") == ()
+
+
+def _edit_rules(group: str, patterns: list[str]) -> dict[str, object]:
+    raw = _table()
+    rules = raw["rules"]
+    assert isinstance(rules, dict)
+    rules[group] = patterns
+    return raw
+
+
+def _edit(section: str, index: int, **changes: object) -> dict[str, object]:
+    """The live table with row ``index`` of ``[[section]]`` changed."""
+    raw = _table()
+    rows = raw[section]
+    assert isinstance(rows, list)
+    rows[index].update(changes)
+    return raw
+
+
+def _moved(pattern: str, group: str) -> dict[str, object]:
+    raw = _without_raw(pattern)
+    rules = raw["rules"]
+    assert isinstance(rules, dict)
+    rules[group] = [*rules[group], pattern]
+    return raw
+
+
+def _without_raw(pattern: str) -> dict[str, object]:
+    raw = _table()
+    rules = raw["rules"]
+    assert isinstance(rules, dict)
+    rules["raw"] = [p for p in rules["raw"] if p != pattern]
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda: _without_raw("*.event_type"), r"event_type.*matches none"),
+        (lambda: _edit_rules("utc_s", ["*.window_*", "*.window_start"]), r"matches \['\*\.window"),
+        (lambda: _edit_rules("utc_s", ["*.window_*", "Nothing.here"]), "match no field"),
+        (lambda: _edit_rules("decimals", ["*.x"]), "unknown rule group"),
+        (lambda: _moved("*.channel", "utc_ms"), "cannot be utc_ms"),
+        (lambda: _edit("enum", 0, wire="int64"), "wire must be int32 or string"),
+        (lambda: _edit("enum", 0, members=[["BUY", "1", "buy"]]), "is not int32"),
+        (lambda: _edit("enum", 0, members=[["UNKNOWN", 3, "x"]]), "added by the generator"),
+        (lambda: _edit("enum", 0, members=[["BUY", 0, "x"]]), "added by the generator"),
+        (lambda: _edit("enum", 0, members=[["A", 1, "a"], ["B", 1, "b"]]), "duplicate"),
+        (lambda: _edit("enum", 1, name="TradeSide"), "share a name"),
+        (lambda: _edit("enum_field", 0, enum="Side"), "unknown enum"),
+        (lambda: _edit("enum_field", 0, enum="AccountChangeType"), "needs a string field"),
+        (lambda: _edit("enum_field", 0, name="price"), "would shadow"),
+        (lambda: _edit("enum_field", 0, name="count"), "would shadow"),
+        (lambda: _edit("enum_field", 0, name="class"), "not a usable property name"),
+        (lambda: _edit("enum_field", 1, name="side"), "two accessors"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_the_readable_table_is_checked(
+    live_schema: schema.Schema, edit: Callable[[], dict[str, object]], message: str
+) -> None:
+    with pytest.raises(SchemaError, match=message):
+        readable.build(edit(), live_schema)

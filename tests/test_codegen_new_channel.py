@@ -53,6 +53,10 @@ assert bytes(reference.push_to_reference(push)) and "PublicIndexPriceV3Api" in r
 pm = pluggy.PluginManager("mexc")
 pm.add_hookspecs(hookspecs)
 assert hasattr(pm.hook, "mexc_index_price_received")
+# the readable accessors follow from the field names (codegen/readable.toml conventions)
+assert str(push.body.price_decimal) == "1.5"
+assert push.body.time_utc.isoformat() == "2026-05-06T13:49:40.572000+00:00"
+assert wire.push_as_dict(push, readable=True)["body"]["time_utc"] == "2026-05-06T13:49:40.572Z"
 print("new channel ok")
 """
 

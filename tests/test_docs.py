@@ -63,6 +63,34 @@ EXPECTED: dict[str, list[str]] = {
         _line("ack: ('spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT',)"),
         _line("rejected: ('spot@public.aggre.deals.v3.api.pb@BTCUSDT',) reason='Blocked!'"),
     ],
+    "readable_records.py": [
+        _line("wire: trade_type=2 price='93220.00' time=1736409765051"),
+        _line("side: <TradeSide.SELL: 2>"),
+        _line("is a sell: True"),
+        _line("price: Decimal('93220.00'), notional 4137.3301246000"),
+        _line("exact: True"),
+        _line("time: datetime.datetime(2025, 1, 9, 8, 2, 45, 51000, tzinfo=datetime.timezone.utc)"),
+        _line("sent: 2025-01-09 08:02:45.052000+00:00"),
+        _line("order: SELL MARKET_ORDER FULLY_TRADED"),
+        _line("market: True"),
+        _line("done: True"),
+        _line("filled: True"),
+        _line("future: <OrderType.UNKNOWN: 0>, raw 7"),
+        _line(
+            "2025-01-09T08:02:45.052Z spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT "
+            "SELL 0.04438243 @ 93220.00"
+        ),
+        _line(
+            '{"deals": [{"price": "93220.00", "quantity": "0.04438243", "trade_type": 2, '
+            '"side": "SELL", "time": 1736409765051, "time_utc": "2025-01-09T08:02:45.051Z", '
+            '"trade_id": ""}], "event_type": "spot@public.aggre.deals.v3.api.pb@100ms"}'
+        ),
+        _line("send_time_utc: 2025-01-09T08:02:45.052Z"),
+        _line(
+            "2025-01-09T10:03:54.281Z spot@private.orders.v3.api.pb MXUSDT BUY LIMIT_ORDER "
+            "NOT_TRADED 1 @ 3.5121 filled - avg - order C02__505979017439002624115"
+        ),
+    ],
     "topics.py": [
         _line(
             "AggreDepth(interval='10ms', symbol='BTCUSDT') -> "

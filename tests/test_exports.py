@@ -63,6 +63,7 @@ def test_public_definitions_are_exported(name: str) -> None:
     "name",
     [
         "mexc_core.wire",
+        "mexc_core._readable",
         "mexc_core.channels",
         "mexc_core.errors",
         "mexc_core.rest",

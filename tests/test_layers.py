@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "_clock",
             "_machine",
             "_pbwire",
+            "_readable",
             "_topics",
             "client.backoff",
             "client.pacer",

@@ -20,6 +20,9 @@ Directives:
     The channel registry: topics and parameters / body field, message and hook.
 ``.. mexc-param-kinds::`` / ``.. mexc-retired::``
     Allowed topic parameter values / retired JSON channels and their replacements.
+``.. mexc-accessors::``
+    The readable accessors of every record and of ``Push``, from
+    :data:`mexc_core.messages.ACCESSORS`, and the enums' members.
 ``.. mexc-autoall:: module``
     Autodoc entries for every name in ``module.__all__`` (re-exports included).
 ``.. mexc-exception-tree:: module``
@@ -428,6 +431,35 @@ class ChannelRouting(_SchemaDirective):
         return self.emit(list_table(header, rows))
 
 
+_ACCESSOR_TYPES = {
+    "DECIMAL": "``Decimal | None``",
+    "UTC_MS": "``datetime | None`` (from ms)",
+    "UTC_S": "``datetime | None`` (from seconds)",
+}
+
+
+class Accessors(_SchemaDirective):
+    """One row per readable accessor: record, property, wire field, Python type."""
+
+    def run(self) -> list[nodes.Node]:
+        rows = []
+        owners: list[tuple[str, tuple[messages.Accessor, ...]]] = [
+            (":class:`~mexc_core.events.Push`", messages.WRAPPER_ACCESSORS)
+        ]
+        owners += [
+            (f":class:`~mexc_core.messages.{name}`", messages.ACCESSORS[cls])
+            for name, cls in sorted(messages.RECORD_TYPES.items())
+        ]
+        for owner, accessors in owners:
+            for i, acc in enumerate(accessors):
+                if acc.enum is not None:
+                    kind = f":class:`~mexc_core.messages.{acc.enum.__name__}`"
+                else:
+                    kind = _ACCESSOR_TYPES[acc.kind.name]
+                rows.append(["" if i else owner, lit(acc.name), lit(acc.field), kind])
+        return self.emit(list_table(["Record", "Accessor", "Wire field", "Type"], rows))
+
+
 class ParamKinds(_SchemaDirective):
     """The allowed values of each kind of topic parameter."""
 
@@ -522,6 +554,8 @@ HOMES: tuple[tuple[str, str], ...] = (
     ("mexc_core._generated.betterproto", "mexc_core.reference"),
     ("mexc_core._generated.convert", "mexc_core.reference"),
     ("mexc_core._generated.records", "mexc_core.messages"),
+    ("mexc_core._generated.enums", "mexc_core.messages"),
+    ("mexc_core._readable", "mexc_core.messages"),
     ("mexc_core._pbwire", "mexc_core.messages"),
     ("mexc_core._generated.codec", "mexc_core.wire"),
     ("mexc_core._generated.channels", "mexc_core.channels"),
@@ -850,6 +884,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("mexc-channel-routing", ChannelRouting)
     app.add_directive("mexc-param-kinds", ParamKinds)
     app.add_directive("mexc-retired", Retired)
+    app.add_directive("mexc-accessors", Accessors)
     app.add_directive("mexc-autoall", AutoAll)
     app.add_directive("mexc-exception-tree", ExceptionTree)
     app.add_directive("mexc-example-output", ExampleOutput)

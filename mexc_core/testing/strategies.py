@@ -33,6 +33,7 @@ from mexc_core.messages import (
 
 __all__ = (
     "bodies",
+    "decimal_strings",
     "pushes",
     "records",
     "scalar_values",
@@ -55,6 +56,17 @@ def scalar_values(kind: str) -> st.SearchStrategy[str | bool | int]:
         return st.booleans()
     bits = _INT_RANGES[kind]
     return st.integers(-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+
+
+def decimal_strings() -> st.SearchStrategy[str]:
+    """Decimal numbers as MEXC writes prices and quantities: plain notation, every digit
+    kept (``"93220.00"``, ``"0.04438243"``, ``"-3"``).
+
+    ``records()`` draws any text for string fields; use this where a test needs
+    values that read as numbers (``record._replace(price=...)``).
+    """
+    numbers = st.decimals(allow_nan=False, allow_infinity=False, places=None)
+    return numbers.map(lambda d: format(d, "f"))
 
 
 def _field_values(info: FieldInfo, max_items: int) -> st.SearchStrategy[object]:

@@ -98,8 +98,9 @@ def test_watch_prints_json_lines_from_any_endpoint(
         assert row["symbol"] in ("BTCUSDT", "ETHUSDT")
         assert row["send_time"] > 0
         assert row["body"]["to_version"]
+        assert row["send_time_utc"].endswith("Z")  # the readable keys are there too
     assert cli.main(["watch", topics[0], "--endpoint", mexc_sim.ws_url, "--count", "1"]) == 0
-    assert capsys.readouterr().out.startswith(topics[0])
+    assert capsys.readouterr().out.split()[1] == topics[0]
 
 
 @pytest.mark.slow

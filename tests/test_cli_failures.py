@@ -18,6 +18,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -246,7 +247,7 @@ def test_a_closed_output_ends_watch_quietly(mexc_sim: RunningSimulator) -> None:
     """``mexc watch ... | head -1``: the reader goes away; watch ends with 0, silently."""
     process = start("watch", DEPTH, "--endpoint", mexc_sim.ws_url, "--quiet")
     assert process.stdout is not None
-    assert process.stdout.readline().startswith(DEPTH)
+    assert process.stdout.readline().split()[1] == DEPTH
     process.stdout.close()  # as head does after its line
     process.wait(timeout=30 * FACTOR)
     assert process.stderr is not None
@@ -269,7 +270,14 @@ def test_watch_shows_progress_on_stderr_and_only_pushes_on_stdout(
         "mexc watch: connected (link 1, 1 topics)",
         "mexc watch: subscribed 1 topics on link 1",
     ]
-    assert [line.split()[0] for line in result.stdout.splitlines()] == [DEPTH, DEPTH]
+    lines = result.stdout.splitlines()
+    assert [line.split()[1] for line in lines] == [DEPTH, DEPTH]
+    for line in lines:  # readable: an ISO time, versions and levels
+        when, _, versions, *_ = line.split()
+        assert when.endswith("Z")
+        assert datetime.fromisoformat(when[:-1]).year >= 2024
+        assert versions.startswith("v")
+        assert ".." in versions
 
 
 def test_watch_takes_credentials_from_the_environment_and_never_prints_them(

@@ -1,8 +1,10 @@
 """``mexc watch TOPIC...``: subscribe topics and print their pushes.
 
 Progress (connecting, subscribed, a link down and when it retries) goes to stderr;
-stdout holds only the pushes: one readable line each, or one JSON object each with
-``--json``. Private topics need API credentials, taken from ``MEXC_API_KEY`` and
+stdout holds only the pushes: one readable line each
+(:func:`~mexc_core.wire.push_as_text`), or one JSON object each with ``--json``
+(:func:`~mexc_core.wire.push_as_dict` with ``readable=True``: raw and readable
+keys, a stable contract). Private topics need API credentials, taken from ``MEXC_API_KEY`` and
 ``MEXC_API_SECRET`` (or ``--api-key`` / ``--api-secret``); they are never printed.
 """
 
@@ -116,10 +118,6 @@ def credentials_from(args: argparse.Namespace, private: list[str]) -> Credential
         raise CommandFailed(str(exc), status=EXIT_USAGE) from None
 
 
-def _line(push: Push) -> str:
-    return f"{push.channel} {push.send_time} {push.body}"
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``mexc watch``."""
     try:
@@ -135,9 +133,10 @@ def run(args: argparse.Namespace) -> int:
 
     def show(push: Push) -> bool:
         if args.json:
-            print(json.dumps(wire.push_as_dict(push), ensure_ascii=False), file=out, flush=True)
+            row = wire.push_as_dict(push, readable=True)
+            print(json.dumps(row, ensure_ascii=False), file=out, flush=True)
         else:
-            print(_line(push), file=out, flush=True)
+            print(wire.push_as_text(push), file=out, flush=True)
         return True
 
     with result_output(json_only=args.json) as out:

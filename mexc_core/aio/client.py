@@ -637,12 +637,14 @@ class MexcClient:
             self.inbox.put(event, now)
         if queued:
             self._wake_dispatcher()
-        for transport in self._transports.values():
-            if transport.stream is not None and transport.final is None:
-                data = core.data_to_send(transport.cid)
+        transports = self._transports
+        for cid in core.writable():
+            writing = transports.get(cid)
+            if writing is not None and writing.stream is not None and writing.final is None:
+                data = core.data_to_send(cid)
                 if data:
-                    transport.pending += data
-                    transport.wake.set()
+                    writing.pending += data
+                    writing.wake.set()
         self._wake_driver()
 
     async def _run_rest(self) -> None:

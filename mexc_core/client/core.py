@@ -363,6 +363,15 @@ class ClientCore:
         """Bytes to write on transport ``cid`` (``b""`` if none)."""
         return self.pool.data_to_send(cid)
 
+    def writable(self) -> list[int]:
+        """The transports that may have bytes to write since the last call.
+
+        Ask :meth:`data_to_send` of these only: the work per read then does not
+        grow with the number of links (see :meth:`ConnectionPool.writable
+        <mexc_core.client.pool.ConnectionPool.writable>`).
+        """
+        return self.pool.writable()
+
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must run next, or ``None``."""
         keys = self.listen_keys

@@ -133,27 +133,40 @@ class Link:
     """The pool's record of one link; its state moves only through the table."""
 
     __slots__ = (
+        "_changed",
+        "_conn",
+        "_deadline",
+        "_retry_at",
         "carried",
         "cid",
-        "conn",
         "connects",
-        "deadline",
+        "due",
+        "due_version",
         "failures",
         "id",
         "leaving",
         "machine",
         "opened_at",
         "private",
-        "retry_at",
         "topics",
     )
 
-    def __init__(self, link_id: int, *, private: bool, retry_at: float) -> None:
+    def __init__(
+        self,
+        link_id: int,
+        *,
+        private: bool,
+        retry_at: float,
+        changed: set[Link] | None = None,
+    ) -> None:
         self.id: Final = link_id
         self.private: Final = private
         self.machine: Final = Machine("link", _LINK_TRANSITIONS, LinkState.WAITING, LinkState.ERROR)
-        #: The connection, while a transport is asked for or up.
-        self.conn: Connection | None = None
+        # Where the link reports that its next deadline may have changed: a step,
+        # a new retry time, open deadline or connection, or (from the pool) a call
+        # into its connection. The pool recomputes only those links' deadlines.
+        self._changed: Final[set[Link]] = set() if changed is None else changed
+        self._conn: Connection | None = None
         #: The transport's id, while a transport is asked for or up.
         self.cid: int | None = None
         #: Home topics, in the order they came.
@@ -166,12 +179,61 @@ class Link:
         self.failures = 0
         #: Connections it opened so far.
         self.connects = 0
-        #: When it reconnects (``WAITING`` only).
-        self.retry_at: float | None = retry_at
-        #: When its opening times out (``OPENING`` and ``HANDSHAKING`` only).
-        self.deadline: float | None = None
+        self._retry_at: float | None = retry_at
+        self._deadline: float | None = None
         #: When its current WebSocket opened.
         self.opened_at: float | None = None
+        #: The pool's record of its next deadline, and the version of that record.
+        self.due: float | None = None
+        self.due_version = 0
+        self.changed()
+
+    def changed(self) -> None:
+        """Its next deadline may have moved: the pool recomputes it."""
+        self._changed.add(self)
+
+    @property
+    def conn(self) -> Connection | None:
+        """The connection, while a transport is asked for or up."""
+        return self._conn
+
+    @conn.setter
+    def conn(self, value: Connection | None) -> None:
+        self._conn = value
+        self._changed.add(self)
+
+    @property
+    def retry_at(self) -> float | None:
+        """When it reconnects (``WAITING`` only)."""
+        return self._retry_at
+
+    @retry_at.setter
+    def retry_at(self, value: float | None) -> None:
+        self._retry_at = value
+        self._changed.add(self)
+
+    @property
+    def deadline(self) -> float | None:
+        """When its opening times out (``OPENING`` and ``HANDSHAKING`` only)."""
+        return self._deadline
+
+    @deadline.setter
+    def deadline(self, value: float | None) -> None:
+        self._deadline = value
+        self._changed.add(self)
+
+    def next_deadline(self) -> float | None:
+        """Its next deadline: the retry, the opening's timeout, or its connection's."""
+        state = self.machine.state
+        if state is LinkState.WAITING:
+            return self._retry_at
+        conn_due = None
+        if state in TRANSPORT_UP:
+            assert self._conn is not None
+            conn_due = self._conn.next_deadline()
+        if state in OPENING and self._deadline is not None:
+            return self._deadline if conn_due is None else min(self._deadline, conn_due)
+        return conn_due
 
     def __repr__(self) -> str:
         return f"<Link {self.id} {self.state.name} topics={len(self.topics)}>"
@@ -183,6 +245,7 @@ class Link:
 
     def step(self, inp: LinkInput) -> LinkState:
         """Move on ``inp`` (a missing pair is a bug: :class:`~mexc_core.errors.StateError`)."""
+        self._changed.add(self)
         return self.machine.step(inp)
 
     def info(self) -> LinkInfo:

@@ -86,6 +86,7 @@ Rules:
 from __future__ import annotations
 
 import enum
+import heapq
 import math
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -495,6 +496,12 @@ class ConnectionPool:
         self._now = -math.inf
         self._links: dict[int, Link] = {}
         self._by_cid: dict[int, Link] = {}
+        #: Transports that may have bytes to write (see :meth:`writable`).
+        self._writable: set[int] = set()
+        #: Links whose next deadline may have moved, and a heap of the others'
+        #: ``(deadline, link id, version)`` (see :meth:`next_deadline`).
+        self._changed: set[Link] = set()
+        self._dues: list[tuple[float, int, int]] = []
         self._topics: dict[str, _Topic] = {}
         self._handovers: dict[str, Handover] = {}
         self._rotations: dict[int, Rotation] = {}
@@ -568,26 +575,58 @@ class ConnectionPool:
         out, self._intents = self._intents, []
         return out
 
+    def writable(self) -> list[int]:
+        """The transports that may have bytes to write, since the last call.
+
+        Every call into a link's connection (bytes read, a timer, a subscription,
+        a close) marks its transport; asking :meth:`data_to_send` of these alone
+        finds every byte to write, so a driver's work per read does not grow with
+        the number of links. Asking every transport is correct too, only slower.
+        """
+        found = list(self._writable)
+        self._writable.clear()
+        return found
+
     def data_to_send(self, cid: int) -> bytes:
         """Take the bytes to write on transport ``cid`` (``b""`` if none or unknown)."""
         link = self._by_cid.get(cid)
         if link is None or link.conn is None or link.state not in TRANSPORT_UP:
             return b""
+        self._changed.add(link)  # (writing moves nothing today; cheap to be sure)
         return link.conn.data_to_send()
 
     def next_deadline(self) -> float | None:
-        """When :meth:`handle_timer` must next be called, or ``None`` for never."""
-        times: list[float | None] = [h.switch_at for h in self._handovers.values()]
-        for link in self._links.values():
-            state = link.state
-            if state is LinkState.WAITING:
-                times.append(link.retry_at)
-            elif state in OPENING:
-                times.append(link.deadline)
-            if state in TRANSPORT_UP:
-                assert link.conn is not None
-                times.append(link.conn.next_deadline())
-        found = [t for t in times if t is not None]
+        """When :meth:`handle_timer` must next be called, or ``None`` for never.
+
+        Only the links whose deadline may have moved since the last call (a step,
+        a call into the connection, a new retry or open deadline) are asked again;
+        the others' deadlines wait in a heap, so the cost does not grow with the
+        number of quiet links.
+        """
+        heap, links, changed = self._dues, self._links, self._changed
+        if changed:
+            for link in changed:
+                if links.get(link.id) is not link:
+                    continue  # gone
+                link.due_version += 1
+                link.due = due = link.next_deadline()
+                if due is not None:
+                    heapq.heappush(heap, (due, link.id, link.due_version))
+            changed.clear()
+            if len(heap) > 2 * len(links) + 64:  # old entries: rebuild
+                heap[:] = [
+                    (k.due, k.id, k.due_version) for k in links.values() if k.due is not None
+                ]
+                heapq.heapify(heap)
+        while heap:
+            _, link_id, version = heap[0]
+            top = links.get(link_id)
+            if top is not None and top.due_version == version:
+                break
+            heapq.heappop(heap)
+        found = [h.switch_at for h in self._handovers.values() if h.switch_at is not None]
+        if heap:
+            found.append(heap[0][0])
         return min(found) if found else None
 
     # ------------------------------------------------------------ commands
@@ -701,6 +740,7 @@ class ConnectionPool:
         assert link.conn is not None
         link.step(LinkInput.TRANSPORT_UP)
         link.conn.connect(now)
+        self._touch(link)
 
     def transport_failed(
         self,
@@ -731,6 +771,7 @@ class ConnectionPool:
             return
         conn = link.conn
         assert conn is not None
+        self._touch(link)
         try:
             conn.receive_data(data, now)
         except RemoteProtocolError as exc:
@@ -768,6 +809,7 @@ class ConnectionPool:
             if link.state in TRANSPORT_UP:
                 assert link.conn is not None
                 link.conn.handle_timer(now)
+                self._touch(link)
                 self._handle_events(link, now)
         for handover in list(self._handovers.values()):
             if handover.timer(now):
@@ -819,9 +861,15 @@ class ConnectionPool:
 
     def _new_link(self, now: float, *, private: bool) -> Link:
         self._next_link += 1
-        link = Link(self._next_link, private=private, retry_at=now)
+        link = Link(self._next_link, private=private, retry_at=now, changed=self._changed)
         self._links[link.id] = link
         return link
+
+    def _touch(self, link: Link) -> None:
+        """A call into ``link``'s connection: it may have bytes to write, a new deadline."""
+        self._changed.add(link)
+        assert link.cid is not None  # a connection exists only with its transport
+        self._writable.add(link.cid)
 
     def _live(self, link: Link) -> Connection | None:
         conn = link.conn
@@ -837,12 +885,14 @@ class ConnectionPool:
         conn = self._live(link)
         if conn is not None:
             conn.subscribe(list(names), now)
+            self._touch(link)
 
     def _drop_topic(self, link: Link, name: str, now: float) -> None:
         """Unsubscribe ``name`` on ``link``'s connection, if it knows the topic."""
         conn = self._live(link)
         if conn is not None and conn.session.state_of(name) is not SubscriptionState.UNSUBSCRIBED:
             conn.unsubscribe([name], now)
+            self._touch(link)
 
     def _consolidate(self, now: float, *, private: bool) -> None:
         group = self._group(private=private)
@@ -933,6 +983,7 @@ class ConnectionPool:
             self._intents.append(AbortTransport(cid, link.id))
         else:
             self._intents.append(CloseTransport(cid, link.id, conn.data_to_send()))
+        self._writable.discard(cid)
         link.cid = None
         link.conn = None
         link.deadline = None
@@ -977,6 +1028,7 @@ class ConnectionPool:
         if link.conn is not None and link.conn.state is ConnectionState.OPEN and not abort:
             # Leave cleanly where the protocol still allows it (a replaced listen key).
             link.conn.close()
+            self._touch(link)
         self._release(link, abort=abort)
         self._uncarry(link, now)
         self.stats.disconnects += 1
@@ -1084,6 +1136,7 @@ class ConnectionPool:
             assert link.conn is not None
             if link.conn.state is ConnectionState.OPEN:
                 link.conn.close()  # the server's close frame completes it (_on_closed)
+                self._touch(link)
             return
         if link.state is LinkState.CLOSING:
             return
@@ -1122,6 +1175,7 @@ class ConnectionPool:
     def _handle_events(self, link: Link, now: float) -> None:
         conn = link.conn
         assert conn is not None
+        self._touch(link)
         for event in conn.events():
             if link.conn is not conn:
                 return  # released by an earlier event; its last events are moot

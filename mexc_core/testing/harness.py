@@ -95,6 +95,9 @@ class Loop:
 
     def settle(self) -> None:
         """Carry out intents and shuttle bytes until nothing moves."""
+        # only the transports the driver marks may have bytes: any other with
+        # bytes is a missed mark, which would stall a real driver
+        marked: set[int] = set()
         for _ in range(10_000):
             moved = self._intents()
             wires = list(self.wires.items())
@@ -103,7 +106,10 @@ class Loop:
                     self.driver.data_to_send(cid)
                     conn.data_to_send()
                     continue
+                marked.update(self.driver.writable())
                 out = self.driver.data_to_send(cid)
+                assert not out or cid in marked, f"transport {cid} had bytes but was not marked"
+                marked.discard(cid)
                 if out and cid in self.deaf and self._websocket_open(cid):
                     out = b""  # half-open: the server never hears the subscription
                 if out:
@@ -215,6 +221,15 @@ class Loop:
             deadline = self.driver.next_deadline()
             # a deadline at or before now after its timer ran would spin a real loop
             assert deadline is None or deadline > self.now, (deadline, self.now)
+            self._check_pool_deadline()
+
+    def _check_pool_deadline(self) -> None:
+        """The pool's heap of deadlines agrees with asking every link afresh."""
+        pool = self.pool
+        times = [h.switch_at for h in pool._handovers.values()]
+        times += [link.next_deadline() for link in pool._links.values()]
+        found = [t for t in times if t is not None]
+        assert pool.next_deadline() == (min(found) if found else None)
 
     def run_for(self, seconds: float, *, max_step: float = 1.0) -> None:
         """Advance virtual time by ``seconds`` (see :meth:`run_until`)."""

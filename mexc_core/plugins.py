@@ -40,6 +40,7 @@ import pluggy
 from mexc_core import hookspecs, wire
 from mexc_core._markers import PROJECT
 from mexc_core.channels import BY_PREFIX
+from mexc_core.channels import body_type as channel_body_type
 from mexc_core.events import (
     BookCrossed,
     BookGapDetected,
@@ -221,6 +222,15 @@ def _is_decade(count: int) -> bool:
     return count == 1
 
 
+#: A channel's body type (``None``: an unknown channel) and the calls of its
+#: pushes, each with the indexes of its arguments in ``(push, body)``.
+_PushPlan = tuple[type | None, tuple[tuple["HookCall", tuple[int, ...]], ...]]
+#: Where each argument of a push hook is found in ``(push, body)``.
+_PUSH_ARGS: Final = {"push": 0, "body": 1}
+#: Channels whose plans are kept at most (subscriptions are far fewer).
+_MAX_PLANS: Final = 100_000
+
+
 class Dispatcher:
     """Calls the hooks of each event, isolating plugins that raise.
 
@@ -233,10 +243,45 @@ class Dispatcher:
         #: Failures per ``(plugin, hook)``.
         self.failures: dict[tuple[str, str], int] = {}
         self._calls: dict[str, tuple[HookCall, ...]] = {}
+        # per channel: its body type and the calls of its pushes, resolved once
+        self._plans: dict[str, _PushPlan] = {}
 
     def refresh(self) -> None:
         """Forget the cached implementations (after registering or removing plugins)."""
         self._calls.clear()
+        self._plans.clear()
+
+    def _plan(self, push: Push) -> _PushPlan:
+        plan = self._plans.get(push.channel)
+        if plan is None:
+            calls = tuple(
+                (call, tuple(_PUSH_ARGS[name] for name in call.argnames))
+                for hook in hooks_for(push)
+                for call in self.calls(hook)
+            )
+            plan = (channel_body_type(push.channel), calls)
+            if len(self._plans) >= _MAX_PLANS:
+                self._plans.clear()  # hand-made pushes of endless channels stay bounded
+            self._plans[push.channel] = plan
+        return plan
+
+    def _dispatch_push(self, push: Push) -> list[PluginFailed]:
+        expected, calls = self._plan(push)
+        body = push.body
+        if type(body) is not expected:
+            reason = wire.stray_reason(push)
+            assert reason is not None  # the body is not its channel's
+            return self.dispatch(wire.stray_push(push, reason))
+        failed: list[PluginFailed] = []
+        both = (push, body)
+        for call, picks in calls:
+            try:
+                call.function(*[both[i] for i in picks])
+            except Exception as exc:  # noqa: BLE001 - isolating plugins is the point
+                report = self._failed(call, exc)
+                if report is not None:
+                    failed.append(report)
+        return failed
 
     def calls(self, hook: str) -> tuple[HookCall, ...]:
         """The implementations of ``hook``, in calling order."""
@@ -262,14 +307,10 @@ class Dispatcher:
         type is dispatched as the :class:`~mexc_core.events.StrayPushReceived` it
         is (sessions never emit one; this guards pushes made by hand).
         """
-        failed: list[PluginFailed] = []
         if isinstance(event, Push):
-            reason = wire.stray_reason(event)
-            if reason is not None:
-                return self.dispatch(wire.stray_push(event, reason))
-            kwargs: dict[str, object] = {"push": event, "body": event.body}
-        else:
-            kwargs = {"event": event}
+            return self._dispatch_push(event)
+        failed: list[PluginFailed] = []
+        kwargs = {"event": event}
         for hook in hooks_for(event):
             failed += self.call(hook, kwargs)
         return failed

@@ -8,7 +8,7 @@ from pathlib import Path
 import pluggy
 import pytest
 
-from mexc_core import wire
+from mexc_core import plugins, wire
 from mexc_core.events import (
     GapCause,
     GapDetected,
@@ -283,3 +283,16 @@ def test_only_loads_the_plugins_named() -> None:
     assert [name for name, _ in pm.list_name_plugin() if name == "fine"] == ["fine"]
     assert not pm.has_plugin("console")
     assert not plugin_manager(only=[]).list_name_plugin()
+
+
+def test_push_plans_are_resolved_once_per_channel_and_stay_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[str, str]] = []
+    dispatcher = Dispatcher(plugin_manager(NamedPlugin("a", calls), entry_points=False))
+    monkeypatch.setattr(plugins, "_MAX_PLANS", 2)
+    channels = [f"spot@public.aggre.deals.v3.api.pb@100ms@S{i}USDT" for i in range(5)]
+    for channel in channels * 2:
+        assert dispatcher.dispatch(Push(channel=channel, body=PublicAggreDealsV3Api())) == []
+    assert calls == [("a", "push"), ("a", "deals")] * 10
+    assert len(dispatcher._plans) <= 2

@@ -92,12 +92,18 @@ DEFAULT_VIEW_DEPTH: Final = 20
 _REST_CONCURRENCY: Final = 4
 
 _READ_SIZE: Final = 65536
-#: Events dispatched in a row before the dispatcher lets other tasks run.
-_DISPATCH_BATCH: Final = 64
+#: Events dispatched in a row before the dispatcher lets other tasks run. High:
+#: one read of a busy link brings hundreds of pushes, and a dispatcher that
+#: delivers fewer per turn than the readers decode falls behind for good.
+_DISPATCH_BATCH: Final = 4096
 #: Seconds of hook time after which the dispatcher lets other tasks run (the
 #: readers and the keepalive), however few events it delivered: a slow hook
 #: never starves them.
 _DISPATCH_BUDGET: Final = 0.005
+#: Seconds a reader waits for room while the inbox is full before it reads
+#: anyway: reading no faster than the hooks consume keeps decoding work from
+#: being thrown away, and the bound keeps PONGs read while a hook is stuck.
+_READ_PAUSE: Final = 0.2
 _TRANSPORT_ERRORS: Final = (
     anyio.BrokenResourceError,
     anyio.ClosedResourceError,
@@ -318,6 +324,7 @@ class MexcClient:
         self._streams: list[tuple[_Held, Callable[[Event], None]]] = []
         self._blocking: list[_Held] = []
         self._inbox_ready: anyio.Event | None = None
+        self._inbox_room: anyio.Event | None = None
         self._sleep_scope: anyio.CancelScope | None = None
         self._sleeping_until: float | None = None
         self._dispatching = True
@@ -749,6 +756,12 @@ class MexcClient:
     async def _read(self, transport: _Transport, stream: anyio.abc.ByteStream) -> None:
         cid = transport.cid
         while True:
+            if self.inbox.full:
+                room = self._inbox_room
+                if room is None or room.is_set():
+                    room = self._inbox_room = anyio.Event()
+                with anyio.move_on_after(_READ_PAUSE):
+                    await room.wait()
             try:
                 data = await stream.receive(_READ_SIZE)
             except anyio.EndOfStream:
@@ -799,6 +812,9 @@ class MexcClient:
                 await self._inbox_ready.wait()
                 continue
             self._deliver(event)
+            room = self._inbox_room
+            if room is not None and not room.is_set() and not self.inbox.full:
+                room.set()  # the readers waiting for room read again
             for stream in self._blocking:
                 if stream.full:
                     self._stalled = stream

@@ -302,9 +302,11 @@ def test_a_stalled_plugin_keeps_memory_bounded_and_keepalive_alive(anyio_backend
                 peak = 0
 
                 def flooded() -> bool:
+                    # readers wait (0.2 s at most) for room before reading more,
+                    # so drops come slowly: the first ones say the inbox is full
                     nonlocal peak
                     peak = max(peak, len(client.inbox))
-                    return client.inbox.dropped > 300
+                    return client.inbox.dropped > 10
 
                 await time.until(flooded, sim, within=30.0, step=0.1)
                 await time.advance(12.0, sim, step=0.25)  # six pings and more

@@ -757,11 +757,7 @@ class MexcClient:
         cid = transport.cid
         while True:
             if self.inbox.full:
-                room = self._inbox_room
-                if room is None or room.is_set():
-                    room = self._inbox_room = anyio.Event()
-                with anyio.move_on_after(_READ_PAUSE):
-                    await room.wait()
+                await self._wait_for_room()
             try:
                 data = await stream.receive(_READ_SIZE)
             except anyio.EndOfStream:
@@ -774,6 +770,22 @@ class MexcClient:
             self._process()
             if not data:
                 await anyio.sleep_forever()  # the pool's CloseTransport ends us
+
+    async def _wait_for_room(self) -> None:
+        """Wait until the dispatcher makes room in the inbox, or ``_READ_PAUSE`` passes."""
+        room = self._inbox_room
+        if room is None or room.is_set():
+            room = self._inbox_room = anyio.Event()
+        deadline = self.clock.now() + _READ_PAUSE
+        async with anyio.create_task_group() as tg:
+
+            async def give_up() -> None:
+                await self.clock.sleep_until(deadline)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(give_up)
+            await room.wait()
+            tg.cancel_scope.cancel()
 
     async def _write(self, transport: _Transport) -> None:
         cid = transport.cid

@@ -133,10 +133,12 @@ def run(
                         core.rest_failed(intent.call_id, clock(), str(exc))
                     else:
                         core.rest_result(intent.call_id, answer, clock())
-            for cid, out in sockets.items():  # bytes out; ask to write if any are left
-                out.pending += core.data_to_send(cid)
-                want = selectors.EVENT_READ | (selectors.EVENT_WRITE if out.pending else 0)
-                sel.modify(out.sock, want, cid)
+            for cid in core.writable():  # only the transports the core wrote on
+                out = sockets.get(cid)
+                if out is not None:
+                    out.pending += core.data_to_send(cid)
+                    want = selectors.EVENT_READ | (selectors.EVENT_WRITE if out.pending else 0)
+                    sel.modify(out.sock, want, cid)
             if core.has_output:
                 continue  # a REST answer or a command brought more: take it first
             deadline = core.next_deadline()
@@ -154,6 +156,8 @@ def run(
                         core.transport_failed(cid, clock(), f"write failed: {exc}")
                         continue
                     s.pending = s.pending[sent:]
+                    if not s.pending:
+                        sel.modify(s.sock, selectors.EVENT_READ, cid)
                 if mask & selectors.EVENT_READ:
                     try:
                         data = s.sock.recv(65536)

@@ -302,11 +302,9 @@ def test_a_stalled_plugin_keeps_memory_bounded_and_keepalive_alive(anyio_backend
                 peak = 0
 
                 def flooded() -> bool:
-                    # readers wait (0.2 s at most) for room before reading more,
-                    # so drops come slowly: the first ones say the inbox is full
                     nonlocal peak
                     peak = max(peak, len(client.inbox))
-                    return client.inbox.dropped > 10
+                    return client.inbox.dropped > 300
 
                 await time.until(flooded, sim, within=30.0, step=0.1)
                 await time.advance(12.0, sim, step=0.25)  # six pings and more
@@ -489,9 +487,7 @@ class Sleeper:
 def test_a_hook_blocking_the_loop_does_not_starve_the_keepalive(anyio_backend: str) -> None:
     """Real time (a blocked loop blocks any clock): every push blocks for 0.15 s, yet
     the readers and the keepalive get their turn between two hooks, so PINGs go out
-    and PONGs are read in time; the backlog fills the inbox and stays bounded (the
-    readers then read only as the hooks make room, dropping and reporting what
-    does not fit)."""
+    and PONGs are read in time; the backlog overflows into a reported gap."""
     session = SessionConfig(
         ping_interval=0.8 * FACTOR, pong_timeout=0.6 * FACTOR, data_silence_timeout=None
     )
@@ -513,11 +509,11 @@ def test_a_hook_blocking_the_loop_does_not_starve_the_keepalive(anyio_backend: s
                 (info,) = client.pool.links()
                 stats = link_conn(client, info).session.stats
                 with anyio.fail_after(15 * FACTOR):
-                    while stats.pings_sent < 3 or not (client.inbox.full or client.inbox.dropped):
+                    while stats.pings_sent < 3 or not client.inbox.dropped:
                         await anyio.sleep(0.05)  # the keepalive keeps going meanwhile
                 assert client.stats.disconnects == 0
                 assert stats.pongs_received >= stats.pings_sent - 1  # one may be in flight
-                assert len(client.inbox) <= 20 + 5  # the backlog is bounded
+                assert len(client.inbox) <= 20 + 5  # the backlog overflowed, bounded
 
         anyio.run(scenario, backend=anyio_backend)
     assert sleeper.calls >= 10

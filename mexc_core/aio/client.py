@@ -94,16 +94,13 @@ _REST_CONCURRENCY: Final = 4
 _READ_SIZE: Final = 65536
 #: Events dispatched in a row before the dispatcher lets other tasks run. High:
 #: one read of a busy link brings hundreds of pushes, and a dispatcher that
-#: delivers fewer per turn than the readers decode falls behind for good.
+#: delivers fewer per turn than the readers decode falls behind for good (the
+#: time budget below still bounds each turn).
 _DISPATCH_BATCH: Final = 4096
 #: Seconds of hook time after which the dispatcher lets other tasks run (the
 #: readers and the keepalive), however few events it delivered: a slow hook
 #: never starves them.
 _DISPATCH_BUDGET: Final = 0.005
-#: Seconds a reader waits for room while the inbox is full before it reads
-#: anyway: reading no faster than the hooks consume keeps decoding work from
-#: being thrown away, and the bound keeps PONGs read while a hook is stuck.
-_READ_PAUSE: Final = 0.2
 _TRANSPORT_ERRORS: Final = (
     anyio.BrokenResourceError,
     anyio.ClosedResourceError,
@@ -324,7 +321,6 @@ class MexcClient:
         self._streams: list[tuple[_Held, Callable[[Event], None]]] = []
         self._blocking: list[_Held] = []
         self._inbox_ready: anyio.Event | None = None
-        self._inbox_room: anyio.Event | None = None
         self._sleep_scope: anyio.CancelScope | None = None
         self._sleeping_until: float | None = None
         self._dispatching = True
@@ -756,8 +752,6 @@ class MexcClient:
     async def _read(self, transport: _Transport, stream: anyio.abc.ByteStream) -> None:
         cid = transport.cid
         while True:
-            if self.inbox.full:
-                await self._wait_for_room()
             try:
                 data = await stream.receive(_READ_SIZE)
             except anyio.EndOfStream:
@@ -770,22 +764,6 @@ class MexcClient:
             self._process()
             if not data:
                 await anyio.sleep_forever()  # the pool's CloseTransport ends us
-
-    async def _wait_for_room(self) -> None:
-        """Wait until the dispatcher makes room in the inbox, or ``_READ_PAUSE`` passes."""
-        room = self._inbox_room
-        if room is None or room.is_set():
-            room = self._inbox_room = anyio.Event()
-        deadline = self.clock.now() + _READ_PAUSE
-        async with anyio.create_task_group() as tg:
-
-            async def give_up() -> None:
-                await self.clock.sleep_until(deadline)
-                tg.cancel_scope.cancel()
-
-            tg.start_soon(give_up)
-            await room.wait()
-            tg.cancel_scope.cancel()
 
     async def _write(self, transport: _Transport) -> None:
         cid = transport.cid
@@ -824,9 +802,6 @@ class MexcClient:
                 await self._inbox_ready.wait()
                 continue
             self._deliver(event)
-            room = self._inbox_room
-            if room is not None and not room.is_set() and not self.inbox.full:
-                room.set()  # the readers waiting for room read again
             for stream in self._blocking:
                 if stream.full:
                     self._stalled = stream

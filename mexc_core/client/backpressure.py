@@ -195,11 +195,6 @@ class Inbox:
         return f"<Inbox {pushes}, {len(self)} items, dropped={self.dropped}>"
 
     @property
-    def full(self) -> bool:
-        """No room for another push: what a reader checks before reading more."""
-        return self._pushes >= self.capacity
-
-    @property
     def pending_gaps(self) -> tuple[str, ...]:
         """Topics with pushes dropped and no push admitted since."""
         return tuple(self._gaps)

@@ -296,3 +296,15 @@ def test_push_plans_are_resolved_once_per_channel_and_stay_bounded(
         assert dispatcher.dispatch(Push(channel=channel, body=PublicAggreDealsV3Api())) == []
     assert calls == [("a", "push"), ("a", "deals")] * 10
     assert len(dispatcher._plans) <= 2
+
+
+def test_a_lifecycle_hook_that_keeps_raising_is_reported_by_decades() -> None:
+    class Grumpy:
+        @hookimpl
+        def mexc_subscription_confirmed(self, event: TopicsSubscribed) -> None:
+            raise RuntimeError("no")
+
+    dispatcher = Dispatcher(plugin_manager(Grumpy(), entry_points=False))
+    event = TopicsSubscribed(link=1, topics=())
+    reports = [len(dispatcher.dispatch(event)) for _ in range(10)]
+    assert reports == [1, 0, 0, 0, 0, 0, 0, 0, 0, 1]  # the 1st and the 10th

@@ -55,7 +55,6 @@ Rules that do not fit in the table:
 
 from __future__ import annotations
 
-import codecs
 import enum
 import math
 from collections import deque
@@ -625,28 +624,22 @@ class Connection:
         return cut
 
     def _may_hold(self, data: bytes, pos: int, start: int, length: int) -> bool:
-        """Whether wsproto, given this unfinished frame, would say nothing yet.
+        """Whether wsproto, given this unfinished frame, would say nothing of it.
 
-        wsproto reads a data frame's payload as it comes: of a plain frame, it
-        would report only a text payload that is not UTF-8 so far.
+        wsproto reads a data frame's payload as it comes, so an unfinished plain
+        binary frame is safe to keep. A text payload is decoded as it comes too,
+        and a UTF-8 error names its position in the part decoded: wsproto gets
+        any part of a text payload exactly as it arrives.
         """
         short = data[pos + 1]
-        if (
+        return not (
             self._message
-            or data[pos] not in (0x81, 0x82)
             or short >= 0x80
             or length > self.max_message_size
             or (short == 126 and length < 126)
             or (short == 127 and length < 0x10000)
-        ):
-            return False
-        if data[pos] == 0x82:
-            return True
-        try:
-            codecs.utf_8_decode(data[start:], "strict")  # not final: a prefix
-        except UnicodeDecodeError:
-            return False
-        return True
+            or not (data[pos] == 0x82 or (data[pos] == 0x81 and start == len(data)))
+        )
 
     def _give(self, data: bytes, pos: int, stop: int, now: float) -> None:
         """Give wsproto ``data[pos:stop]``."""

@@ -608,10 +608,10 @@ class Connection:
             # wsproto needs two bytes and, for data frames, the extended length
             # before it checks anything but the opcode; control and reserved
             # opcodes with an extended length fail at once.
-            if end - pos < 2 or data[pos] & 0x0F <= 2:
+            if end - pos >= 2 and data[pos] & 0x0F > 2:
+                self._give(data, pos, end, now)
+            else:
                 self._held = data[pos:]
-                return end
-            self._give(data, pos, end, now)
             return end
         start, length = head
         stop = start + length

@@ -133,9 +133,14 @@ def pair(limit: int) -> tuple[Connection, Connection]:
     return conns
 
 
-def differ(stream: bytes, cuts: list[int], limit: int, close_after: int | None) -> Connection:
+def differ(
+    stream: bytes, cuts: list[int], limit: int, close_after: int | None, *, open_first: bool = False
+) -> Connection:
     """Feed both connections; assert they agree after every piece; return the fast one."""
     fast, slow = pair(limit)
+    if open_first:
+        got = outcome(fast, "receive_data", SWITCHING, 0.5)
+        assert got == outcome(slow, "receive_data", SWITCHING, 0.5)
     bounds = [0, *sorted(set(cuts)), len(stream)]
     for i, (a, b) in enumerate(itertools.pairwise(bounds)):
         if a == b:
@@ -166,11 +171,7 @@ def test_the_fast_path_agrees_with_wsproto(
     cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=8), label="cuts")
     close_after = data.draw(st.none() | st.integers(0, 8), label="close_after")
     with zero_entropy():
-        if not with_handshake:
-            fast, slow = pair(limit)
-            got = outcome(fast, "receive_data", SWITCHING, 0.5)
-            assert got == outcome(slow, "receive_data", SWITCHING, 0.5)
-        differ(stream, cuts, limit, close_after)
+        differ(stream, cuts, limit, close_after, open_first=not with_handshake)
 
 
 def test_plain_frames_take_the_fast_path() -> None:
@@ -212,3 +213,31 @@ def test_frames_after_a_refused_message_are_kept(fast_path: bool) -> None:
                 conn.receive_data(first + frame(0x9, b"hi"), 2 * now + 1)
             conn.receive_data(frame(0xA, b""), 2 * now + 2)  # the kept ping is answered now
             assert conn.data_to_send().startswith(b"\x8a\x82")
+
+
+BIG = head(0x82, 70_000) + bytes(70_000)
+EDGES = {
+    "1 byte of a header": (frame(0x2, V1) + frame(0x2, b"x"), [len(frame(0x2, V1)) + 1]),
+    "a 16-bit length cut": (head(0x82, 300) + bytes(300), [3]),
+    "a 64-bit length cut": (BIG, [5]),
+    "a 64-bit length then its payload cut": (BIG, [10, 40_000]),
+    "a control frame with a 16-bit length": (head(0x89, 300), [3]),
+    "a reserved opcode with a 64-bit length": (head(0x83, 70_000), [2]),
+    "a text frame cut after its header": (frame(0x1, b"\xff" * 200), [4]),
+    "a text frame cut in its payload": (frame(0x1, "é".encode() * 100), [5, 100]),
+    "a binary frame above the limit, cut": (frame(0x2, bytes(2000)), [100, 1500]),
+    "a masked frame cut": (frame(0x2, b"abc", masked=True), [3]),
+    "a fragment cut, then plain frames": (
+        frame(0x2, bytes(50), fin=False) + frame(0x0, bytes(50)) + frame(0x2, V1),
+        [20, 70, 130],
+    ),
+    "a ping cut": (frame(0x9, b"12345") + frame(0x2, V1), [4]),
+}
+
+
+@pytest.mark.parametrize(("stream", "cuts"), EDGES.values(), ids=EDGES)
+@pytest.mark.parametrize("limit", [1024, 100_000])
+def test_edges_agree_with_wsproto(stream: bytes, cuts: list[int], limit: int) -> None:
+    with zero_entropy():
+        differ(stream, cuts, limit, None, open_first=True)
+        differ(SWITCHING + stream, [len(SWITCHING) + c for c in cuts], limit, None)

@@ -51,6 +51,25 @@ Rules that do not fit in the table:
    inside its own code; it offers no way to inject them. This module imports no
    ``os`` itself; tests replace wsproto's source of randomness to get
    byte-exact transcripts.
+8. The fast path: wsproto keeps the handshake, the close handshake, control
+   frames and every rule of RFC 6455, but the frames MEXC sends all day skip it.
+   While ``OPEN``, and when neither wsproto nor this object holds part of a
+   message, a *plain* frame (FIN, no RSV bit, not masked, text or binary, its
+   length in the shortest form and within ``max_message_size``, text valid
+   UTF-8) is read here and its payload goes straight to the session; any other
+   frame goes to wsproto whole, or as far as it arrived, and the fast path
+   resumes after it (``fast_path_frames`` counts the frames read here). An
+   unfinished frame at the end of the bytes is kept here for the next call when
+   wsproto would say nothing of it yet: a plain binary frame, a text frame whose
+   payload has not started, a header whose length bytes are missing; anything
+   else goes to wsproto as it arrived, and the bytes wsproto still needs to
+   finish that frame go to it first on the next call. So wsproto sees every
+   byte it would have seen that matters, cut where it would have been cut, and
+   the events, errors, close codes and bytes sent are those of wsproto alone
+   (``fast_path=False``); ``tests/test_fastpath.py`` proves it differentially.
+   The handshake answer goes to wsproto line by line, so the WebSocket opens at
+   the end of the answer's blank line and the frames that follow it in the same
+   read start at a frame boundary.
 """
 
 from __future__ import annotations

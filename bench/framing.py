@@ -52,7 +52,7 @@ def binary_frame(payload: bytes) -> bytes:
 
 
 def stream(frames: int, seed: int) -> tuple[list[bytes], int]:
-    """The reads of a stream of ``frames`` frames of 190 to 230 bytes, and its size."""
+    """The reads of a stream of up to ``frames`` frames of 190 to 230 bytes, and their count."""
     corpus = build(frames * 4, seed)
     payloads = [f for f in corpus.frames if 190 <= len(f) + 3 <= 230][:frames]
     data = b"".join(binary_frame(p) for p in payloads)

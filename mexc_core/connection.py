@@ -645,10 +645,11 @@ class Connection:
     def _may_hold(self, data: bytes, pos: int, start: int, length: int) -> bool:
         """Whether wsproto, given this unfinished frame, would say nothing of it.
 
-        wsproto reads a data frame's payload as it comes, so an unfinished plain
-        binary frame is safe to keep. A text payload is decoded as it comes too,
-        and a UTF-8 error names its position in the part decoded: wsproto gets
-        any part of a text payload exactly as it arrives.
+        wsproto passes up the part of a data frame's payload that arrived, which
+        this object only buffers: an unfinished plain binary frame (within
+        ``max_message_size``, no message open) is safe to keep. A text payload is
+        decoded as it comes, and a UTF-8 error names its position in the part
+        decoded: wsproto gets any part of a text payload exactly as it arrives.
         """
         short = data[pos + 1]
         return not (

@@ -51,6 +51,25 @@ Rules that do not fit in the table:
    inside its own code; it offers no way to inject them. This module imports no
    ``os`` itself; tests replace wsproto's source of randomness to get
    byte-exact transcripts.
+8. The fast path: wsproto keeps the handshake, the close handshake, control
+   frames and every rule of RFC 6455, but the frames MEXC sends all day skip it.
+   While ``OPEN``, and when neither wsproto nor this object holds part of a
+   message, a *plain* frame (FIN, no RSV bit, not masked, text or binary, its
+   length in the shortest form and within ``max_message_size``, text valid
+   UTF-8) is read here and its payload goes straight to the session; any other
+   frame goes to wsproto whole, or as far as it arrived, and the fast path
+   resumes after it (``fast_path_frames`` counts the frames read here). An
+   unfinished frame at the end of the bytes is kept here for the next call when
+   wsproto would say nothing of it yet: a plain binary frame, a text frame whose
+   payload has not started, a header whose length bytes are missing; anything
+   else goes to wsproto as it arrived, and the bytes wsproto still needs to
+   finish that frame go to it first on the next call. So wsproto sees every
+   byte it would have seen that matters, cut where it would have been cut, and
+   the events, errors, close codes and bytes sent are those of wsproto alone
+   (``fast_path=False``); ``tests/test_fastpath.py`` proves it differentially.
+   The handshake answer goes to wsproto line by line, so the WebSocket opens at
+   the end of the answer's blank line and the frames that follow it in the same
+   read start at a frame boundary.
 """
 
 from __future__ import annotations
@@ -226,6 +245,8 @@ class Connection:
     :param open_timeout: seconds the handshake may take.
     :param close_timeout: seconds to wait for the server's close frame.
     :param extra_headers: more request headers, e.g. ``(b"User-Agent", b"...")``.
+    :param fast_path: read plain data frames without wsproto (rule 8); ``False``
+        sends every frame through wsproto, for differential tests and benchmarks.
     :raises InvalidConfig: a parameter is out of range.
     :raises ArgumentTypeError: a parameter has the wrong type.
 
@@ -247,6 +268,7 @@ class Connection:
         open_timeout: float = 10.0,
         close_timeout: float = 5.0,
         extra_headers: Iterable[tuple[bytes, bytes]] = (),
+        fast_path: bool = True,
     ) -> None:
         if (
             type(host) is not str
@@ -294,6 +316,13 @@ class Connection:
         self._reject_status = 0
         self._reject_headers: tuple[tuple[bytes, bytes], ...] = ()
         self._reject_body = bytearray()
+        self._fast_path: Final = bool(fast_path)
+        #: Received bytes of an unfinished frame that wsproto has not seen (rule 8).
+        self._held = b""
+        #: Bytes wsproto still needs to finish the frame it holds part of (rule 8).
+        self._owed = 0
+        #: Data frames read by the fast path, for tests and metrics (rule 8).
+        self.fast_path_frames = 0
 
     def __repr__(self) -> str:
         key = f" listen_key={shorten_listen_key(self._listen_key)!r}" if self._listen_key else ""
@@ -441,10 +470,17 @@ class Connection:
         self._step(ConnectionInput.RECEIVE)
         if self._machine.state is ConnectionState.CLOSED:
             return
+        data = bytes(data)
         try:
-            self._ws.receive_data(bytes(data))
-            for event in self._ws.events():
-                self._handle(event, now)
+            if not self._fast_path:
+                self._to_wsproto(data, now)
+            elif self._machine.state is ConnectionState.OPEN:
+                self._receive_frames(data, now)
+            elif self._machine.state is ConnectionState.CONNECTING:
+                self._receive_handshake(data, now)
+            else:
+                self._to_wsproto(self._held + data, now)
+                self._held = b""
         except _WSPROTO_ERRORS as exc:
             self._fatal(
                 HandshakeError(f"invalid handshake answer: {exc}")
@@ -473,6 +509,165 @@ class Connection:
         if self._machine.state is ConnectionState.OPEN:
             self.session.handle_timer(now)
             self._pump()
+
+    # ------------------------------------------------------------ reading frames
+
+    def _to_wsproto(self, data: bytes, now: float) -> None:
+        self._ws.receive_data(data)
+        for event in self._ws.events():
+            self._handle(event, now)
+
+    def _receive_handshake(self, data: bytes, now: float) -> None:
+        """Give wsproto the upgrade answer line by line (rule 8).
+
+        The answer's head ends with a blank line, so wsproto opens the WebSocket
+        at the end of a line and never holds bytes of a frame: the frames that
+        follow in ``data`` start the fast path at a frame boundary.
+        """
+        start = 0
+        while self._machine.state is ConnectionState.CONNECTING:
+            line_end = data.find(b"\n", start) + 1
+            if not line_end:
+                break
+            self._to_wsproto(data[start:line_end], now)
+            start = line_end
+        rest = data[start:]
+        if rest and self._machine.state is ConnectionState.OPEN:
+            self._receive_frames(rest, now)
+        elif rest:
+            self._to_wsproto(rest, now)
+
+    def _receive_frames(self, data: bytes, now: float) -> None:
+        """Read frames while the WebSocket is open (rule 8)."""
+        if self._held:
+            data = self._held + data
+            self._held = b""
+        pos = 0
+        end = len(data)
+        if self._owed:
+            pos = min(self._owed, end)
+            self._owed -= pos
+            self._give(data, 0, pos, now)
+        while pos < end and self._machine.state is ConnectionState.OPEN:
+            if not self._message:
+                pos = self._read_plain(data, pos, now)
+                if pos == end:
+                    return
+            pos = self._read_other(data, pos, now)
+
+    def _read_plain(self, data: bytes, pos: int, now: float) -> int:
+        """Read the plain data frames from ``pos`` on; return where the first
+        other frame (or an unfinished one) starts.
+
+        A plain frame is what MEXC sends: FIN, no RSV bit, not masked, opcode
+        text or binary, its length in the shortest encoding and at most
+        ``max_message_size``, and, for text, valid UTF-8.
+        """
+        end = len(data)
+        limit = self.max_message_size
+        receive_binary = self.session.receive_binary
+        receive_text = self.session.receive_text
+        taken = 0
+        try:
+            while True:
+                start = pos + 2
+                if start > end:
+                    break
+                length = data[pos + 1]
+                if length >= 126:
+                    if length == 126:
+                        start = pos + 4
+                        if start > end:
+                            break
+                        length = (data[pos + 2] << 8) | data[pos + 3]
+                        if length < 126:
+                            break
+                    elif length == 127:
+                        start = pos + 10
+                        if start > end:
+                            break
+                        length = int.from_bytes(data[pos + 2 : start])
+                        if length < 0x10000:
+                            break
+                    else:
+                        break  # the mask bit
+                stop = start + length
+                if stop > end or length > limit:
+                    break
+                opcode = data[pos]
+                if opcode == 0x82:
+                    pos = stop
+                    taken += 1
+                    receive_binary(data[start:stop], now)
+                elif opcode == 0x81:
+                    try:
+                        text = data[start:stop].decode()
+                    except UnicodeDecodeError:
+                        break
+                    pos = stop
+                    taken += 1
+                    receive_text(text, now)
+                else:
+                    break
+        except BaseException:
+            # The session refused a message: keep the frames after it, as wsproto
+            # keeps them in its buffer.
+            self._held = data[pos:]
+            raise
+        finally:
+            self.fast_path_frames += taken
+        return pos
+
+    def _read_other(self, data: bytes, pos: int, now: float) -> int:
+        """Give wsproto the frame at ``pos``, or keep it while unfinished and
+        wsproto would say nothing of it yet; return where the next frame starts."""
+        end = len(data)
+        head = _frame_head(data, pos)
+        if head is None:
+            # wsproto needs two bytes and, for data frames, the extended length
+            # before it checks anything but the opcode; control and reserved
+            # opcodes with an extended length fail at once.
+            if end - pos >= 2 and data[pos] & 0x0F > 2:
+                self._give(data, pos, end, now)
+            else:
+                self._held = data[pos:]
+            return end
+        start, length = head
+        stop = start + length
+        if stop > end and self._may_hold(data, pos, start, length):
+            self._held = data[pos:]
+            return end
+        cut = min(stop, end)
+        self._owed = stop - cut
+        self._give(data, pos, cut, now)
+        return cut
+
+    def _may_hold(self, data: bytes, pos: int, start: int, length: int) -> bool:
+        """Whether wsproto, given this unfinished frame, would say nothing of it.
+
+        wsproto passes up the part of a data frame's payload that arrived, which
+        this object only buffers: an unfinished plain binary frame (within
+        ``max_message_size``, no message open) is safe to keep. A text payload is
+        decoded as it comes, and a UTF-8 error names its position in the part
+        decoded: wsproto gets any part of a text payload exactly as it arrives.
+        """
+        short = data[pos + 1]
+        return not (
+            self._message
+            or short >= 0x80
+            or length > self.max_message_size
+            or (short == 126 and length < 126)
+            or (short == 127 and length < 0x10000)
+            or not (data[pos] == 0x82 or (data[pos] == 0x81 and start == len(data)))
+        )
+
+    def _give(self, data: bytes, pos: int, stop: int, now: float) -> None:
+        """Give wsproto ``data[pos:stop]``."""
+        try:
+            self._to_wsproto(data[pos:stop], now)
+        except BaseException:
+            self._held = data[stop:]
+            raise
 
     # ------------------------------------------------------------ internals
 
@@ -610,6 +805,24 @@ class Connection:
                 limit=self.max_message_size,
             )
         )
+
+
+def _frame_head(data: bytes, pos: int) -> tuple[int, int] | None:
+    """Where the payload of the frame at ``pos`` starts and its length, or
+    ``None`` while the length bytes are incomplete (RFC 6455, section 5.2).
+
+    The mask bit and its key are not counted: wsproto fails a masked frame from
+    the server at its header.
+    """
+    if len(data) - pos < 2:
+        return None
+    short = data[pos + 1] & 0x7F
+    if short < 126:
+        return pos + 2, short
+    start = pos + 4 if short == 126 else pos + 10
+    if start > len(data):
+        return None
+    return start, int.from_bytes(data[pos + 2 : start])
 
 
 def _size(data: str | bytes | bytearray) -> int:

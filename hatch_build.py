@@ -61,8 +61,8 @@ def remove_artifacts() -> None:
     MANIFEST.unlink(missing_ok=True)
 
 
-def write_manifest(modules: dict[str, str], reason: str | None) -> None:
-    MANIFEST.write_text(
+def write_manifest(path: Path, modules: dict[str, str], reason: str | None) -> None:
+    path.write_text(
         json.dumps({"modules": modules, "reason": reason}, indent=2, sort_keys=True) + "\n",
         encoding="utf-8",
     )
@@ -92,7 +92,7 @@ def compile_into(out: Path, modules: tuple[str, ...]) -> list[Path]:
             )
             dist = Distribution({"ext_modules": extensions, "script_name": "hatch_build.py"})
             build_ext = dist.get_command_obj("build_ext")
-            build_ext.build_lib = str(out)
+            build_ext.build_lib = str(out)  # the package's place: mexc_core/... under it
             build_ext.build_temp = str(Path(work) / "obj")
             build_ext.ensure_finalized()
             build_ext.run()
@@ -106,33 +106,47 @@ class MypycHook(BuildHookInterface):
 
     PLUGIN_NAME = "custom"
 
+    _wheel_dir: str | None = None
+
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
-        remove_artifacts()
+        """Compile into the source tree (editable) or a directory the wheel takes."""
+        if version == "editable":
+            remove_artifacts()  # the previous in-place build
+            out = ROOT
+        else:  # a wheel: nothing written into the source tree
+            self._wheel_dir = tempfile.mkdtemp(prefix="mexc-wheel-")
+            out = Path(self._wheel_dir)
         modules = compiled_modules()
+        outputs: list[Path] = []
+        digests: dict[str, str] = {}
+        reason: str | None = None
         if os.environ.get("MEXC_CORE_PURE", "").strip() not in {"", "0"}:
-            write_manifest({}, "MEXC_CORE_PURE=1 at build time")
-            return
-        with tempfile.TemporaryDirectory(prefix="mexc-build-") as out:
+            reason = "MEXC_CORE_PURE=1 at build time"
+        else:
             try:
-                outputs = compile_into(Path(out), modules)
+                outputs = compile_into(out, modules)
             # any failure means: install pure Python (mypy exits with SystemExit on errors)
             except (Exception, SystemExit) as exc:  # noqa: BLE001
                 traceback.print_exc()
                 reason = f"the build could not compile ({type(exc).__name__}: {exc})"
+                reason = reason.splitlines()[0][:300]
                 print(f"mexc-core: installing pure Python: {reason}", file=sys.stderr)
-                write_manifest({}, reason.splitlines()[0][:300])
-                return
-            for built in outputs:
-                relative = built.relative_to(out)
-                target = ROOT / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(built, target)
-                if version != "editable":
-                    build_data["force_include"][str(target)] = relative.as_posix()
-        write_manifest(
-            {m: hashlib.sha256(source_of(m).read_bytes()).hexdigest() for m in modules}, None
-        )
+            else:
+                digests = {
+                    m: hashlib.sha256(source_of(m).read_bytes()).hexdigest() for m in modules
+                }
+        manifest = out / "mexc_core" / MANIFEST.name
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        write_manifest(manifest, digests, reason)
         if version != "editable":
-            build_data["force_include"][str(MANIFEST)] = "mexc_core/_compiled.json"
-            build_data["pure_python"] = False
-            build_data["infer_tag"] = True
+            for built in outputs:
+                build_data["force_include"][str(built)] = built.relative_to(out).as_posix()
+            build_data["force_include"][str(manifest)] = f"mexc_core/{MANIFEST.name}"
+            if digests:
+                build_data["pure_python"] = False
+                build_data["infer_tag"] = True
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
+        """Drop the wheel's build directory."""
+        if self._wheel_dir is not None:
+            shutil.rmtree(self._wheel_dir, ignore_errors=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib.machinery
 import shutil
 import sys
 import tempfile
@@ -55,6 +56,7 @@ def generate(out: Path) -> None:
         "records.py": lambda: emit_records.emit(schema, accessors),
         "enums.py": lambda: emit_enums.emit(accessors),
         "codec.py": lambda: emit_codec.emit(schema),
+        "encode.py": lambda: emit_codec.emit_encoder(schema),
         "convert.py": lambda: emit_convert.emit(schema),
         "channels.py": lambda: emit_channels.emit(table),
         "hookspecs.py": lambda: emit_hookspecs.emit(table),
@@ -68,7 +70,10 @@ def _files(root: Path) -> dict[str, bytes]:
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and "__pycache__" not in p.parts
+        if p.is_file()
+        and "__pycache__" not in p.parts
+        # the compiled build's extension modules (hatch_build.py) are not generated
+        and not p.name.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
     }
 
 

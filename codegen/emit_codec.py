@@ -378,14 +378,26 @@ def _emit_push_encoder(w: Writer, schema: Schema) -> None:
         w("return bytes(out)")
 
 
-def emit(schema: Schema) -> str:
-    w = Writer()
-    w(BANNER + '"""Schema-specialised protobuf decoder and encoder for MEXC push frames."""', "")
+def _header(w: Writer, schema: Schema, doc: str, pbwire: list[str], extra: list[str]) -> None:
+    """The opening of codec.py and encode.py: docstring and imports."""
+    w(BANNER + f'"""{doc}"""', "")
     w("from __future__ import annotations", "")
     w("from collections.abc import Callable")
     w("from typing import Final", "")
     w("from mexc_core._pbwire import (")
-    for name in [
+    for name in pbwire:
+        w(f"    {name},")
+    w(")")
+    w(*extra)
+    w("from mexc_core._generated.records import (")
+    for name in ["Body", *schema.messages]:
+        w(f"    {name},")
+    w(")")
+
+
+def emit(schema: Schema) -> str:
+    w = Writer()
+    pbwire = [
         "UnknownBody",
         "UnknownField",
         "as_bytes",
@@ -394,26 +406,19 @@ def emit(schema: Schema) -> str:
         "field_label",
         "int32",
         "overrun",
-        "put_bool",
-        "put_int",
-        "put_message",
-        "put_string",
         "skip_field",
         "too_long",
         "truncated",
         "unknown_body",
-        "varint",
         "varint32_tail",
         "varint_tail",
-        "wrong_type",
-    ]:
-        w(f"    {name},")
-    w(")")
-    w("from mexc_core._generated.records import (")
-    for name in ["Body", *schema.messages]:
-        w(f"    {name},")
-    w(")")
-    w("from mexc_core.errors import EncodeError")
+    ]
+    # The encoder lives in a module of its own that the compiled build leaves as
+    # Python: compiled code would check the records' attribute types itself (a
+    # TypeError) before the encoder can raise its documented EncodeError.
+    extra = ["from mexc_core._generated.encode import encode_push"]
+    doc = "Schema-specialised protobuf decoder for MEXC push frames."
+    _header(w, schema, doc, pbwire, extra)
     w("from mexc_core.events import Push", "")
     w('__all__ = ("decode_push", "encode_push")', "")
     w("_new = tuple.__new__")
@@ -422,6 +427,16 @@ def emit(schema: Schema) -> str:
         _emit_decoder(w, schema, msg)
     w.blank(2)
     _emit_push_decoder(w, schema)
+    return w.text()
+
+
+def emit_encoder(schema: Schema) -> str:
+    w = Writer()
+    pbwire = ["UnknownBody", "put_bool", "put_int", "put_message", "put_string", "varint"]
+    doc = "Schema-specialised protobuf encoder for MEXC push frames."
+    _header(w, schema, doc, [*pbwire, "wrong_type"], [])
+    w("from mexc_core.errors import EncodeError", "")
+    w('__all__ = ("encode_push",)')
     for msg in schema.messages.values():
         w.blank(2)
         _emit_encoder(w, msg)

@@ -10,7 +10,10 @@ in :mod:`mexc_core.testing`.
 
 from __future__ import annotations
 
+# first: it picks the compiled or the pure-Python hot modules before any is imported
+import mexc_core._build  # noqa: F401
 from mexc_core import errors, events
+from mexc_core._build import BuildInfo, build_info
 from mexc_core.book import BookConfig, BookState, LocalBook, OrderBook, Side
 from mexc_core.channels import ChannelSpec, Topic, format_topic, parse, spec_of, topic_names
 from mexc_core.client.core import (
@@ -45,6 +48,7 @@ __all__: tuple[str, ...] = (
     "AbortTransport",
     "BookConfig",
     "BookState",
+    "BuildInfo",
     "ChannelSpec",
     "ClientCore",
     "CloseTransport",
@@ -76,6 +80,7 @@ __all__: tuple[str, ...] = (
     "SnapshotPacing",
     "Topic",
     "__version__",
+    "build_info",
     "decode_control",
     "decode_push",
     "format_topic",

@@ -3,13 +3,24 @@
 - ``dev`` (default): hypothesis defaults, a local example database.
 - ``ci``: derandomised (the same examples every run), no deadline, more examples.
 - ``nightly``: many more examples, for long runs.
+
+Under coverage (``uv run pytest``: ``--cov`` is in addopts) the pure-Python build
+runs: compiled modules cannot be measured. ``--no-cov`` runs the installed build, the
+compiled one where it was built (docs/build.rst).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
+import coverage
 import pytest
+
+if coverage.Coverage.current() is not None:
+    if "mexc_core" in sys.modules:  # pragma: no cover (a plugin imported it first)
+        raise pytest.UsageError("mexc_core was imported before the tests chose its build")
+    os.environ.setdefault("MEXC_CORE_PURE", "1")
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("dev", deadline=None)

@@ -59,6 +59,7 @@ def test_console_script_is_installed() -> None:
         timeout=60,
     )
     assert result.stdout.startswith("mexc-core ")
+    assert "(compiled: " in result.stdout or "(pure Python" in result.stdout
 
 
 @pytest.mark.slow

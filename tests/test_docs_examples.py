@@ -331,8 +331,13 @@ def shell_blocks() -> list[Block]:
 
 
 def bare(command: str) -> list[str]:
-    """The command without ``uv run`` and its options (``--with-editable ./plugin``)."""
+    """The command without ``uv run`` and its options (``--with-editable ./plugin``).
+
+    Leading environment assignments (``MEXC_CORE_PURE=1 uv run ...``) go too.
+    """
     argv = shlex.split(command)
+    while len(argv) > 1 and re.fullmatch(r"[A-Z_]+=\S*", argv[0]):
+        argv = argv[1:]
     if argv[:2] == ["uv", "run"]:
         argv = argv[2:]
         while argv and argv[0] in {"--with", "--with-editable"}:
@@ -369,7 +374,11 @@ def test_every_command_shown_is_a_known_one() -> None:
 def test_every_mexc_command_shown_parses() -> None:
     for shown in mexc_commands():
         argv = [arg.replace("PORT", "8765") for arg in shown]
-        if argv[0] in sim_cli.COMMANDS:
+        if argv == ["--version"]:  # prints and exits, as argparse's version action does
+            with pytest.raises(SystemExit) as exited:
+                cli.build_parser().parse_args(argv)
+            assert exited.value.code == 0
+        elif argv[0] in sim_cli.COMMANDS:
             build, _ = sim_cli.COMMANDS[argv[0]]
             build(f"mexc {argv[0]}").parse_args(argv[1:])
         else:

@@ -20,7 +20,7 @@ ROOT = Path(mexc_core.__file__).resolve().parent
 
 #: Bottom to top. A module may import its own layer and the layers below.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("errors", "_markers", "_json")),
+    ("foundation", ("errors", "_markers", "_json", "_build")),
     (
         "helpers",
         (
@@ -57,7 +57,8 @@ CORE_TOP = "plugins"
 
 
 def module_names() -> list[str]:
-    skip = ("mexc_core._generated.",)
+    # _mypyc__mypyc: the compiled build's shared library (hatch_build.py), no source
+    skip = ("mexc_core._generated.", "mexc_core._mypyc__mypyc")
     walked = pkgutil.walk_packages(mexc_core.__path__, "mexc_core.")
     return sorted(["mexc_core", *(i.name for i in walked if not i.name.startswith(skip))])
 

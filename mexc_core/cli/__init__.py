@@ -29,7 +29,7 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 
-from mexc_core import __version__, channels, wire
+from mexc_core import __version__, build_info, channels, wire
 from mexc_core.cli import book, watch
 from mexc_core.cli.common import (
     EXIT_NO_SIMULATOR,
@@ -133,7 +133,11 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = CommandParser(prog="mexc", description="Tools for the MEXC Spot V3 WebSocket API.")
-    parser.add_argument("--version", action="version", version=f"mexc-core {__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"mexc-core {__version__} ({build_info().describe()})",
+    )
     add_debug_argument(parser, main=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("channels", help="list the channel registry")

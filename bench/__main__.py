@@ -1,8 +1,11 @@
-"""Command line: ``python -m bench decode|book [options]``.
+"""Command line: ``python -m bench decode|book|pipeline|all [options]``.
 
 - ``decode [--messages N] [--repeat R] [--seed S] [--json-only]``: decoder throughput.
 - ``book [--diffs N] [--levels L] [--repeat R] [--seed S] [--json-only]``: order book
   throughput.
+- ``pipeline [--messages N] [--rounds R] [--seed S] [--json-only]``: socket bytes to a
+  no-op plugin hook, against wsproto and websockets framing plus upb.
+- ``all [--smoke] [--json]``: every benchmark; ``--json`` prints only one JSON line each.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bench import book, decode
+from bench import book, decode, pipeline
 
 
 def _positive(text: str) -> int:
@@ -54,7 +57,45 @@ def _parser() -> argparse.ArgumentParser:
     )
     cmd.add_argument("--seed", type=int, default=1, help="stream seed (default 1)")
     cmd.add_argument("--json-only", action="store_true", help="print only the one-line JSON report")
+    cmd = commands.add_parser(
+        "pipeline",
+        help="socket bytes to a plugin hook: mexc_core against wsproto+upb and websockets+upb",
+        description=pipeline.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cmd.add_argument(
+        "--messages", type=_positive, default=20_200, help="corpus size (default 20200)"
+    )
+    cmd.add_argument("--rounds", type=_positive, default=5, help="interleaved rounds (default 5)")
+    cmd.add_argument("--seed", type=int, default=1, help="corpus seed (default 1)")
+    cmd.add_argument("--json-only", action="store_true", help="print only the one-line JSON report")
+    cmd = commands.add_parser("all", help="every benchmark, one after the other")
+    cmd.add_argument("--smoke", action="store_true", help="tiny sizes (seconds in all)")
+    cmd.add_argument("--json", action="store_true", help="print only one JSON line per benchmark")
     return parser
+
+
+def _all(*, smoke: bool, json_only: bool) -> None:
+    """Every benchmark in turn, at full size or smoke size."""
+    decode.run(
+        messages=5000 if smoke else 100_000,
+        repeat=2 if smoke else 5,
+        seed=1,
+        json_only=json_only,
+    )
+    book.run(
+        diffs=2000 if smoke else 20_000,
+        levels=1000,
+        repeat=2 if smoke else 5,
+        seed=1,
+        json_only=json_only,
+    )
+    pipeline.run(
+        messages=2000 if smoke else 20_200,
+        rounds=1 if smoke else 5,
+        seed=1,
+        json_only=json_only,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,7 +105,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     try:
-        if args.command == "book":
+        if args.command == "all":
+            _all(smoke=args.smoke, json_only=args.json)
+        elif args.command == "pipeline":
+            pipeline.run(
+                messages=args.messages, rounds=args.rounds, seed=args.seed, json_only=args.json_only
+            )
+        elif args.command == "book":
             book.run(
                 diffs=args.diffs,
                 levels=args.levels,
@@ -76,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             decode.run(
                 messages=args.messages, repeat=args.repeat, seed=args.seed, json_only=args.json_only
             )
-    except (decode.BenchError, book.BenchError) as exc:
+    except (decode.BenchError, book.BenchError, pipeline.BenchError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

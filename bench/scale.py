@@ -10,17 +10,19 @@ Phases, each measured in the client process only:
    resident set size (``/proc/self/statm``) over this phase, divided by the
    connections (it includes the pool's, the sessions' and the sockets' Python
    objects and buffers, and the interpreter's own growth).
-2. **throughput**: the blaster pushes at ``--flood`` pushes/s (well above what one
-   client core can take, so the client is the bottleneck) for ``--seconds``;
-   pushes/s per core is the pushes the hook saw over the client's CPU time
-   (:func:`time.process_time`, user plus system), and CPU per 10k pushes its inverse.
-   The wall-clock rate is reported too.
-3. **latency**: the blaster pushes at ``--rate`` pushes/s for ``--seconds``. Each
+2. **steady and latency**: the blaster pushes at ``--rate`` pushes/s for
+   ``--seconds``; pushes per CPU second is the pushes the hook saw over the
+   client's CPU time (:func:`time.process_time`, user plus system), CPU per 10k
+   pushes its inverse, and the share of a core it used. Each
    push carries the blaster's ``CLOCK_MONOTONIC`` at the write (µs, in
    ``sendTime``); the hook subtracts it from its own :func:`time.monotonic`. This is
    send-to-hook latency, an upper bound of read-to-hook latency: it adds the
    kernel's loopback delivery and the wait for the client's next read, and the
    timestamp is per tick of the blaster (``TICK``), taken before its writes.
+3. **flood**: the blaster pushes at ``--flood`` pushes/s (above what the client
+   takes) for ``--seconds``: the pushes the hook saw per wall second, and the
+   pushes decoded (seen by the hook or dropped by the client's full inbox, its
+   reader outrunning its dispatcher) per CPU second.
 
 The client runs with duplicate dropping off (``PoolConfig(dedup=False)``): the
 blaster repeats one pre-encoded push per topic, which the pool would drop as
@@ -84,9 +86,13 @@ class ScaleReport:
     rss_total: int
     flood_rate: float
     pushes: int
+    dropped: int
     cpu_seconds: float
     wall_seconds: float
     latency_rate: float
+    steady_pushes: int
+    steady_cpu: float
+    steady_wall: float
     latency_pushes: int
     p50_us: float
     p99_us: float
@@ -104,10 +110,16 @@ class ScaleReport:
                 "rss_bytes": self.rss_total,
                 "flood_rate": self.flood_rate,
                 "pushes": self.pushes,
+                "dropped": self.dropped,
                 "pushes_per_s_wall": round(self.pushes / self.wall_seconds),
                 "pushes_per_cpu_s": round(self.pushes / self.cpu_seconds),
-                "cpu_ms_per_10k": round(self.cpu_seconds / self.pushes * 1e7, 3),
+                "decoded_per_cpu_s": round((self.pushes + self.dropped) / self.cpu_seconds),
                 "latency_rate": self.latency_rate,
+                "steady_pushes": self.steady_pushes,
+                "steady_pushes_per_s_wall": round(self.steady_pushes / self.steady_wall),
+                "steady_cpu_share": round(self.steady_cpu / self.steady_wall, 4),
+                "steady_pushes_per_cpu_s": round(self.steady_pushes / self.steady_cpu),
+                "steady_cpu_ms_per_10k": round(self.steady_cpu / self.steady_pushes * 1e7, 3),
                 "latency_pushes": self.latency_pushes,
                 "latency_p50_us": round(self.p50_us, 1),
                 "latency_p99_us": round(self.p99_us, 1),
@@ -125,10 +137,15 @@ class ScaleReport:
                 f"(subscribed in {self.connect_seconds:.2f} s)",
                 f"  memory      {self.rss_per_connection / 1024:.1f} KiB RSS per connection "
                 f"({self.rss_total / 2**20:.1f} MiB in all)",
-                f"  throughput  {self.pushes / self.cpu_seconds:,.0f} pushes per CPU second, "
-                f"{self.pushes / self.wall_seconds:,.0f}/s wall, "
-                f"{self.cpu_seconds / self.pushes * 1e7:.1f} ms CPU per 10k pushes "
-                f"(blaster asked for {self.flood_rate:,.0f}/s)",
+                f"  steady      at {self.latency_rate:,.0f}/s asked: "
+                f"{self.steady_pushes / self.steady_wall:,.0f}/s to the hook, "
+                f"{self.steady_cpu / self.steady_wall:.0%} of a core, "
+                f"{self.steady_pushes / self.steady_cpu:,.0f} pushes per CPU second, "
+                f"{self.steady_cpu / self.steady_pushes * 1e7:.0f} ms CPU per 10k pushes",
+                f"  flood       at {self.flood_rate:,.0f}/s asked: "
+                f"{self.pushes / self.wall_seconds:,.0f}/s to the hook, "
+                f"{(self.pushes + self.dropped) / self.cpu_seconds:,.0f} decoded per CPU second "
+                f"({self.dropped} decoded but dropped by the full inbox)",
                 f"  latency     at {self.latency_rate:,.0f}/s: p50 {self.p50_us:.0f} us, "
                 f"p99 {self.p99_us:.0f} us, max {self.max_us:.0f} us "
                 f"over {self.latency_pushes} pushes (send to hook)",
@@ -158,26 +175,30 @@ async def _measure(
         connect_seconds = time.perf_counter() - start
         connections = len(client.core.pool.links())
         grown = _rss() - before
-        # throughput
-        _command(stdin, f"rate {flood}")
-        await anyio.sleep(min(1.0, seconds / 4))  # warm up
-        pushes0, cpu0, wall0 = hook.pushes, time.process_time(), time.perf_counter()
-        await anyio.sleep(seconds)
-        pushes = hook.pushes - pushes0
-        cpu = time.process_time() - cpu0
-        wall = time.perf_counter() - wall0
-        # latency
-        _command(stdin, "rate 0")
-        await anyio.sleep(1.0)  # drain the backlog of the flood
+        # latency (first: a flood leaves a backlog behind)
         _command(stdin, f"rate {rate}")
-        await anyio.sleep(min(1.0, seconds / 4))
+        await anyio.sleep(min(1.0, seconds / 4))  # warm up
+        steady0, cpu0, wall0 = hook.pushes, time.process_time(), time.perf_counter()
         hook.timing = True
         await anyio.sleep(seconds)
         hook.timing = False
+        steady = hook.pushes - steady0
+        steady_cpu = time.process_time() - cpu0
+        steady_wall = time.perf_counter() - wall0
+        # throughput under a flood
+        _command(stdin, f"rate {flood}")
+        await anyio.sleep(min(1.0, seconds / 4))  # warm up
+        dropped0 = client.inbox.dropped
+        pushes0, cpu0, wall0 = hook.pushes, time.process_time(), time.perf_counter()
+        await anyio.sleep(seconds)
+        pushes = hook.pushes - pushes0
+        dropped = client.inbox.dropped - dropped0
+        cpu = time.process_time() - cpu0
+        wall = time.perf_counter() - wall0
         _command(stdin, "rate 0")
         rss_total = _rss()
     lat = sorted(hook.latencies)
-    if not lat or not pushes:
+    if not lat or not steady:
         raise RuntimeError("the client saw no pushes")
     return ScaleReport(
         topics=count,
@@ -187,9 +208,13 @@ async def _measure(
         rss_total=rss_total,
         flood_rate=flood,
         pushes=pushes,
+        dropped=dropped,
         cpu_seconds=cpu,
         wall_seconds=wall,
         latency_rate=rate,
+        steady_pushes=steady,
+        steady_cpu=steady_cpu,
+        steady_wall=steady_wall,
         latency_pushes=len(lat),
         p50_us=statistics.median(lat),
         p99_us=lat[min(len(lat) - 1, int(len(lat) * 0.99))],
@@ -219,6 +244,9 @@ def run(*, topics: int, flood: float, rate: float, seconds: float, json_only: bo
         if blaster.poll() is None:
             blaster.kill()
             blaster.wait()
+        for pipe in (blaster.stdin, blaster.stdout):
+            if pipe is not None:
+                pipe.close()
     if not json_only:
         print(report.table())
     print(report.to_json())

@@ -182,3 +182,10 @@ def test_blaster_topics_are_distinct_and_cover_its_kinds() -> None:
     assert {t.split("@")[1] for t in topics} == {
         template.split("@")[1] for template, _ in blaster.KINDS
     }
+
+
+def test_all_prints_one_json_object_per_benchmark(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["all", "--smoke", "--json"]) == 0
+    reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["bench"] for r in reports] == ["decode", "book", "pipeline", "scale", "ccxt"]
+    assert reports[-1]["available"] is False

@@ -34,14 +34,31 @@ def _positive(text: str) -> int:
     return value
 
 
+def _subcommand(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    doc: str | None,
+    help_text: str,
+) -> argparse.ArgumentParser:
+    """Add the subcommand ``name``, described by its module's ``doc``, with ``--json-only``."""
+    cmd = commands.add_parser(
+        name,
+        help=help_text,
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cmd.add_argument("--json-only", action="store_true", help="print only the one-line JSON report")
+    return cmd
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    cmd = commands.add_parser(
+    cmd = _subcommand(
+        commands,
         "decode",
-        help="decode throughput: mexc_core against upb and betterproto2",
-        description=decode.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        decode.__doc__,
+        "decode throughput: mexc_core against upb and betterproto2",
     )
     cmd.add_argument(
         "--messages", type=_positive, default=100_000, help="corpus size (default 100000)"
@@ -50,12 +67,11 @@ def _parser() -> argparse.ArgumentParser:
         "--repeat", type=_positive, default=5, help="passes per timing, best kept (default 5)"
     )
     cmd.add_argument("--seed", type=int, default=1, help="corpus seed (default 1)")
-    cmd.add_argument("--json-only", action="store_true", help="print only the one-line JSON report")
-    cmd = commands.add_parser(
+    cmd = _subcommand(
+        commands,
         "book",
-        help="order book throughput: the exact book against float and Decimal books",
-        description=book.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        book.__doc__,
+        "order book throughput: the exact book against float and Decimal books",
     )
     cmd.add_argument("--diffs", type=_positive, default=20_000, help="diffs (default 20000)")
     cmd.add_argument(
@@ -65,24 +81,22 @@ def _parser() -> argparse.ArgumentParser:
         "--repeat", type=_positive, default=5, help="passes per timing, best kept (default 5)"
     )
     cmd.add_argument("--seed", type=int, default=1, help="stream seed (default 1)")
-    cmd.add_argument("--json-only", action="store_true", help="print only the one-line JSON report")
-    cmd = commands.add_parser(
+    cmd = _subcommand(
+        commands,
         "pipeline",
-        help="socket bytes to a plugin hook: mexc_core against wsproto+upb and websockets+upb",
-        description=pipeline.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        pipeline.__doc__,
+        "socket bytes to a plugin hook: mexc_core against wsproto+upb and websockets+upb",
     )
     cmd.add_argument(
         "--messages", type=_positive, default=20_200, help="corpus size (default 20200)"
     )
     cmd.add_argument("--rounds", type=_positive, default=5, help="interleaved rounds (default 5)")
     cmd.add_argument("--seed", type=int, default=1, help="corpus seed (default 1)")
-    cmd.add_argument("--json-only", action="store_true", help="print only the one-line JSON report")
-    cmd = commands.add_parser(
+    cmd = _subcommand(
+        commands,
         "scale",
-        help="MexcClient against a pre-encoded blaster process: pushes/s per core, latency",
-        description=scale.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        scale.__doc__,
+        "MexcClient against a pre-encoded blaster process: pushes/s per core, latency",
     )
     cmd.add_argument("--topics", type=_positive, default=3000, help="topics (default 3000)")
     cmd.add_argument(
@@ -90,7 +104,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     cmd.add_argument("--rate", type=float, default=10_000, help="pushes/s for latency (10000)")
     cmd.add_argument("--seconds", type=float, default=10.0, help="seconds per phase (default 10)")
-    cmd.add_argument("--json-only", action="store_true", help="print only the one-line JSON report")
     cmd = commands.add_parser("all", help="every benchmark, one after the other")
     cmd.add_argument("--smoke", action="store_true", help="tiny sizes (seconds in all)")
     cmd.add_argument("--json", action="store_true", help="print only one JSON line per benchmark")

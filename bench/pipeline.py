@@ -265,54 +265,56 @@ class _Plan:
 
         return _Setup(feed, lambda: delivered[0])
 
+    def _reference(self, messages_of: Callable[[int, bytes], list[bytes]]) -> _Setup:
+        """Framing by ``messages_of(link, read)`` (whole messages out), then upb."""
+        upb = self.upb
+        delivered = [0]
+
+        def feed() -> None:
+            count = 0
+            for link, data in self.reads:
+                messages = messages_of(link, data)
+                upb(messages)
+                count += len(messages)
+            delivered[0] += count
+
+        return _Setup(feed, lambda: delivered[0])
+
     def wsproto_upb(self) -> _Setup:
         conns = [WsprotoConnection(ConnectionType.CLIENT) for _ in range(self.links)]
         partial = [b""] * self.links  # wsproto hands a message cut by a read in pieces
-        upb = self.upb
-        delivered = [0]
 
-        def feed() -> None:
-            count = 0
-            for link, data in self.reads:
-                conn = conns[link]
-                conn.receive_data(data)
-                messages = []
-                for event in conn.events():
-                    if type(event) is BytesMessage:
-                        if not event.message_finished:
-                            partial[link] += event.data
-                        elif partial[link]:
-                            messages.append(partial[link] + event.data)
-                            partial[link] = b""
-                        else:
-                            messages.append(bytes(event.data))
-                upb(messages)
-                count += len(messages)
-            delivered[0] += count
+        def messages_of(link: int, data: bytes) -> list[bytes]:
+            conn = conns[link]
+            conn.receive_data(data)
+            messages = []
+            for event in conn.events():
+                if type(event) is BytesMessage:
+                    if not event.message_finished:
+                        partial[link] += event.data
+                    elif partial[link]:
+                        messages.append(partial[link] + event.data)
+                        partial[link] = b""
+                    else:
+                        messages.append(bytes(event.data))
+            return messages
 
-        return _Setup(feed, lambda: delivered[0])
+        return self._reference(messages_of)
 
     def websockets_upb(self) -> _Setup:
         protos = [Protocol(Side.CLIENT, state=WS_OPEN, max_size=None) for _ in range(self.links)]
-        upb = self.upb
         binary = Opcode.BINARY
-        delivered = [0]
 
-        def feed() -> None:
-            count = 0
-            for link, data in self.reads:
-                proto = protos[link]
-                proto.receive_data(data)
-                messages = [
-                    bytes(f.data)
-                    for f in proto.events_received()
-                    if type(f) is Frame and f.opcode is binary
-                ]
-                upb(messages)
-                count += len(messages)
-            delivered[0] += count
+        def messages_of(link: int, data: bytes) -> list[bytes]:
+            proto = protos[link]
+            proto.receive_data(data)
+            return [
+                bytes(f.data)
+                for f in proto.events_received()
+                if type(f) is Frame and f.opcode is binary
+            ]
 
-        return _Setup(feed, lambda: delivered[0])
+        return self._reference(messages_of)
 
     def setup(self, name: str) -> _Setup:
         if name == "mexc_core":

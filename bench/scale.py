@@ -91,6 +91,7 @@ class ScaleReport:
     wall_seconds: float
     latency_rate: float
     steady_pushes: int
+    steady_dropped: int
     steady_cpu: float
     steady_wall: float
     latency_pushes: int
@@ -116,6 +117,7 @@ class ScaleReport:
                 "decoded_per_cpu_s": round((self.pushes + self.dropped) / self.cpu_seconds),
                 "latency_rate": self.latency_rate,
                 "steady_pushes": self.steady_pushes,
+                "steady_dropped": self.steady_dropped,
                 "steady_pushes_per_s_wall": round(self.steady_pushes / self.steady_wall),
                 "steady_cpu_share": round(self.steady_cpu / self.steady_wall, 4),
                 "steady_pushes_per_cpu_s": round(self.steady_pushes / self.steady_cpu),
@@ -141,7 +143,8 @@ class ScaleReport:
                 f"{self.steady_pushes / self.steady_wall:,.0f}/s to the hook, "
                 f"{self.steady_cpu / self.steady_wall:.0%} of a core, "
                 f"{self.steady_pushes / self.steady_cpu:,.0f} pushes per CPU second, "
-                f"{self.steady_cpu / self.steady_pushes * 1e7:.0f} ms CPU per 10k pushes",
+                f"{self.steady_cpu / self.steady_pushes * 1e7:.0f} ms CPU per 10k pushes, "
+                f"{self.steady_dropped} dropped by the full inbox",
                 f"  flood       at {self.flood_rate:,.0f}/s asked: "
                 f"{self.pushes / self.wall_seconds:,.0f}/s to the hook, "
                 f"{(self.pushes + self.dropped) / self.cpu_seconds:,.0f} decoded per CPU second "
@@ -178,11 +181,13 @@ async def _measure(
         # latency (first: a flood leaves a backlog behind)
         _command(stdin, f"rate {rate}")
         await anyio.sleep(min(1.0, seconds / 4))  # warm up
+        steady_dropped0 = client.inbox.dropped
         steady0, cpu0, wall0 = hook.pushes, time.process_time(), time.perf_counter()
         hook.timing = True
         await anyio.sleep(seconds)
         hook.timing = False
         steady = hook.pushes - steady0
+        steady_dropped = client.inbox.dropped - steady_dropped0
         steady_cpu = time.process_time() - cpu0
         steady_wall = time.perf_counter() - wall0
         # throughput under a flood
@@ -213,6 +218,7 @@ async def _measure(
         wall_seconds=wall,
         latency_rate=rate,
         steady_pushes=steady,
+        steady_dropped=steady_dropped,
         steady_cpu=steady_cpu,
         steady_wall=steady_wall,
         latency_pushes=len(lat),

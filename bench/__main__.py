@@ -21,8 +21,10 @@ from bench import book, decode, pipeline, scale
 
 #: Why ``all`` has no ccxt figures (see the performance page).
 CCXT_REASON = (
-    "not measured: no ccxt MEXC protobuf benchmark was built in this round "
-    "(ccxt is not a dependency of this project)"
+    "not measured: ccxt 4.5.90 installs and has a MEXC protobuf path, but locking it "
+    "downgrades cffi, charset-normalizer, idna and pycparser for the whole workspace, "
+    "and its handlers need loaded markets and a running event loop (order book "
+    "snapshots), so no offline like-for-like benchmark was built"
 )
 
 

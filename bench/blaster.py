@@ -238,7 +238,10 @@ async def _main(port: int, rate: float) -> None:
     ticker = asyncio.create_task(blaster.tick())
     async with server:
         await done
-    ticker.cancel()
+        ticker.cancel()
+        for peer in list(blaster.peers):  # their readers end at EOF, not by cancellation
+            peer.writer.transport.abort()
+        await asyncio.sleep(0.1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

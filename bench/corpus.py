@@ -47,7 +47,7 @@ from mexc_core.messages import (
 )
 from mexc_core.wire import encode_push
 
-__all__ = ("MIX", "Corpus", "build")
+__all__ = ("MIX", "PAIRS", "Corpus", "build")
 
 #: Share of each channel kind in the corpus, in percent of frames.
 MIX: Final[dict[str, int]] = {
@@ -60,7 +60,7 @@ MIX: Final[dict[str, int]] = {
 }
 
 #: ``(symbol, typical price, price decimals, quantity decimals)``, busiest first.
-_PAIRS: Final = (
+PAIRS: Final = (
     ("BTCUSDT", "93000", 2, 8),
     ("ETHUSDT", "3000", 2, 5),
     ("SOLUSDT", "180", 2, 3),
@@ -217,7 +217,7 @@ class _Market:
                 mid=int(Decimal(price).scaleb(price_dp)),
                 version=rng.randrange(10**10, 6 * 10**10),
             )
-            for symbol, price, price_dp, qty_dp in _PAIRS
+            for symbol, price, price_dp, qty_dp in PAIRS
         ]
         # Activity is Zipf-like: BTCUSDT is the busiest pair by far.
         weights = [1 / (rank + 1) for rank in range(len(pairs))]

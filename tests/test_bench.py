@@ -1,4 +1,4 @@
-"""Smoke tests of the benchmarks (``python -m bench decode``, ``python -m bench book``).
+"""Smoke tests of the benchmarks (``python -m bench decode|book|pipeline|scale``).
 
 They check that it runs, agrees with itself and reports what it should; they
 never look at how fast anything is.
@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bench import blaster, pipeline
 from bench import book as book_bench
 from bench.__main__ import main
 from bench.corpus import MIX, build
@@ -129,3 +130,62 @@ def test_a_book_that_drops_deletions_is_caught(
     monkeypatch.setattr(book_bench, "_decimal_side", keep_everything)
     assert main(["book", "--diffs", "200", "--levels", "50", "--repeat", "1"]) == 1
     assert "sortedcontainers_decimal and float_bisect hold different" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- pipeline, scale, all
+
+
+def test_pipeline_delivers_every_frame_and_reports_every_stage(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["pipeline", "--messages", "400", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out.splitlines()[-1])
+    assert report["bench"] == "pipeline"
+    assert report["frames"] == len(pipeline.workload(400, 1).payloads)
+    assert report["links"] >= 1
+    assert report["reference"] == "wsproto_upb"
+    implementations = report["implementations"]
+    assert set(implementations) == set(pipeline.NAMES)
+    assert implementations["wsproto_upb"]["ratio_to_wsproto_upb"] == 1.0
+    for numbers in implementations.values():
+        assert 0 < numbers["us_per_frame_min"] <= numbers["us_per_frame"]
+        assert numbers["us_per_frame"] <= numbers["us_per_frame_max"]
+    assert "mexc_core" in out.split('{"bench"')[0]
+
+
+def test_pipeline_frames_are_unmasked_server_frames() -> None:
+    assert pipeline.frame(b"x")[:2] == b"\x82\x01"
+    assert pipeline.frame(b"y" * 200)[:4] == b"\x82\x7e\x00\xc8"
+    assert pipeline.frame(b"z" * 70_000)[:2] == b"\x82\x7f"
+
+
+def test_scale_smoke_runs_against_the_blaster(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["scale", "--topics", "61", "--flood", "3000", "--rate", "500", "--seconds", "0.5"]
+    assert main([*args, "--json-only"]) == 0
+    out = capsys.readouterr().out
+    assert len(out.splitlines()) == 1
+    report = json.loads(out)
+    assert report["bench"] == "scale"
+    assert report["topics"] == 61
+    assert report["connections"] == 3  # 30 topics per connection
+    assert report["steady_pushes"] > 0
+    assert report["pushes"] + report["dropped"] >= 0
+    assert report["latency_pushes"] > 0
+    assert 0 < report["latency_p50_us"] <= report["latency_p99_us"] <= report["latency_max_us"]
+    assert report["rss_bytes"] > 0
+
+
+def test_blaster_topics_are_distinct_and_cover_its_kinds() -> None:
+    topics = blaster.topics(3000)
+    assert len(set(topics)) == 3000
+    assert {t.split("@")[1] for t in topics} == {
+        template.split("@")[1] for template, _ in blaster.KINDS
+    }
+
+
+def test_all_prints_one_json_object_per_benchmark(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["all", "--smoke", "--json"]) == 0
+    reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["bench"] for r in reports] == ["decode", "book", "pipeline", "scale", "ccxt"]
+    assert reports[-1]["available"] is False

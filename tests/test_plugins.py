@@ -285,7 +285,7 @@ def test_only_loads_the_plugins_named() -> None:
     assert not plugin_manager(only=[]).list_name_plugin()
 
 
-def test_push_plans_are_resolved_once_per_channel_and_stay_bounded(
+def test_push_plans_per_channel_stay_bounded_and_keep_delivering(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[tuple[str, str]] = []

@@ -21,6 +21,7 @@ from mexc_core.cli.common import (
     CommandFailed,
     CommandParser,
     Progress,
+    add_connection_arguments,
     add_debug_argument,
     add_plugin_arguments,
     follow,
@@ -30,7 +31,6 @@ from mexc_core.cli.common import (
     result_output,
     say,
 )
-from mexc_core.cli.watch import add_connection_arguments
 from mexc_core.errors import InvalidTopic
 from mexc_core.events import BookResyncStarted, BookSynced, BookUpdated, BookView, Event
 

@@ -34,7 +34,7 @@ import anyio
 import anyio.abc
 import pluggy
 
-from mexc_core.aio.client import Endpoint, MexcClient
+from mexc_core.aio.client import DEFAULT_URL, Endpoint, MexcClient
 from mexc_core.errors import MexcError, SubscriptionError
 from mexc_core.events import (
     Event,
@@ -60,6 +60,7 @@ __all__ = (
     "CommandParser",
     "Interrupted",
     "Progress",
+    "add_connection_arguments",
     "add_debug_argument",
     "add_plugin_arguments",
     "follow",
@@ -297,6 +298,25 @@ def _parse(kind: Callable[[str], _T], text: str, what: str) -> _T:
         return kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}") from None
+
+
+def add_connection_arguments(p: argparse.ArgumentParser, *, attempts: int = 5) -> None:
+    """``--endpoint``, ``--ca-file``, ``--attempts``, ``--retry-forever``, ``--quiet``."""
+    p.add_argument(
+        "--endpoint",
+        type=ws_url,
+        default=DEFAULT_URL,
+        help=f"WebSocket URL (default {DEFAULT_URL})",
+    )
+    p.add_argument("--ca-file", help="trust this CA bundle for wss:// (e.g. a local simulator)")
+    p.add_argument(
+        "--attempts",
+        type=positive_int,
+        default=attempts,
+        help=f"give up after N failed connection attempts in a row (default {attempts})",
+    )
+    p.add_argument("--retry-forever", action="store_true", help="never give up connecting")
+    p.add_argument("-q", "--quiet", action="store_true", help="report only failures on stderr")
 
 
 # ---------------------------------------------------------------- plugins

@@ -18,21 +18,20 @@ from typing import TYPE_CHECKING, Final
 import anyio
 
 from mexc_core import channels, wire
-from mexc_core.aio.client import DEFAULT_URL, MexcClient
+from mexc_core.aio.client import MexcClient
 from mexc_core.aio.http import DEFAULT_BASE_URL
 from mexc_core.cli.common import (
     EXIT_USAGE,
     CommandFailed,
     CommandParser,
     Progress,
+    add_connection_arguments,
     add_debug_argument,
     add_plugin_arguments,
     follow,
     load_plugins,
     non_negative_int,
-    positive_int,
     result_output,
-    ws_url,
 )
 from mexc_core.errors import InvalidCredentials, InvalidTopic
 from mexc_core.rest import Credentials
@@ -45,25 +44,6 @@ __all__ = ("API_KEY_ENV", "API_SECRET_ENV", "add_parser", "credentials_from", "r
 #: The environment variables ``watch`` reads the API key and secret from.
 API_KEY_ENV: Final = "MEXC_API_KEY"
 API_SECRET_ENV: Final = "MEXC_API_SECRET"  # noqa: S105 - a variable name
-
-
-def add_connection_arguments(p: argparse.ArgumentParser, *, attempts: int = 5) -> None:
-    """``--endpoint``, ``--ca-file``, ``--attempts``, ``--retry-forever``, ``--quiet``."""
-    p.add_argument(
-        "--endpoint",
-        type=ws_url,
-        default=DEFAULT_URL,
-        help=f"WebSocket URL (default {DEFAULT_URL})",
-    )
-    p.add_argument("--ca-file", help="trust this CA bundle for wss:// (e.g. a local simulator)")
-    p.add_argument(
-        "--attempts",
-        type=positive_int,
-        default=attempts,
-        help=f"give up after N failed connection attempts in a row (default {attempts})",
-    )
-    p.add_argument("--retry-forever", action="store_true", help="never give up connecting")
-    p.add_argument("-q", "--quiet", action="store_true", help="report only failures on stderr")
 
 
 def add_parser(sub: argparse._SubParsersAction[CommandParser]) -> None:
@@ -99,10 +79,10 @@ def credentials_from(args: argparse.Namespace, private: list[str]) -> Credential
 
     :raises CommandFailed: a private topic without credentials (status 2).
     """
-    key = args.api_key or os.environ.get(API_KEY_ENV)
-    secret = args.api_secret or os.environ.get(API_SECRET_ENV)
     if not private:
         return None
+    key = args.api_key or os.environ.get(API_KEY_ENV)
+    secret = args.api_secret or os.environ.get(API_SECRET_ENV)
     if not key or not secret:
         missing = " and ".join(
             name for name, value in ((API_KEY_ENV, key), (API_SECRET_ENV, secret)) if not value

@@ -186,10 +186,6 @@ class Link:
         #: The pool's record of its next deadline, and the version of that record.
         self.due: float | None = None
         self.due_version = 0
-        self.changed()
-
-    def changed(self) -> None:
-        """Its next deadline may have moved: the pool recomputes it."""
         self._changed.add(self)
 
     @property

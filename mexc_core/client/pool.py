@@ -592,7 +592,6 @@ class ConnectionPool:
         link = self._by_cid.get(cid)
         if link is None or link.conn is None or link.state not in TRANSPORT_UP:
             return b""
-        self._changed.add(link)  # (writing moves nothing today; cheap to be sure)
         return link.conn.data_to_send()
 
     def next_deadline(self) -> float | None:
@@ -771,7 +770,6 @@ class ConnectionPool:
             return
         conn = link.conn
         assert conn is not None
-        self._touch(link)
         try:
             conn.receive_data(data, now)
         except RemoteProtocolError as exc:
@@ -809,7 +807,6 @@ class ConnectionPool:
             if link.state in TRANSPORT_UP:
                 assert link.conn is not None
                 link.conn.handle_timer(now)
-                self._touch(link)
                 self._handle_events(link, now)
         for handover in list(self._handovers.values()):
             if handover.timer(now):
@@ -1175,7 +1172,7 @@ class ConnectionPool:
     def _handle_events(self, link: Link, now: float) -> None:
         conn = link.conn
         assert conn is not None
-        self._touch(link)
+        self._touch(link)  # after every read and timer of the connection
         for event in conn.events():
             if link.conn is not conn:
                 return  # released by an earlier event; its last events are moot

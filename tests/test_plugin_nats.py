@@ -8,6 +8,21 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mexc_plugin_nats import NatsOptions, NatsOptionsError
+from mexc_plugin_nats.leases import parse_shard_key, plan, shard_key
+from mexc_plugin_nats.message import (
+    KIND_HEADER,
+    BookMessage,
+    EventMessage,
+    MessageError,
+    PushMessage,
+    book_message,
+    event_message,
+    push_message,
+    push_msg_id,
+    push_subject,
+    read,
+)
 
 from mexc_core import wire
 from mexc_core.errors import InvalidTopic
@@ -20,22 +35,6 @@ from mexc_core.messages import (
     PublicSpotKlineV3Api,
 )
 from mexc_core.testing.strategies import pushes, records
-from mexc_plugin_nats import NatsOptions, NatsOptionsError
-from mexc_plugin_nats.leases import parse_shard_key, plan, shard_key
-from mexc_plugin_nats.message import (
-    KIND_HEADER,
-    MSG_ID_HEADER,
-    BookMessage,
-    EventMessage,
-    MessageError,
-    PushMessage,
-    book_message,
-    event_message,
-    push_message,
-    push_msg_id,
-    push_subject,
-    read,
-)
 
 DEPTH = "spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT"
 DEALS = "spot@public.aggre.deals.v3.api.pb@10ms@ETHUSDT"
@@ -192,7 +191,9 @@ def test_foreign_messages_are_refused_with_the_reason(
 
 def test_options_default_and_convert() -> None:
     assert NatsOptions.parse({}) == NatsOptions()
-    got = NatsOptions.parse({"url": "nats://h:1", "max_buffer": 5, "ack_timeout": 1, "books": False})
+    got = NatsOptions.parse(
+        {"url": "nats://h:1", "max_buffer": 5, "ack_timeout": 1, "books": False}
+    )
     assert (got.url, got.max_buffer, got.ack_timeout, got.books) == ("nats://h:1", 5, 1.0, False)
 
 

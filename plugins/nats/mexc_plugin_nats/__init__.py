@@ -23,12 +23,13 @@ nats-py runs on asyncio only, so the client must run on the asyncio backend.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
+
+import anyio
 
 from mexc_core.errors import InvalidTopic
 from mexc_core.events import (
@@ -286,8 +287,9 @@ class NatsPlugin:
         finally:
             self.connected = False
             if own:
-                with contextlib.suppress(Exception):
-                    await nc.drain()
+                # the client is stopping (this task is cancelled): close for real
+                with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                    await nc.close()
 
     async def _publish_forever(self, js: nats.js.JetStreamContext, options: NatsOptions) -> None:
         from nats.errors import Error as NatsError  # noqa: PLC0415

@@ -5,9 +5,11 @@ expire after the lease time (the bucket's TTL):
 
 - ``workers.ID``: a worker's heartbeat, written every tick;
 - ``shard.SYMBOL.R``: slot ``R`` (``0 .. replicas``: one more than the replicas,
-  for handovers) of ``SYMBOL``, whose value is the id of the worker holding it. A worker renews its shards every tick
-  (a compare-and-set on the revision it last wrote); a dead worker's shards
-  expire and are claimed by the others within one lease time.
+  for handovers) of ``SYMBOL``, whose value is the id of the worker holding it.
+
+A worker renews its shards every tick (a compare-and-set on the revision it last
+wrote); a dead worker's shards expire and are claimed by the others within one
+lease time.
 
 Each tick a worker reads the bucket and asks :func:`plan` what to do. The plan
 spreads ``len(symbols) * min(replicas, workers)`` shards evenly: each worker aims

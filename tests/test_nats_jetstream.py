@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,6 +33,7 @@ from mexc_core.hookspecs import hookimpl
 from mexc_core.messages import PublicAggreDealsV3Api, PublicAggreDepthsV3Api
 from mexc_sim.server import RunningSimulator
 from tests.nats_server import NatsServer, nats_server
+from tests.test_docs_examples import _load
 from tests.util import FACTOR
 
 pytestmark = pytest.mark.slow  # a nats-server, the simulator, sockets and processes
@@ -255,3 +257,55 @@ def test_three_workers_one_killed_no_gap_no_duplicate(
     assert claims_after_kill
     assert takeover <= ttl + 10 * FACTOR
     print(f"depth diffs per topic {per_topic}; takeover {takeover:.1f} s (lease {ttl} s)")  # noqa: T201
+
+
+def test_the_docs_example_publishes_and_reads_back_in_order(
+    nats_server: NatsServer, mexc_sim: RunningSimulator
+) -> None:
+    example = _load("nats_reader.py")
+    published = anyio.run(example.publish, mexc_sim.ws_url, nats_server.url, 20, backend="asyncio")
+    assert published >= 20
+    spans = anyio.run(example.versions, nats_server.url, backend="asyncio")
+    assert len(spans) >= 20 - 1  # one message was the link_connected event
+    for (_, last), (low, _) in itertools.pairwise(spans):
+        assert low == last + 1
+
+
+def run_worker_command(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mexc_core.cli", "worker", *args],
+        capture_output=True,
+        text=True,
+        timeout=60 * FACTOR,
+        check=False,
+    )
+
+
+def test_a_worker_without_a_nats_url_says_what_to_give() -> None:
+    done = run_worker_command("--nats", "http://127.0.0.1:1", "--symbols", "BTCUSDT")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "mexc worker: --nats 'http://127.0.0.1:1' is not a NATS URL; give nats://HOST:PORT\n"
+    )
+
+
+def test_a_worker_with_an_unknown_channel_names_it() -> None:
+    done = run_worker_command(
+        "--nats", "nats://127.0.0.1:1", "--symbols", "BTCUSDT", "--channels", "nothing"
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "nothing" in done.stderr
+    assert "`mexc channels` lists the channels" in done.stderr
+
+
+def test_a_worker_that_cannot_reach_nats_says_so_in_one_line() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connections are refused
+        done = run_worker_command("--nats", f"nats://127.0.0.1:{port}", "--symbols", "BTCUSDT")
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert lines[-1].startswith(f"mexc worker: cannot reach NATS at nats://127.0.0.1:{port}")
+    assert lines[-1].endswith("start nats-server with JetStream (-js) or fix --nats")
+    assert "Traceback" not in done.stderr

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ __all__ = (
     "NatsOptionsError",
     "NatsPlugin",
     "PushMessage",
+    "connect",
     "ensure_stream",
     "plugin",
     "read",
@@ -72,8 +74,12 @@ __all__ = (
 
 __version__ = "0.1.0.dev0"
 
+log = logging.getLogger("mexc_plugin_nats")
+
 #: The NATS server the plugin publishes to unless told otherwise.
 DEFAULT_NATS_URL: Final = "nats://127.0.0.1:4222"
+#: Tries to reach NATS when starting, before giving up (then: reconnect for ever).
+CONNECT_ATTEMPTS: Final = 5
 #: Messages published and not yet acknowledged, at most.
 PUBLISH_WINDOW: Final = 1000
 #: JetStream's duplicate window for the stream the plugin creates (seconds).
@@ -148,6 +154,34 @@ class NatsOptions:
         return cls(**values)  # type: ignore[arg-type]
 
 
+async def connect(
+    url: str, name: str, *, attempts: int = CONNECT_ATTEMPTS
+) -> nats.aio.client.Client:
+    """Connect to NATS: ``attempts`` tries at first, then reconnecting for ever.
+
+    Errors after the first connection are logged (logger ``mexc_plugin_nats``) in
+    one line each, not printed with a traceback.
+
+    :raises nats.errors.NoServersError: no server answered ``attempts`` tries.
+    """
+    import nats  # noqa: PLC0415 - nats-py loads on use
+
+    async def quiet(exc: Exception) -> None:
+        log.warning("nats %s: %s", name, exc or type(exc).__name__)
+
+    nc = await nats.connect(
+        url,
+        name=name,
+        connect_timeout=2,
+        reconnect_time_wait=0.5,
+        max_reconnect_attempts=attempts,
+        error_cb=quiet,
+    )
+    # once connected, a lost server is waited for: never give up
+    nc.options["max_reconnect_attempts"] = -1
+    return nc
+
+
 async def ensure_stream(js: nats.js.JetStreamContext, name: str, prefix: str) -> None:
     """Create the stream ``name`` on ``prefix.>`` unless it exists."""
     from nats.js.api import StreamConfig  # noqa: PLC0415 - nats-py loads on use
@@ -178,7 +212,7 @@ class NatsPlugin:
         self._connection = connection
         self._buffer: deque[Outgoing] = deque()
         self._inflight: deque[tuple[Outgoing, asyncio.Future[PubAck], float]] = deque()
-        self._ready = asyncio.Event()
+        self._ready: asyncio.Event | None = None
         self._sequence = itertools.count(1)
         self._unreported = 0
         self.connected = False
@@ -262,23 +296,16 @@ class NatsPlugin:
             self.dropped += 1
             self._unreported += 1
         self._buffer.append(message)
-        self._ready.set()
+        if self._ready is not None:
+            self._ready.set()
 
     async def _run(self) -> None:
-        import nats  # noqa: PLC0415 - nats-py loads on use
-
         options = self.options
         assert options is not None
         nc = self._connection
         own = nc is None
         if nc is None:
-            nc = await nats.connect(
-                options.url,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
-                connect_timeout=2,
-                name=f"mexc {options.worker}",
-            )
+            nc = await connect(options.url, f"mexc {options.worker}")
         try:
             js = nc.jetstream(timeout=options.ack_timeout)
             await ensure_stream(js, options.stream, options.prefix)
@@ -286,6 +313,10 @@ class NatsPlugin:
             await self._publish_forever(js, options)
         finally:
             self.connected = False
+            self._ready = None
+            # not acknowledged: they go first when the client starts again
+            while self._inflight:
+                self._buffer.appendleft(self._inflight.pop()[0])
             if own:
                 # the client is stopping (this task is cancelled): close for real
                 with anyio.CancelScope(shield=True), anyio.move_on_after(2):
@@ -296,6 +327,7 @@ class NatsPlugin:
 
         loop = asyncio.get_running_loop()
         inflight = self._inflight
+        ready = self._ready = asyncio.Event()  # of this event loop (a client may restart)
         while True:
             self._reap(loop.time(), options.ack_timeout)
             if self._buffer and len(inflight) < PUBLISH_WINDOW:
@@ -319,8 +351,8 @@ class NatsPlugin:
                 count, self._unreported = self._unreported, 0
                 self._event("overflow", {"dropped": count})
                 continue
-            self._ready.clear()
-            waiting: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._ready.wait())]
+            ready.clear()
+            waiting: list[asyncio.Future[Any]] = [asyncio.ensure_future(ready.wait())]
             if inflight:
                 waiting.append(inflight[0][1])
             timeout = (

@@ -24,7 +24,7 @@ import anyio
 from mexc_core import channels
 from mexc_core.aio.client import DEFAULT_URL, MexcClient
 from mexc_core.aio.http import DEFAULT_BASE_URL
-from mexc_plugin_nats import NatsPlugin, ensure_stream
+from mexc_plugin_nats import NatsPlugin, connect, ensure_stream
 from mexc_plugin_nats.leases import WORKER_PREFIX, parse_shard_key, plan, shard_key
 
 if TYPE_CHECKING:
@@ -175,8 +175,6 @@ async def run_worker(
     :param pm: the plugin manager (the NATS plugin is added when missing).
     :param on_change: called with the symbols held whenever they change.
     """
-    import nats  # noqa: PLC0415 - nats-py loads on use
-
     for name in config.channels:
         topics_of(config.symbols[0], [name])  # an unknown channel fails here, once
     publisher = plugin or NatsPlugin()
@@ -191,13 +189,7 @@ async def run_worker(
         "worker": config.worker,
         "max_buffer": config.max_buffer,
     }
-    nc = await nats.connect(
-        config.nats_url,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
-        connect_timeout=2,
-        name=f"mexc {config.worker} leases",
-    )
+    nc = await connect(config.nats_url, f"mexc {config.worker} leases")
     try:
         js = nc.jetstream()
         await ensure_stream(js, config.stream, config.prefix)

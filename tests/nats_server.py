@@ -11,7 +11,6 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,22 +18,49 @@ import pytest
 from tests.util import FACTOR
 
 
-@dataclass
 class NatsServer:
-    """A running ``nats-server -js``."""
+    """A ``nats-server -js`` on a loopback port, its store in ``store``."""
 
-    process: subprocess.Popen[bytes]
-    port: int
+    def __init__(self, binary: str, store: Path) -> None:
+        self.binary = binary
+        self.store = store
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
+    def start(self) -> None:
+        """Start it (again: same port, same store) and wait until it accepts."""
+        self.process = subprocess.Popen(
+            [self.binary, "-js", "-sd", str(self.store), "-a", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10 * FACTOR
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"nats-server did not start (status {self.process.poll()})")
+                time.sleep(0.05)
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    def stop(self) -> None:
+        """Stop it (SIGTERM, then SIGKILL)."""
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10 * FACTOR)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
 
 
 @pytest.fixture
@@ -43,27 +69,9 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
     binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
     if not Path(binary).exists():
         pytest.fail("nats-server is not installed: `apt-get install nats-server` (.ci/run does)")
-    port = _free_port()
-    process = subprocess.Popen(
-        [binary, "-js", "-sd", str(tmp_path / "js"), "-a", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = NatsServer(binary, tmp_path / "js")
+    server.start()
     try:
-        deadline = time.monotonic() + 10 * FACTOR
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"nats-server did not start (status {process.poll()})")
-                time.sleep(0.05)
-        yield NatsServer(process, port)
+        yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()

@@ -309,3 +309,46 @@ def test_a_worker_that_cannot_reach_nats_says_so_in_one_line() -> None:
     assert lines[-1].startswith(f"mexc worker: cannot reach NATS at nats://127.0.0.1:{port}")
     assert lines[-1].endswith("start nats-server with JetStream (-js) or fix --nats")
     assert "Traceback" not in done.stderr
+
+
+def test_pushes_received_while_nats_is_down_reach_the_stream_after_it_returns(
+    nats_server: NatsServer, mexc_sim: RunningSimulator
+) -> None:
+    publisher = NatsPlugin()
+    seen = Ids()
+    topic = DEPTH.format("BTCUSDT")
+
+    async def until(what: str, check: Callable[[], bool]) -> None:
+        with anyio.move_on_after(30 * FACTOR) as scope:
+            while not check():
+                await anyio.sleep(0.05)
+        if scope.cancelled_caught:
+            pytest.fail(f"timed out waiting until {what}")
+
+    async def main() -> int:
+        async with MexcClient(
+            mexc_sim.ws_url,
+            plugins=[publisher, seen],
+            entry_points=False,
+            options={"nats": {"url": nats_server.url, "worker": "c", "ack_timeout": 0.5}},
+        ) as client:
+            await client.subscribe([topic])
+            await until("some are published", lambda: publisher.published >= 10)
+            await anyio.to_thread.run_sync(nats_server.stop)
+            down_at = len(seen.ids)
+            await until("pushes arrive while NATS is down", lambda: len(seen.ids) >= down_at + 10)
+            waiting = publisher.buffered
+            await anyio.to_thread.run_sync(nats_server.start)
+            await until("the backlog is published", lambda: publisher.buffered == 0)
+            return waiting
+
+    waiting = anyio.run(main, backend="asyncio")
+    assert waiting >= 10
+    assert publisher.republished >= 1
+    assert publisher.dropped == 0
+    messages = anyio.run(stream_messages, nats_server.url, backend="asyncio")
+    pushes = [m for m in messages if isinstance(m, PushMessage)]
+    stored = {push_msg_id(m.push) for m in pushes}
+    assert set(seen.ids) <= stored, "a push the client received is missing from the stream"
+    check_no_gap_no_duplicate(pushes)
+    print(f"{waiting} waited while NATS was down; {publisher.republished} republished")  # noqa: T201

@@ -308,6 +308,8 @@ TOOLS = (
     "sphinx-build -W --keep-going -b html docs ",
     "python -m bench ",
     "bash .ci/run",
+    "pip install mexc-plugin-nats",
+    "nats stream add",
 )
 
 

@@ -30,7 +30,7 @@ import sys
 from collections.abc import Iterable, Sequence
 
 from mexc_core import __version__, build_info, channels, wire
-from mexc_core.cli import book, watch
+from mexc_core.cli import book, watch, worker
 from mexc_core.cli.common import (
     EXIT_NO_SIMULATOR,
     CommandParser,
@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_plugins)
     watch.add_parser(sub)
     book.add_parser(sub)
+    worker.add_parser(sub)
     return parser
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from dataclasses import fields
+from pathlib import Path
 
 import anyio
 import anyio.to_thread
@@ -130,6 +132,16 @@ def test_metric_names_follow_the_conventions() -> None:
         assert kind in ("counter", "gauge", "histogram"), name
         assert all(label.isidentifier() for label in labels), name
         assert text.endswith("."), name
+
+
+def test_the_docs_table_is_the_metrics_served() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "metrics.rst").read_text()
+    rows = re.findall(r"   \* - ``(mexc_\w+)``\n     - (\w+)\n     - (.+)\n     - (.+)\n", page)
+    documented = {
+        name: (kind, tuple(re.findall(r"``(\w+)``", labels)), text)
+        for name, kind, labels, text in rows
+    }
+    assert documented == dict(METRICS)
 
 
 @pytest.mark.parametrize(

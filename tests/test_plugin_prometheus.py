@@ -549,12 +549,14 @@ def test_metrics_without_the_plugin_installed_is_one_line() -> None:
 
 
 @pytest.mark.parametrize("bad", ["9464", "127.0.0.1:70000", "127.0.0.1:x"])
+@pytest.mark.parametrize("command", ["watch", "book", "demo"])
 def test_a_bad_metrics_address_is_a_usage_error(
-    bad: str, capsys: pytest.CaptureFixture[str]
+    command: str, bad: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from mexc_core import cli  # noqa: PLC0415
 
+    target = {"watch": DEALS[0], "book": "BTCUSDT", "demo": "--duration=1"}[command]
     with pytest.raises(SystemExit) as exited:
-        cli.main(["watch", DEALS[0], "--metrics", bad])
+        cli.main([command, target, "--metrics", bad])
     assert exited.value.code == 2
-    assert "argument --metrics:" in capsys.readouterr().err
+    assert f"mexc {command}: argument --metrics: must be" in capsys.readouterr().err

@@ -61,6 +61,7 @@ from mexc_sim.faults import Faults
 from mexc_sim.protocol import SimConfig
 from mexc_sim.server import RunningSimulator
 from tests.test_aio_client import running, served
+from tests.test_cli_failures import free_port, mexc, one_line
 from tests.util import FACTOR, EventRecorder, SteppedTime
 
 DEALS = [f"spot@public.aggre.deals.v3.api.pb@100ms@{s}" for s in ("BTCUSDT", "ETHUSDT")]
@@ -458,22 +459,6 @@ def test_an_unknown_path_and_method_are_refused(anyio_backend: str) -> None:
 # ---------------------------------------------------------------- the command line
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def mexc(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mexc_core.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout * FACTOR,
-        check=False,
-    )
-
-
 @pytest.mark.slow
 def test_watch_with_metrics_is_scraped_while_it_runs(mexc_sim: RunningSimulator) -> None:
     port = free_port()
@@ -515,10 +500,9 @@ def test_metrics_on_a_port_in_use_is_one_line() -> None:
         port = taken.getsockname()[1]
         result = mexc("watch", DEALS[0], "--endpoint", "ws://127.0.0.1:1/ws", "--metrics",
                       f"127.0.0.1:{port}")  # fmt: skip
-    assert result.returncode == EXIT_FAILED
-    assert result.stderr == (
+    assert one_line(result, EXIT_FAILED) == (
         f"mexc watch: port {port} on 127.0.0.1 is in use; pick another with --metrics, "
-        "or --metrics 127.0.0.1:0 for any free one\n"
+        "or --metrics 127.0.0.1:0 for any free one"
     )
 
 
@@ -541,10 +525,9 @@ def test_metrics_without_the_plugin_installed_is_one_line() -> None:
         timeout=60 * FACTOR,
         check=False,
     )
-    assert result.returncode == EXIT_NOT_INSTALLED
-    assert result.stderr == (
+    assert one_line(result, EXIT_NOT_INSTALLED) == (
         "mexc watch: --metrics needs the Prometheus plugin, which is not installed; run "
-        "`pip install mexc-plugin-prometheus` (or `uv sync` in the repository)\n"
+        "`pip install mexc-plugin-prometheus` (or `uv sync` in the repository)"
     )
 
 

@@ -39,14 +39,19 @@ from mexc_core.events import (
     GapDetected,
     LinkDisconnected,
     PluginFailed,
+    Push,
 )
 from mexc_core.hookspecs import (
     BookState,
+    ClientContext,
     ClientStatus,
     LinkInfo,
     LinkState,
     PoolStats,
     QueueStatus,
+    StreamReceiver,
+    StreamSender,
+    hookimpl,
 )
 from mexc_core.plugins import plugin_manager
 from mexc_plugin_prometheus import (
@@ -270,11 +275,29 @@ def test_health_rules() -> None:
 # ---------------------------------------------------------------- scraped while the client runs
 
 
+class Slow:
+    """A plugin whose stream of pushes is never read: it fills, then drops."""
+
+    def __init__(self) -> None:
+        self.out: StreamSender[Push] | None = None
+        self.queue: StreamReceiver[Push] | None = None
+
+    @hookimpl
+    def mexc_client_started(self, context: ClientContext) -> None:
+        self.out, self.queue = context.open_stream(max_buffer=2, policy="drop_oldest", name="slow")
+
+    @hookimpl
+    def mexc_push_received(self, push: Push) -> None:
+        assert self.out is not None
+        self.out.send_nowait(push)
+
+
 @pytest.mark.slow
 def test_scraped_over_http_while_the_client_runs_through_a_reconnect(anyio_backend: str) -> None:
     time = SteppedTime()
     recorder = EventRecorder()
     plugin = PrometheusPlugin()
+    slow = Slow()
     config = SimConfig(exchange=ExchangeConfig(markets=default_markets(3)))
     with served(config, time) as sim:
         # the first connection (the WebSocket) sends garbage as its 3rd push and is
@@ -288,6 +311,7 @@ def test_scraped_over_http_while_the_client_runs_through_a_reconnect(anyio_backe
                 time,
                 plugin,
                 recorder,
+                slow,
                 rest_url=sim.rest_url,
                 options=options,
                 rng=random.Random(7),
@@ -410,6 +434,14 @@ def test_scraped_over_http_while_the_client_runs_through_a_reconnect(anyio_backe
                 ):  # fmt: skip
                     assert value(samples, named) is not None, named
             assert len(recorder.of(FrameRejected)) == 1
+            # a plugin's stream that nobody reads: full, and dropping
+            assert slow.queue is not None
+            assert value(samples, "mexc_queue_depth", queue="slow") == 2.0
+            assert value(samples, "mexc_queue_capacity", queue="slow") == 2.0
+            assert value(samples, "mexc_queue_dropped_total", queue="slow") == float(
+                slow.queue.dropped
+            )
+            assert slow.queue.dropped == sum(after.values()) - 2
 
         anyio.run(scenario, backend=anyio_backend)
     down = recorder.of(LinkDisconnected)

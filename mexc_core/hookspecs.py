@@ -41,7 +41,8 @@ two identical), for type checkers and plugin tests.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Iterable, Mapping
-from typing import TYPE_CHECKING, Protocol, TypeVar, TypeVarTuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeVar, TypeVarTuple, final
 
 from mexc_core import messages as messages
 from mexc_core._generated import hookspecs as _generated
@@ -50,7 +51,11 @@ from mexc_core._generated.hookspecs import ChannelHooks
 from mexc_core._markers import PROJECT as PROJECT
 from mexc_core._markers import hookimpl as hookimpl
 from mexc_core._markers import hookspec
+from mexc_core.book.sync import BookState as BookState
 from mexc_core.client.backpressure import OverflowPolicy as OverflowPolicy
+from mexc_core.client.link import LinkInfo as LinkInfo
+from mexc_core.client.link import LinkState as LinkState
+from mexc_core.client.pool import PoolStats as PoolStats
 
 if TYPE_CHECKING:
     from mexc_core.events import (
@@ -80,9 +85,15 @@ if TYPE_CHECKING:
 # concatenated, not unpacked: ruff's __all__ check reads this form
 __all__ = _generated.__all__ + (  # noqa: RUF005
     "PROJECT",
+    "BookState",
     "ClientContext",
+    "ClientStatus",
+    "LinkInfo",
+    "LinkState",
     "MexcHooks",
     "OverflowPolicy",
+    "PoolStats",
+    "QueueStatus",
     "StreamReceiver",
     "StreamSender",
     "TaskStarter",
@@ -168,6 +179,48 @@ class StreamReceiver(Protocol[T_co]):
         ...
 
 
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueStatus:
+    """One bounded queue of the client, as :meth:`ClientContext.status` saw it.
+
+    :ivar name: ``"inbox"`` (between the socket readers and the dispatcher), or the
+        name a stream was opened with (``"pushes"``, ``"events"``, a plugin's).
+    :ivar depth: items queued. :ivar capacity: the bound.
+    :ivar dropped: items the overflow policy dropped so far (the inbox: pushes,
+        each reported in a :class:`~mexc_core.events.GapDetected`).
+    :ivar conflated: items replaced by a newer one of the same key (``CONFLATE``).
+    :ivar policy: the overflow policy (``None`` for the inbox, which drops the
+        newest pushes and reports the gap).
+    """
+
+    name: str
+    depth: int
+    capacity: int
+    dropped: int
+    conflated: int = 0
+    policy: OverflowPolicy | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientStatus:
+    """A snapshot of the client for monitoring (:meth:`ClientContext.status`).
+
+    :ivar stats: a copy of the pool's counters.
+    :ivar links: every link of the pool (one shard of the topics each).
+    :ivar books: the state of each watched local order book, by symbol.
+    :ivar queues: the inbox, then every open stream.
+    :ivar running: the client runs (``False`` once it is closing).
+    """
+
+    stats: PoolStats
+    links: tuple[LinkInfo, ...]
+    books: tuple[tuple[str, BookState], ...]
+    queues: tuple[QueueStatus, ...]
+    running: bool
+
+
 class ClientContext(Protocol):
     """What :func:`mexc_client_started` gives a plugin."""
 
@@ -208,6 +261,16 @@ class ClientContext(Protocol):
         ``mexc_book_*`` hooks (with a view of the best levels in each).
 
         :raises InvalidTopic: ``symbol`` or ``interval`` is not one MEXC accepts.
+        """
+        ...
+
+    def status(self) -> ClientStatus:
+        """A snapshot of the links, books, queues and counters, for monitoring.
+
+        Cheap enough to take at every scrape of a metrics endpoint; call it on the
+        client's event loop (a hook, or a task of :attr:`task_group`).
+
+        .. versionadded:: 0.1
         """
         ...
 

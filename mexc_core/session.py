@@ -449,6 +449,8 @@ class SessionStats:
     :ivar strays: frames reported as :class:`~mexc_core.events.StrayPushReceived`,
         per reason.
     :ivar bad_frames: frames rejected (binary or text).
+    :ivar push_bytes: bytes of the frames delivered as pushes, by topic (the
+        WebSocket payload; a pool shares one counter among its sessions).
     """
 
     binary_frames: int = 0
@@ -461,6 +463,7 @@ class SessionStats:
     requests_sent: int = 0
     pings_sent: int = 0
     pongs_received: int = 0
+    push_bytes: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(slots=True, eq=False)
@@ -712,6 +715,7 @@ class Session:
         expected = self._receiving.get(push.channel)
         if expected is not None and type(push.body) is expected:
             stats.pushes += 1
+            stats.push_bytes[push.channel] += len(data)
             self._events.append(push)
             return
         reason = wire.stray_reason(push)

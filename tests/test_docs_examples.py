@@ -196,6 +196,12 @@ def _lines_of(*sources: str) -> Callable[[str], None]:
     return check
 
 
+def _is_a_scrape_config(text: str) -> None:
+    """A Prometheus scrape job of the plugin's path on a loopback target."""
+    assert "metrics_path: /metrics" in text
+    assert re.search(r'targets: \["127\.0\.0\.1:\d+"\]', text)
+
+
 #: Inline blocks that are not Python to run, by page and first line: their checks.
 INLINE: dict[tuple[str, str], Callable[[str], None]] = {
     (
@@ -220,6 +226,7 @@ INLINE: dict[tuple[str, str], Callable[[str], None]] = {
     ),
     ("docs/codegen.rst", "[[channel]]"): _lines_of("tests/test_codegen_new_channel.py"),
     ("docs/plugins.rst", "[project]"): _lines_of("plugins/console/pyproject.toml"),
+    ("docs/metrics.rst", "scrape_configs:"): _is_a_scrape_config,
 }
 
 #: Languages of blocks that show commands, checked by :func:`check_commands`.
@@ -554,6 +561,15 @@ def test_the_book_plugin_example_reads_a_book(mexc_sim: RunningSimulator) -> Non
     example = _load("book_plugin.py")
     price = anyio.run(example.best_bid, mexc_sim.ws_url, mexc_sim.rest_url)
     assert Decimal(price) > 0
+
+
+@pytest.mark.slow
+def test_the_metrics_example_scrapes_its_endpoint(mexc_sim: RunningSimulator) -> None:
+    example = _load("metrics_scrape.py")
+    samples = anyio.run(example.scrape_once, mexc_sim.ws_url, DEALS)
+    assert samples["mexc_messages_total{'channel': 'public.aggre.deals.v3.api.pb'}"] >= 3
+    assert samples["mexc_link_up{'link': '1', 'private': 'false'}"] == 1.0
+    assert samples["mexc_healthy{}"] == 1.0
 
 
 #: The kit's examples: pytest modules, and how many tests each holds.

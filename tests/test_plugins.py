@@ -263,7 +263,9 @@ def test_a_broken_installed_plugin_is_skipped_and_reported() -> None:
     assert pm.has_plugin("console")  # the real ones still load
     for name in failures:  # nothing of the broken ones stays behind
         assert not pm.has_plugin(name)
-    assert [impl.plugin_name for impl in pm.hook.mexc_push_received.get_hookimpls()] == ["fine"]
+    # of the fake ones, only the fine one implements a hook (installed ones may too)
+    implementing = {impl.plugin_name for impl in pm.hook.mexc_push_received.get_hookimpls()}
+    assert implementing & set(BROKEN_PLUGINS) == {"fine"}
     pm.check_pending()
 
 

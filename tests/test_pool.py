@@ -183,6 +183,23 @@ def test_a_failed_link_reconnects_resubscribes_and_reports_the_gap(
     late = {p.channel for p in loop.pushes() if loop.pool.is_carried(p.channel)}
     assert set(DEALS[:4]) <= late
     assert loop.pool.stats.gaps == 1
+    # the bytes of every push frame, counted by topic over every link and reconnect
+    # (the simulator encodes pushes as wire.encode_push does)
+    assert loop.pool.stats.duplicates == loop.pool.stats.unwanted == 0
+    for topic in DEALS:
+        sent = sum(
+            len(
+                wire.encode_push(
+                    p.channel,
+                    p.body,
+                    symbol=p.symbol,
+                    create_time=p.create_time,
+                    send_time=p.send_time,
+                )
+            )
+            for p in loop.pushes(topic)
+        )
+        assert loop.pool.stats.push_bytes[topic] == sent > 0
     assert loop.pool.stats.disconnects == 1
 
 

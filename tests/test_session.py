@@ -475,6 +475,7 @@ def test_pushes_decode_into_push_events() -> None:
     assert push.channel == "spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT"
     assert push.body.to_version == "10023"  # type: ignore[union-attr]
     assert session.stats.pushes == 1
+    assert session.stats.push_bytes == {DEPTH: len(V1)}
     assert session.schema_drift.frames == 1
 
 

@@ -74,7 +74,14 @@ from mexc_core.errors import (
     SubscriptionError,
 )
 from mexc_core.events import Event, PluginFailed, Push, SubscribeCompleted
-from mexc_core.hookspecs import ClientContext, StreamReceiver, StreamSender, TaskStarter
+from mexc_core.hookspecs import (
+    ClientContext,
+    ClientStatus,
+    QueueStatus,
+    StreamReceiver,
+    StreamSender,
+    TaskStarter,
+)
 from mexc_core.listenkey import ListenKeyConfig
 from mexc_core.plugins import Dispatcher, plugin_manager
 from mexc_core.rest import Credentials, RestError
@@ -232,6 +239,34 @@ class _Context:
         self._client.core.watch_book(symbol, self._client.clock.now(), interval=interval)
         self._client._process()
 
+    def status(self) -> ClientStatus:
+        client = self._client
+        stats = client.stats
+        inbox = client.inbox
+        queues = [
+            QueueStatus(
+                name="inbox", depth=len(inbox), capacity=inbox.capacity, dropped=inbox.dropped
+            )
+        ]
+        queues.extend(
+            QueueStatus(
+                name=stream.name,
+                depth=len(stream.buffer),
+                capacity=stream.buffer.capacity,
+                dropped=stream.dropped,
+                conflated=stream.conflated,
+                policy=stream.policy,
+            )
+            for stream in client._open_streams
+        )
+        return ClientStatus(
+            stats=replace(stats, strays=stats.strays.copy(), push_bytes=stats.push_bytes.copy()),
+            links=client.pool.links(),
+            books=tuple((symbol, book.state) for symbol, book in client.core.books.items()),
+            queues=tuple(queues),
+            running=client._dispatching and not client.pool.closed,
+        )
+
 
 class MexcClient:
     """MEXC WebSocket streams over sharded, self-healing connections, with plugins.
@@ -320,6 +355,8 @@ class MexcClient:
         # each stream with its router: the events it accepts are sent to it
         self._streams: list[tuple[_Held, Callable[[Event], None]]] = []
         self._blocking: list[_Held] = []
+        # every stream not closed yet (for status()), in the order opened
+        self._open_streams: list[BoundedStream[object]] = []
         self._inbox_ready: anyio.Event | None = None
         self._sleep_scope: anyio.CancelScope | None = None
         self._sleeping_until: float | None = None
@@ -587,6 +624,7 @@ class MexcClient:
         )
         if stream.policy is OverflowPolicy.BLOCK:
             self._blocking.append(stream)
+        self._open_streams.append(cast("BoundedStream[object]", stream))
         return stream
 
     def _route(self, stream: BoundedStream[E], accepts: Callable[[Event], TypeGuard[E]]) -> None:
@@ -600,6 +638,7 @@ class MexcClient:
         self._streams = [(s, f) for s, f in self._streams if s is not stream]
         if stream in self._blocking:
             self._blocking.remove(stream)
+        self._open_streams = [s for s in self._open_streams if s is not stream]
 
     # ------------------------------------------------------------ the pool's I/O
 

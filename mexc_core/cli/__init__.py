@@ -18,7 +18,8 @@ Subcommands:
 
 Every failure is one line on stderr, ``mexc COMMAND: the problem; the fix``, and
 an exit status (:mod:`mexc_core.cli.common`): 0 done, 1 the command failed (MEXC
-refused, no connection), 2 bad arguments, 3 the simulator is not installed, 130
+refused, no connection), 2 bad arguments, 3 a distribution it needs (the
+simulator, a plugin) is not installed, 130
 interrupted by Ctrl-C (143 by SIGTERM). ``--debug`` adds the traceback.
 """
 

@@ -23,6 +23,7 @@ from mexc_core.cli.common import (
     Progress,
     add_connection_arguments,
     add_debug_argument,
+    add_metrics_argument,
     add_plugin_arguments,
     follow,
     load_plugins,
@@ -57,6 +58,7 @@ def add_parser(sub: argparse._SubParsersAction[CommandParser]) -> None:
         "--count", type=non_negative_int, default=0, help="stop after N updates (0: never)"
     )
     add_connection_arguments(p)
+    add_metrics_argument(p)
     add_plugin_arguments(p)
     add_debug_argument(p)
     p.set_defaults(run=run)

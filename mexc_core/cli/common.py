@@ -11,6 +11,10 @@
   ``--plugin NAME`` (repeatable), ``--no-plugins`` and
   ``--plugin-option NAME.KEY=VALUE``; :func:`load_plugins` loads what they say, and
   an installed plugin that cannot be loaded is named on stderr and skipped.
+- **Metrics**: :func:`add_metrics_argument` adds ``--metrics HOST:PORT``; with it,
+  :func:`load_plugins` loads the Prometheus plugin (mexc-plugin-prometheus) and
+  binds its address before anything starts, so that a missing plugin or a taken
+  port is one line and a status, not a log line later.
 - **A clean standard output**: :func:`result_output` gives the stream results are
   printed on; with ``--json`` anything else printed to stdout (by a plugin) is
   sent to stderr, so that stdout holds only JSON lines.
@@ -22,9 +26,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import signal
+import socket
 import sys
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -62,8 +68,11 @@ __all__ = (
     "Progress",
     "add_connection_arguments",
     "add_debug_argument",
+    "add_metrics_argument",
     "add_plugin_arguments",
     "follow",
+    "host_port",
+    "listen_failure",
     "load_plugins",
     "non_negative_float",
     "port",
@@ -85,7 +94,8 @@ EXIT_FAILED: Final = 1
 #: Bad arguments: nothing was started.
 EXIT_USAGE: Final = 2
 #: A distribution the command needs is not installed (mexc-sim for ``mexc sim`` and
-#: ``mexc demo``, the console plugin for ``mexc demo``).
+#: ``mexc demo``, the console plugin for ``mexc demo``, the Prometheus plugin for
+#: ``--metrics``).
 EXIT_NOT_INSTALLED: Final = 3
 #: ``mexc sim`` / ``mexc demo`` without the mexc-sim distribution.
 EXIT_NO_SIMULATOR: Final = EXIT_NOT_INSTALLED
@@ -284,6 +294,15 @@ def port(text: str) -> int:
     return value
 
 
+def host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6), the port 0-65535 (0: any free one)."""
+    host, sep, port_text = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host:
+        raise argparse.ArgumentTypeError(f"must be HOST:PORT (e.g. 127.0.0.1:9464), not {text!r}")
+    return host, port(port_text)
+
+
 def ws_url(text: str) -> str:
     """A ``ws://`` or ``wss://`` URL the client can connect to."""
     try:
@@ -320,6 +339,9 @@ def add_connection_arguments(p: argparse.ArgumentParser, *, attempts: int = 5) -
 
 
 # ---------------------------------------------------------------- plugins
+
+#: The installed plugin ``--metrics`` loads (the mexc-plugin-prometheus distribution).
+METRICS_PLUGIN: Final = "prometheus"
 
 
 def _plugin_option(text: str) -> tuple[str, str, object]:
@@ -358,18 +380,92 @@ def add_plugin_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_metrics_argument(parser: argparse.ArgumentParser) -> None:
+    """``--metrics HOST:PORT``: serve Prometheus metrics at ``/metrics`` and the
+    health at ``/healthz`` (:func:`load_plugins` applies it)."""
+    parser.add_argument(
+        "--metrics",
+        type=host_port,
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics and the health at "
+        "/healthz (needs mexc-plugin-prometheus)",
+    )
+
+
+def listen_failure(
+    exc: OSError,
+    host: str,
+    port: int,
+    *,
+    host_option: str = "--host",
+    port_option: str = "--port",
+    any_port: str = "--port 0",
+) -> CommandFailed:
+    """Why ``host:port`` cannot be listened on, and what to do about it.
+
+    :param host_option: the option that gave the host. :param port_option: the
+        one that gave the port. :param any_port: how to ask for any free port.
+    """
+    where = f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return CommandFailed(
+            f"port {port} on {host} is in use; pick another with {port_option}, "
+            f"or {any_port} for any free one"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return CommandFailed(
+            f"cannot listen on {where}: {host} is not an address of this machine; "
+            f"use 127.0.0.1 or one of its own addresses with {host_option}"
+        )
+    if isinstance(exc, socket.gaierror):
+        return CommandFailed(
+            f"cannot listen on {where}: {host!r} does not resolve; check {host_option}"
+        )
+    options = host_option if host_option == port_option else f"{host_option} and {port_option}"
+    return CommandFailed(f"cannot listen on {where}: {exc.strerror or exc}; check {options}")
+
+
+def _metrics_socket(address: tuple[str, int]) -> socket.socket:
+    """The metrics endpoint's socket, bound and listening (the plugin then owns it)."""
+    host, port = address
+    try:
+        return socket.create_server((host, port))
+    except OSError as exc:
+        raise listen_failure(
+            exc,
+            host,
+            port,
+            host_option="--metrics",
+            port_option="--metrics",
+            any_port=f"--metrics {host}:0",
+        ) from None
+
+
 def load_plugins(
     command: str, args: argparse.Namespace, *, required: Sequence[str] = ()
 ) -> tuple[pluggy.PluginManager, dict[str, dict[str, object]]]:
     """The plugin manager and the plugin options the arguments ask for.
 
     An installed plugin that cannot be loaded is named on stderr and skipped.
+    With ``--metrics`` (:func:`add_metrics_argument`), the Prometheus plugin is
+    loaded whatever the other arguments say, and given its address bound.
 
     :param required: installed plugins the command loads whatever the arguments say.
     :raises CommandFailed: ``--plugin`` names a plugin that is not installed, or an
-        option names a plugin that is not loaded (status 2).
+        option names a plugin that is not loaded (status 2); ``--metrics`` without
+        the Prometheus plugin (status 3), or on an address that cannot be listened
+        on (status 1).
     """
     installed = installed_plugins()
+    metrics: tuple[str, int] | None = getattr(args, "metrics", None)
+    if metrics is not None:
+        if METRICS_PLUGIN not in installed:
+            raise CommandFailed(
+                "--metrics needs the Prometheus plugin, which is not installed; run "
+                "`pip install mexc-plugin-prometheus` (or `uv sync` in the repository)",
+                status=EXIT_NOT_INSTALLED,
+            )
+        required = (*required, METRICS_PLUGIN)
     only: set[str] | None = None
     if args.no_plugins:
         only = set(required)
@@ -401,6 +497,19 @@ def load_plugins(
                 status=EXIT_USAGE,
             )
         options.setdefault(name, {})[key] = value
+    if metrics is not None:
+        if not pm.has_plugin(METRICS_PLUGIN):
+            raise CommandFailed(
+                "--metrics: the Prometheus plugin cannot be loaded (see the line above); "
+                "reinstall mexc-plugin-prometheus",
+                status=EXIT_NOT_INSTALLED,
+            )
+        sock = _metrics_socket(metrics)
+        options.setdefault(METRICS_PLUGIN, {})["socket"] = sock
+        if not getattr(args, "quiet", False):
+            host, port = sock.getsockname()[:2]
+            shown = f"[{host}]" if ":" in host else host
+            say(command, f"metrics at http://{shown}:{port}/metrics, health at /healthz")
     return pm, options
 
 

@@ -27,6 +27,7 @@ from mexc_core.cli.common import (
     Progress,
     add_connection_arguments,
     add_debug_argument,
+    add_metrics_argument,
     add_plugin_arguments,
     follow,
     load_plugins,
@@ -69,6 +70,7 @@ def add_parser(sub: argparse._SubParsersAction[CommandParser]) -> None:
         help=f"API secret for private topics (default: ${API_SECRET_ENV}, which keeps it "
         "out of the process list)",
     )
+    add_metrics_argument(p)
     add_plugin_arguments(p)
     add_debug_argument(p)
     p.set_defaults(run=run)

@@ -416,6 +416,8 @@ class PoolStats:
         read them (late pushes around an unsubscription or a hand-over), dropped.
     :ivar strays: :class:`~mexc_core.events.StrayPushReceived` events of every
         link, per reason.
+    :ivar push_bytes: bytes of the push frames every link received, by topic
+        (duplicates and late pushes included: what crossed the wire).
     """
 
     pushes: int = 0
@@ -427,6 +429,7 @@ class PoolStats:
     disconnects: int = 0
     rotations: int = 0
     gaps: int = 0
+    push_bytes: Counter[str] = field(default_factory=Counter)
 
 
 @final
@@ -959,6 +962,7 @@ class ConnectionPool:
 
     def _open(self, link: Link, now: float) -> None:
         conn = self.config.connection(self._listen_key if link.private else None)
+        conn.session.stats.push_bytes = self.stats.push_bytes  # one count for the pool
         conn.subscribe(list(link.topics), now)
         self._next_cid += 1
         link.step(LinkInput.DUE)

@@ -14,10 +14,8 @@ when mexc-sim is installed (and says how to install it when it is not);
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import math
-import socket
 import ssl
 import sys
 import time
@@ -32,7 +30,9 @@ from mexc_core.cli.common import (
     CommandFailed,
     CommandParser,
     add_debug_argument,
+    add_metrics_argument,
     add_plugin_arguments,
+    listen_failure,
     load_plugins,
     non_negative_float,
     port,
@@ -78,31 +78,11 @@ def _faults(name: str, seed: str) -> Faults:
         raise CommandFailed(str(exc.args[0]), status=EXIT_USAGE) from None
 
 
-def _listen_failure(exc: OSError, host: str, port: int) -> CommandFailed:
-    """Why the simulator cannot listen, and what to do about it."""
-    where = f"{host}:{port}"
-    if exc.errno == errno.EADDRINUSE:
-        return CommandFailed(
-            f"port {port} on {host} is in use; pick another with --port, "
-            "or --port 0 for any free one"
-        )
-    if exc.errno == errno.EADDRNOTAVAIL:
-        return CommandFailed(
-            f"cannot listen on {where}: {host} is not an address of this machine; "
-            "use 127.0.0.1 (the default) or one of its own addresses"
-        )
-    if isinstance(exc, socket.gaierror):
-        return CommandFailed(f"cannot listen on {where}: {host!r} does not resolve; check --host")
-    return CommandFailed(
-        f"cannot listen on {where}: {exc.strerror or exc}; check --host and --port"
-    )
-
-
 async def _start(tg: anyio.abc.TaskGroup, server: SimServer, host: str, port: int) -> None:
     try:
         await tg.start(server.serve)
     except OSError as exc:
-        raise _listen_failure(exc, host, port) from None
+        raise listen_failure(exc, host, port) from None
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
@@ -284,6 +264,7 @@ def build_demo_parser(prog: str = "mexc demo") -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", default="demo", help="seed of the simulated market")
     p.add_argument("--faults", default="none", help=f"fault profile: {', '.join(PROFILES)}")
+    add_metrics_argument(p)
     add_plugin_arguments(p)
     add_debug_argument(p)
     return p

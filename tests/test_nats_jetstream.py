@@ -33,7 +33,9 @@ from mexc_core.hookspecs import hookimpl
 from mexc_core.messages import PublicAggreDealsV3Api, PublicAggreDepthsV3Api
 from mexc_sim.server import RunningSimulator
 from tests.nats_server import NatsServer, nats_server
+from tests.test_cli_failures import free_port
 from tests.test_docs_examples import _load
+from tests.test_plugin_prometheus import get, parse, total
 from tests.util import FACTOR
 
 pytestmark = pytest.mark.slow  # a nats-server, the simulator, sockets and processes
@@ -135,7 +137,7 @@ def test_two_clients_on_the_same_topics_store_each_push_once(
 
 
 def start_worker(
-    name: str, nats_url: str, sim: RunningSimulator, symbols: list[str], ttl: float
+    name: str, nats_url: str, sim: RunningSimulator, symbols: list[str], ttl: float, *more: str
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
@@ -158,6 +160,7 @@ def start_worker(
             "--worker-id",
             name,
             "--no-plugins",
+            *more,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -352,3 +355,30 @@ def test_pushes_received_while_nats_is_down_reach_the_stream_after_it_returns(
     assert set(seen.ids) <= stored, "a push the client received is missing from the stream"
     check_no_gap_no_duplicate(pushes)
     print(f"{waiting} waited while NATS was down; {publisher.republished} republished")  # noqa: T201
+
+
+def test_a_worker_with_metrics_is_scraped_while_it_publishes(
+    nats_server: NatsServer, mexc_sim: RunningSimulator
+) -> None:
+    port = free_port()
+    process = start_worker(
+        "m1", nats_server.url, mexc_sim, ["BTCUSDT"], 1.5 * FACTOR, "--metrics", f"127.0.0.1:{port}"
+    )
+    assert process.stderr is not None
+    try:
+        assert process.stderr.readline() == (
+            f"mexc worker: metrics at http://127.0.0.1:{port}/metrics, health at /healthz\n"
+        )
+
+        def published() -> bool:
+            status, text = get(f"http://127.0.0.1:{port}/metrics")
+            assert status == 200
+            return total(parse(text), "mexc_messages_total") >= 10
+
+        wait_until("the worker's pushes are counted", published, 30)
+        assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=30 * FACTOR)
+    assert process.returncode == 128 + signal.SIGINT
+    assert json.loads(out.strip().splitlines()[-1])["published"] >= 10

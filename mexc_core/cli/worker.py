@@ -26,6 +26,7 @@ from mexc_core.cli.common import (
     CommandFailed,
     CommandParser,
     add_debug_argument,
+    add_metrics_argument,
     add_plugin_arguments,
     load_plugins,
     positive_float,
@@ -99,6 +100,7 @@ def add_parser(sub: argparse._SubParsersAction[CommandParser]) -> None:
     p.add_argument(
         "--prefix", type=_name, default="mexc", help="first subject token (default mexc)"
     )
+    add_metrics_argument(p)
     add_plugin_arguments(p)
     add_debug_argument(p)
     p.set_defaults(run=run)

@@ -75,10 +75,13 @@ def test_demo_runs_the_client_and_the_console_plugin_against_the_simulator() -> 
     assert lines[0].startswith("mexc demo: a simulated MEXC on ws://127.0.0.1:")
     assert any(" trade " in line for line in lines), result.stdout
     assert any(" book " in line for line in lines), result.stdout
-    assert "-- link 1 connected: 9 topics" in lines
+    # 3 symbols x 4 channels, and their 3 depth topics for the books; the private
+    # streams on a link of their own
+    assert "-- link 1 connected: 15 topics" in lines
+    assert "-- link 2 connected: 3 topics" in lines
     assert lines[-1].startswith("mexc demo: ")
-    assert " pushes over 1 connections" in lines[-1]
-    assert lines[-1].endswith(" 0 stray pushes")
+    assert " pushes over 2 connections" in lines[-1]
+    assert " 0 stray pushes; orders: " in lines[-1]
     assert result.stderr == ""
 
 

@@ -25,12 +25,15 @@ from mexc_core.cli.common import (
     add_debug_argument,
     add_metrics_argument,
     add_plugin_arguments,
+    add_view_argument,
     follow,
+    live_view_options,
     load_plugins,
     non_negative_int,
     positive_int,
     result_output,
     say,
+    wants_live_view,
 )
 from mexc_core.errors import InvalidTopic
 from mexc_core.events import BookResyncStarted, BookSynced, BookUpdated, BookView, Event
@@ -59,6 +62,7 @@ def add_parser(sub: argparse._SubParsersAction[CommandParser]) -> None:
     )
     add_connection_arguments(p)
     add_metrics_argument(p)
+    add_view_argument(p)
     add_plugin_arguments(p)
     add_debug_argument(p)
     p.set_defaults(run=run)
@@ -95,16 +99,22 @@ def run(args: argparse.Namespace) -> int:
         topic = AggreDepth(symbol=args.symbol, interval=args.interval)
     except InvalidTopic as exc:
         raise CommandFailed(str(exc), status=EXIT_USAGE) from None
-    pm, options = load_plugins("book", args)
+    live = wants_live_view(args)
+    pm, options = load_plugins("book", args, required=("console",) if live else ())
+    if live:
+        live_view_options(pm, options, symbols=[topic.symbol], book_depth=args.depth)
     progress = Progress.from_args("book", args)
 
     def show(event: Event) -> bool:
         if isinstance(event, BookResyncStarted):
-            say("book", f"{event.symbol} is resyncing ({event.cause.value})")
+            if not live:
+                say("book", f"{event.symbol} is resyncing ({event.cause.value})")
             return False
         assert isinstance(event, BookSynced | BookUpdated)
         assert event.view is not None  # the book keeps views of --depth levels
-        print(book_json(event.view) if args.json else book_text(event.view), file=out, flush=True)
+        if not live:  # the console plugin draws it
+            text = book_json(event.view) if args.json else book_text(event.view)
+            print(text, file=out, flush=True)
         return True
 
     with result_output(json_only=args.json) as out:

@@ -338,6 +338,54 @@ def add_connection_arguments(p: argparse.ArgumentParser, *, attempts: int = 5) -
     p.add_argument("-q", "--quiet", action="store_true", help="report only failures on stderr")
 
 
+# ---------------------------------------------------------------- the live view
+
+#: ``--view`` choices: the console plugin's live view, lines, or live on a terminal.
+VIEWS: Final = ("auto", "live", "lines")
+
+
+def add_view_argument(p: argparse.ArgumentParser) -> None:
+    """``--view auto|live|lines``: the console plugin's live view or printed lines."""
+    p.add_argument(
+        "--view",
+        choices=VIEWS,
+        default="auto",
+        help="live: the console plugin's view, redrawn in place; lines: printed lines; "
+        "auto (default): live on a terminal, lines otherwise (--json: lines)",
+    )
+
+
+def wants_live_view(args: argparse.Namespace) -> bool:
+    """Whether ``--view`` (and the terminal) asks for the live view.
+
+    :raises CommandFailed: ``--view live`` with ``--json`` (status 2).
+    """
+    json_out = bool(getattr(args, "json", False))
+    if args.view == "live" and json_out:
+        raise CommandFailed(
+            "--view live draws a screen and --json prints lines: choose one", status=EXIT_USAGE
+        )
+    return args.view == "live" or (args.view == "auto" and not json_out and sys.stdout.isatty())
+
+
+def live_view_options(
+    pm: pluggy.PluginManager,
+    options: dict[str, dict[str, object]],
+    **console: object,
+) -> None:
+    """Ask the console plugin for its live view (``console`` are its options).
+
+    :raises CommandFailed: the console plugin is not loaded (status 3).
+    """
+    if not pm.has_plugin("console"):
+        raise CommandFailed(
+            "the live view is the console plugin's, which is not loaded; "
+            "`pip install mexc-plugin-console`, or use --view lines",
+            status=EXIT_NOT_INSTALLED,
+        )
+    options["console"] = {**options.get("console", {}), "view": "live", **console}
+
+
 # ---------------------------------------------------------------- plugins
 
 #: The installed plugin ``--metrics`` loads (the mexc-plugin-prometheus distribution).

@@ -29,10 +29,13 @@ from mexc_core.cli.common import (
     add_debug_argument,
     add_metrics_argument,
     add_plugin_arguments,
+    add_view_argument,
     follow,
+    live_view_options,
     load_plugins,
     non_negative_int,
     result_output,
+    wants_live_view,
 )
 from mexc_core.errors import InvalidCredentials, InvalidTopic
 from mexc_core.rest import Credentials
@@ -71,6 +74,7 @@ def add_parser(sub: argparse._SubParsersAction[CommandParser]) -> None:
         "out of the process list)",
     )
     add_metrics_argument(p)
+    add_view_argument(p)
     add_plugin_arguments(p)
     add_debug_argument(p)
     p.set_defaults(run=run)
@@ -110,10 +114,16 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     names = [str(t) for t in topics]
     credentials = credentials_from(args, [str(t) for t in topics if t.spec.private])
-    pm, options = load_plugins("watch", args)
+    live = wants_live_view(args)
+    pm, options = load_plugins("watch", args, required=("console",) if live else ())
+    if live:
+        symbols = sorted({s for t in topics if (s := getattr(t, "symbol", None))})
+        live_view_options(pm, options, symbols=symbols, books=[])
     progress = Progress.from_args("watch", args)
 
     def show(push: Push) -> bool:
+        if live:  # the console plugin draws it
+            return True
         if args.json:
             row = wire.push_as_dict(push, readable=True)
             print(json.dumps(row, ensure_ascii=False), file=out, flush=True)

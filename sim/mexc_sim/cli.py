@@ -7,8 +7,10 @@ when mexc-sim is installed (and says how to install it when it is not);
 - ``mexc sim``: run the exchange simulator (WebSocket and REST) on loopback and
   print its URLs and credentials; Ctrl-C stops it.
 - ``mexc demo``: start the simulator on loopback and run the real client against
-  it, with the console plugin printing live trades and tickers; ``--duration``
-  stops it by itself.
+  it, with the console plugin's live view (books, trades, klines, the account's
+  own orders and balances, link status) while a trading loop places and cancels
+  orders on the simulated account (:mod:`mexc_sim.demo`); ``--duration`` stops
+  it by itself.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from mexc_core.cli.common import (
     raise_on_signal,
     run_command,
 )
+from mexc_core.rest import Credentials
+from mexc_sim.demo import TradingStats, trade
 from mexc_sim.exchange import (
     DEFAULT_API_KEY,
     DEFAULT_API_SECRET,
@@ -152,6 +156,13 @@ DEMO_CHANNELS = (
     "spot@public.aggre.deals.v3.api.pb@100ms@{symbol}",
     "spot@public.aggre.bookTicker.v3.api.pb@100ms@{symbol}",
     "spot@public.miniTicker.v3.api.pb@{symbol}@UTC+8",
+    "spot@public.kline.v3.api.pb@{symbol}@Min1",
+)
+#: The account's own streams: its orders, its fills and its balances.
+DEMO_PRIVATE = (
+    "spot@private.orders.v3.api.pb",
+    "spot@private.deals.v3.api.pb",
+    "spot@private.account.v3.api.pb",
 )
 
 
@@ -175,13 +186,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     shown = symbols[: args.show]
     faults = _faults(args.faults, args.seed)
     pm, options = load_plugins("demo", args, required=("console",))
-    options.setdefault("console", {}).setdefault("symbols", shown)
+    console = options.setdefault("console", {})
+    console.setdefault("symbols", shown)
+    console.setdefault("view", args.view)
     exchange = ExchangeConfig(
         seed=args.seed, markets=args.symbols, start_ms=int(time.time() * 1000)
     )
     server = SimServer(Simulator(SimConfig(exchange=exchange, faults=faults)), port=0)
     topics = [template.format(symbol=s) for s in shown for template in DEMO_CHANNELS]
+    traded = [m for m in args.symbols if m.symbol in shown]
     clients: list[MexcClient] = []
+    trading = TradingStats()
 
     async def run() -> None:
         async with anyio.create_task_group() as tg:
@@ -192,10 +207,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 f"faults: {args.faults}); watching {', '.join(shown)}; Ctrl-C stops",
                 flush=True,
             )
-            client = MexcClient(server.ws_url, pm=pm, options=options)
+            client = MexcClient(
+                server.ws_url,
+                pm=pm,
+                options=options,
+                rest_url=server.rest_url,
+                credentials=Credentials(DEFAULT_API_KEY, DEFAULT_API_SECRET),
+            )
             clients.append(client)
             async with client:
-                await client.subscribe(topics)
+                await client.subscribe(topics, wait=False)
+                await client.subscribe(DEMO_PRIVATE, wait=False)
+                for symbol in shown:
+                    await client.watch_book(symbol, wait=False)
+                if not args.no_trading:
+                    tg.start_soon(
+                        trade, server.rest_url, DEFAULT_API_KEY, DEFAULT_API_SECRET, traded, trading
+                    )
                 await anyio.sleep(args.duration if args.duration > 0 else math.inf)
             tg.cancel_scope.cancel()
 
@@ -208,7 +236,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 f"mexc demo: {stats.pushes} pushes over {stats.connects} connections "
                 f"({stats.reconnects} reconnects, {stats.rotations} rotations), "
                 f"{stats.gaps} gaps, {stats.duplicates} duplicates dropped, "
-                f"{stats.strays.total()} stray pushes",
+                f"{stats.strays.total()} stray pushes; orders: {trading.placed} placed, "
+                f"{trading.cancelled} cancelled, {trading.refused} refused"
+                + (f" (last: {trading.last_refusal})" if trading.refused else ""),
                 flush=True,
             )
     return 0
@@ -245,7 +275,8 @@ def build_demo_parser(prog: str = "mexc demo") -> argparse.ArgumentParser:
     """The options of ``mexc demo``."""
     p = CommandParser(
         prog=prog,
-        description="Start the simulator on loopback and watch live trades and tickers.",
+        description="Start the simulator on loopback and watch books, trades, klines, "
+        "your own orders and balances, and the connections, live.",
     )
     p.add_argument(
         "--duration",
@@ -265,6 +296,18 @@ def build_demo_parser(prog: str = "mexc demo") -> argparse.ArgumentParser:
     p.add_argument("--seed", default="demo", help="seed of the simulated market")
     p.add_argument("--faults", default="none", help=f"fault profile: {', '.join(PROFILES)}")
     add_metrics_argument(p)
+    p.add_argument(
+        "--view",
+        choices=("auto", "live", "lines"),
+        default="auto",
+        help="live: a dashboard redrawn in place; lines: one line per event; "
+        "auto (default): live on a terminal, lines otherwise",
+    )
+    p.add_argument(
+        "--no-trading",
+        action="store_true",
+        help="do not place and cancel orders on the simulated account",
+    )
     add_plugin_arguments(p)
     add_debug_argument(p)
     return p

@@ -419,7 +419,7 @@ def test_plugins_lists_what_is_installed_and_what_does_not_load(
 def test_demo_takes_plugin_arguments_and_keeps_its_console() -> None:
     result = mexc("demo", "--duration", "1", "--no-plugins", timeout=120)
     assert result.returncode == EXIT_OK, result.stderr
-    assert "-- link 1 connected: 9 topics" in result.stdout  # the console is the demo
+    assert "-- link 1 connected: 15 topics" in result.stdout  # the console is the demo
     assert result.stdout.splitlines()[-1].startswith("mexc demo: ")
 
 

@@ -12,7 +12,10 @@ through bounded buffers:
 - a *reader* task per transport feeds the core and never waits for a consumer,
   so PINGs, PONGs and the liveness checks are never starved;
 - the *inbox* (:class:`~mexc_core.client.backpressure.Inbox`) holds events between the
-  readers and the dispatcher, at most ``max_pending`` pushes; pushes that do not
+  readers and the dispatcher, at most ``max_pending`` pushes; from three quarters
+  full until it is down to a quarter the readers *shed*: public pushes are
+  counted unread instead of decoded, and reported as one gap per episode
+  (:meth:`~mexc_core.client.core.ClientCore.shed`); pushes that still do not
   fit are dropped and reported as a gap, never silently;
 - the *dispatcher* task calls the plugins' hooks (synchronous, isolated: a hook
   that raises is reported and the others go on) and feeds the streams of
@@ -92,15 +95,13 @@ DEFAULT_VIEW_DEPTH: Final = 20
 _REST_CONCURRENCY: Final = 4
 
 _READ_SIZE: Final = 65536
-#: Events dispatched in a row before the dispatcher lets other tasks run. High:
-#: one read of a busy link brings hundreds of pushes, and a dispatcher that
-#: delivers fewer per turn than the readers decode falls behind for good (the
-#: time budget below still bounds each turn).
-_DISPATCH_BATCH: Final = 4096
 #: Seconds of hook time after which the dispatcher lets other tasks run (the
 #: readers and the keepalive), however few events it delivered: a slow hook
-#: never starves them.
+#: never starves them. A turn lasts longer when the readers took longer since
+#: the last one (up to ``_DISPATCH_BUDGET_MAX``): the loop is shared fairly, and
+#: a hundred busy readers never starve the dispatcher either.
 _DISPATCH_BUDGET: Final = 0.005
+_DISPATCH_BUDGET_MAX: Final = 0.05
 _TRANSPORT_ERRORS: Final = (
     anyio.BrokenResourceError,
     anyio.ClosedResourceError,
@@ -324,6 +325,8 @@ class MexcClient:
         self._sleep_scope: anyio.CancelScope | None = None
         self._sleeping_until: float | None = None
         self._dispatching = True
+        self._shedding = False
+        self._read_time = 0.0  # seconds readers spent since the dispatcher's last turn
         self._stalled: _Held | None = None
         self._started = False
 
@@ -603,8 +606,11 @@ class MexcClient:
 
     # ------------------------------------------------------------ the pool's I/O
 
-    def _process(self) -> None:
-        """Carry out the core's intents, queue its events, wake whoever has work."""
+    def _process(self, read_at: float | None = None) -> None:
+        """Carry out the core's intents, queue its events, wake whoever has work.
+
+        ``read_at``: when the bytes the events come from were read (default: now).
+        """
         core = self.core
         for intent in core.intents():
             if isinstance(intent, OpenTransport):
@@ -627,7 +633,7 @@ class MexcClient:
                 self._rest_calls.append(intent)
                 self._rest_ready.set()
         queued = False
-        now = None
+        now = read_at
         for event in core.events():
             queued = True
             if now is None:
@@ -751,6 +757,7 @@ class MexcClient:
 
     async def _read(self, transport: _Transport, stream: anyio.abc.ByteStream) -> None:
         cid = transport.cid
+        inbox = self.inbox
         while True:
             try:
                 data = await stream.receive(_READ_SIZE)
@@ -760,8 +767,13 @@ class MexcClient:
                 self.core.transport_failed(cid, self.clock.now(), f"read failed: {exc!r}")
                 self._process()
                 await anyio.sleep_forever()  # the pool's AbortTransport cancels us
-            self.core.receive_data(cid, data, self.clock.now())
-            self._process()
+            began = time.perf_counter()
+            now = self.clock.now()
+            if not self._shedding and inbox.backlog >= inbox.shed_at:
+                self._shed(True, now)  # the consumer side is full: read, but do not decode
+            self.core.receive_data(cid, data, now)
+            self._process(now)
+            self._read_time += time.perf_counter() - began
             if not data:
                 await anyio.sleep_forever()  # the pool's CloseTransport ends us
 
@@ -793,13 +805,17 @@ class MexcClient:
 
     async def _dispatch(self) -> None:
         """Deliver inbox events to hooks and streams, in order, until shutdown."""
-        count = 0
+        inbox = self.inbox
         since = time.perf_counter()
+        budget = _DISPATCH_BUDGET
         while self._dispatching:
-            event = self.inbox.take()
+            event = inbox.take()
+            if self._shedding and inbox.backlog <= inbox.resume_at:
+                self._shed(False, self.clock.now())
             if event is None:
                 self._inbox_ready = anyio.Event()
                 await self._inbox_ready.wait()
+                since, budget = self._turn()
                 continue
             self._deliver(event)
             for stream in self._blocking:
@@ -807,11 +823,22 @@ class MexcClient:
                     self._stalled = stream
                     await stream.wait_room()
                     self._stalled = None
-            count += 1
-            if count >= _DISPATCH_BATCH or time.perf_counter() - since > _DISPATCH_BUDGET:
+            if time.perf_counter() - since > budget:
                 await anyio.lowlevel.checkpoint()
-                count = 0
-                since = time.perf_counter()
+                since, budget = self._turn()
+
+    def _turn(self) -> tuple[float, float]:
+        """A new turn of the dispatcher: when it starts, and its budget (at least as
+        long as the readers took since the last turn, within bounds)."""
+        budget = min(_DISPATCH_BUDGET_MAX, max(_DISPATCH_BUDGET, self._read_time))
+        self._read_time = 0.0
+        return time.perf_counter(), budget
+
+    def _shed(self, active: bool, now: float) -> None:
+        """Start or end a shedding episode (``Inbox.shed_at`` to ``Inbox.resume_at``)."""
+        self._shedding = active
+        self.core.shed(active, now)
+        self._process(now)
 
     def _deliver(self, event: Event) -> None:
         self._report(self.dispatcher.dispatch(event))

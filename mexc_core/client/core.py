@@ -548,6 +548,14 @@ class ClientCore:
             self._keys().request_failed(call, now, reason)
         self._pump(now)
 
+    def shed(self, active: bool, now: float) -> None:
+        """Start (``active``) or end a shedding episode: the consumer side is full,
+        so public pushes are counted unread instead of decoded
+        (:meth:`~mexc_core.client.pool.ConnectionPool.shed`); the end's
+        :class:`~mexc_core.events.GapDetected` resynchronises the books it names."""
+        self.pool.shed(active, now)
+        self._pump(now)
+
     def handle_timer(self, now: float) -> None:
         """Run what is due at ``now``."""
         self.pool.handle_timer(now)

@@ -98,6 +98,7 @@ from mexc_core._machine import Machine, frozen_table
 from mexc_core._topics import Topic
 from mexc_core.channels import spec_of, topic_names
 from mexc_core.client.backoff import Backoff, FailureKind, RandomSource, classify_handshake_status
+from mexc_core.client.backpressure import Shedder
 from mexc_core.client.dedup import Deduplicator
 from mexc_core.client.handover import Handover, Rotation, RotationState
 from mexc_core.client.link import (
@@ -416,6 +417,9 @@ class PoolStats:
         read them (late pushes around an unsubscription or a hand-over), dropped.
     :ivar strays: :class:`~mexc_core.events.StrayPushReceived` events of every
         link, per reason.
+    :ivar shed: pushes left unread in shedding episodes (:meth:`ConnectionPool.shed`),
+        counted when each episode ends (:attr:`ConnectionPool.shedder` counts live).
+    :ivar shed_episodes: shedding episodes started.
     """
 
     pushes: int = 0
@@ -427,6 +431,8 @@ class PoolStats:
     disconnects: int = 0
     rotations: int = 0
     gaps: int = 0
+    shed: int = 0
+    shed_episodes: int = 0
 
 
 @final
@@ -488,6 +494,8 @@ class ConnectionPool:
         self.config: Final = config if config is not None else PoolConfig()
         self.stats: Final = PoolStats()
         self.dedup: Final = Deduplicator()
+        #: Counts what public sessions shed while :meth:`shed` is on.
+        self.shedder: Final = Shedder()
         self._machine: Final = Machine("pool", _POOL_TRANSITIONS, PoolState.RUNNING, _P.ERROR)
         self._rng = rng
         self._listen_key = listen_key
@@ -674,6 +682,41 @@ class ConnectionPool:
             for private in (False, True):
                 self._consolidate(now, private=private)
         return tuple(gone)
+
+    def shed(self, active: bool, now: float) -> None:
+        """Start (``active``) or end a shedding episode: while it runs, public links
+        count pushes of their topics unread instead of decoding them.
+
+        The end reports the episode as one :class:`~mexc_core.events.GapDetected`
+        (cause ``OVERFLOW``, ``missed`` the pushes shed) naming each topic shed that
+        is still wanted, once; deduplication starts those topics afresh. Starting a
+        running episode, or ending none, changes nothing. See "Shedding before
+        decoding" in :mod:`mexc_core.client.backpressure`.
+        """
+        self._tick(now)
+        shedder = self.shedder
+        if active:
+            if not shedder.active:
+                shedder.start(now)
+                self.stats.shed_episodes += 1
+            return
+        counts, since = shedder.stop(now)
+        self.stats.shed += sum(counts.values())
+        topics = tuple(name for name in counts if name in self._topics)
+        if not topics:
+            return
+        for name in topics:
+            self.dedup.interrupt(name)
+        self.stats.gaps += 1
+        self._events.append(
+            GapDetected(
+                topics=topics,
+                cause=GapCause.OVERFLOW,
+                started_at=since,
+                ended_at=now,
+                missed=sum(counts[name] for name in topics),
+            )
+        )
 
     def set_listen_key(self, key: str | None, now: float) -> None:
         """Use ``key`` for private links from now on (``None``: no valid key).
@@ -959,6 +1002,8 @@ class ConnectionPool:
 
     def _open(self, link: Link, now: float) -> None:
         conn = self.config.connection(self._listen_key if link.private else None)
+        if not link.private:
+            conn.session.shedder = self.shedder  # private pushes are never shed
         conn.subscribe(list(link.topics), now)
         self._next_cid += 1
         link.step(LinkInput.DUE)

@@ -13,16 +13,24 @@ Phases, each measured in the client process only:
 2. **steady and latency**: the blaster pushes at ``--rate`` pushes/s for
    ``--seconds``; pushes per CPU second is the pushes the hook saw over the
    client's CPU time (:func:`time.process_time`, user plus system), CPU per 10k
-   pushes its inverse, and the share of a core it used. Each
-   push carries the blaster's ``CLOCK_MONOTONIC`` at the write (µs, in
-   ``sendTime``); the hook subtracts it from its own :func:`time.monotonic`. This is
-   send-to-hook latency, an upper bound of read-to-hook latency: it adds the
-   kernel's loopback delivery and the wait for the client's next read, and the
-   timestamp is per tick of the blaster (``TICK``), taken before its writes.
-3. **flood**: the blaster pushes at ``--flood`` pushes/s (above what the client
-   takes) for ``--seconds``: the pushes the hook saw per wall second, and the
-   pushes decoded (seen by the hook or dropped by the client's full inbox, its
-   reader outrunning its dispatcher) per CPU second.
+   pushes its inverse, and the share of a core it used. **Read-to-hook latency**
+   is measured with the client's own clock (the event loop's, monotonic): the
+   client stamps each read as it returns, the inbox carries the stamp with the
+   events of that read (:attr:`~mexc_core.client.backpressure.Inbox.read_at`),
+   and the hook subtracts it from :func:`time.monotonic`. Each push also carries
+   the blaster's ``CLOCK_MONOTONIC`` at the write (µs, in ``sendTime``), so the
+   hook reports send-to-hook latency too: it adds the kernel's loopback delivery,
+   the wait for the client's next read and the blaster's ticks (``TICK``; the
+   stamp is taken before a tick's writes).
+3. **flood**: the blaster pushes at ``--flood`` pushes/s for ``--seconds``, the
+   hook spinning ``--hook-us`` µs per push (default 0: a no-op): the pushes the
+   hook saw per wall second and per CPU second, the pushes decoded (delivered by
+   the pool), shed unread by the sessions (the client's shedding episodes, while
+   its inbox is full) and decoded then dropped by the inbox.
+
+Both timed phases count garbage collections per generation and their pauses
+(:data:`gc.callbacks`); the resident set size is reported after subscribing and
+at the end. The client runs with ``gc_freeze=True`` unless ``--no-gc-freeze``.
 
 The client runs with duplicate dropping off (``PoolConfig(dedup=False)``): the
 blaster repeats one pre-encoded push per topic, which the pool would drop as
@@ -66,7 +74,8 @@ class _Hook:
     """Counts pushes; while ``timing``, keeps each push's read-to-hook and
     send-to-hook latencies (µs)."""
 
-    def __init__(self) -> None:
+    def __init__(self, busy: float = 0.0) -> None:
+        self.busy = busy  # seconds each call spins (a slow consumer), 0 for a no-op
         self.pushes = 0
         self.timing = False
         self.inbox: Inbox | None = None
@@ -76,6 +85,10 @@ class _Hook:
     @hookimpl
     def mexc_push_received(self, push: Push) -> None:
         self.pushes += 1
+        if self.busy:
+            until = time.perf_counter() + self.busy
+            while time.perf_counter() < until:
+                pass
         if self.timing:
             now = time.monotonic()  # the client's clock: the event loop's, monotonic
             assert self.inbox is not None
@@ -169,6 +182,7 @@ class ScaleReport:
     rss_start: int
     rss_end: int
     gc_freeze: bool
+    hook_us: float
     steady: Phase
     flood: Phase
     latency_pushes: int
@@ -190,6 +204,7 @@ class ScaleReport:
                 "rss_bytes_start": self.rss_start,
                 "rss_bytes": self.rss_end,
                 "gc_freeze": self.gc_freeze,
+                "flood_hook_us": self.hook_us,
                 **self.steady.json("steady_"),
                 **self.flood.json("flood_"),
                 "latency_pushes": self.latency_pushes,
@@ -217,7 +232,8 @@ class ScaleReport:
                 f"p50 {self.p50_us:.0f} us, p99 {self.p99_us:.0f} us, max {self.max_us:.0f} us "
                 f"over {self.latency_pushes} pushes (send to hook: p50 {self.sent_p50_us:.0f} us, "
                 f"p99 {self.sent_p99_us:.0f} us)",
-                f"  flood       {self.flood.line()}",
+                f"  flood       {self.flood.line()}"
+                + (f" (a hook of {self.hook_us:g} us)" if self.hook_us else ""),
             )
         )
 
@@ -266,6 +282,7 @@ async def _measure(
     rate: float,
     seconds: float,
     gc_freeze: bool,
+    hook_us: float,
 ) -> ScaleReport:
     hook = _Hook()
     wanted = make_topics(count)
@@ -278,26 +295,23 @@ async def _measure(
             config=PoolConfig(dedup=False),
             plugins=[hook],
             entry_points=False,
+            gc_freeze=gc_freeze,
         ) as client:
             hook.inbox = client.inbox
             await client.subscribe(wanted, timeout=120)
             connect_seconds = time.perf_counter() - start
             connections = len(client.core.pool.links())
             rss_start = _rss()
-            if gc_freeze:
-                gc.collect()
-                gc.freeze()
             # latency first: a flood leaves a backlog behind
             steady = await _phase(client, hook, gcw, stdin, rate, seconds)
             lat, sent = hook.latencies, hook.sent
             hook.latencies, hook.sent = [], []
+            hook.busy = hook_us / 1e6  # the flood only: latency is measured with a no-op hook
             flooded = await _phase(client, hook, gcw, stdin, flood, seconds)
             _command(stdin, "rate 0")
             rss_end = _rss()
     finally:
         gcw.close()
-        if gc_freeze:
-            gc.unfreeze()
     if not lat or not steady.pushes:
         raise RuntimeError("the client saw no pushes")
     return ScaleReport(
@@ -308,6 +322,7 @@ async def _measure(
         rss_start=rss_start,
         rss_end=rss_end,
         gc_freeze=gc_freeze,
+        hook_us=hook_us,
         steady=steady,
         flood=flooded,
         latency_pushes=len(lat),
@@ -326,7 +341,8 @@ def run(
     rate: float,
     seconds: float,
     json_only: bool,
-    gc_freeze: bool = False,
+    gc_freeze: bool = True,
+    hook_us: float = 0.0,
 ) -> ScaleReport:
     """Start the blaster, measure, stop it; print the table (unless ``json_only``) and JSON."""
     blaster = subprocess.Popen(
@@ -349,6 +365,7 @@ def run(
                 rate=rate,
                 seconds=seconds,
                 gc_freeze=gc_freeze,
+                hook_us=hook_us,
             )
         )
         _command(stdin, "quit")

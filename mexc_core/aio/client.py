@@ -17,7 +17,8 @@ through bounded buffers:
   counted unread instead of decoded, and reported as one gap per episode
   (:meth:`~mexc_core.client.core.ClientCore.shed`); pushes that still do not
   fit are dropped and reported as a gap, never silently;
-- the *dispatcher* task calls the plugins' hooks (synchronous, isolated: a hook
+- the *dispatcher* task (or, while it is idle, the reader that queued the events,
+  at once) calls the plugins' hooks (synchronous, isolated: a hook
   that raises is reported and the others go on) and feeds the streams of
   :meth:`MexcClient.pushes`, :meth:`MexcClient.events` and of plugins, each
   bounded with its own overflow policy; it waits for room only in a full
@@ -37,6 +38,7 @@ It runs on asyncio and trio alike.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import random
 import ssl
@@ -101,7 +103,7 @@ _READ_SIZE: Final = 65536
 #: the last one (up to ``_DISPATCH_BUDGET_MAX``): the loop is shared fairly, and
 #: a hundred busy readers never starve the dispatcher either.
 _DISPATCH_BUDGET: Final = 0.005
-_DISPATCH_BUDGET_MAX: Final = 0.05
+_DISPATCH_BUDGET_MAX: Final = 0.25
 _TRANSPORT_ERRORS: Final = (
     anyio.BrokenResourceError,
     anyio.ClosedResourceError,
@@ -259,6 +261,11 @@ class MexcClient:
     :param wall_ms: the wall clock for signing REST requests, ms since the epoch.
     :param max_pending: pushes the inbox holds before it drops (and reports a gap).
     :param close_timeout: seconds the exit waits for clean closes.
+    :param gc_freeze: move every object alive at start-up to the garbage
+        collector's permanent generation (:func:`gc.freeze`), so collections
+        during the run never scan them again (shorter pauses in the hot path);
+        undone at exit (:func:`gc.unfreeze`). ``False`` leaves the collector alone
+        (``docs/performance.rst``, "Garbage collection").
     :param options: options for plugins, by plugin name (see
         :attr:`mexc_core.hookspecs.ClientContext.options`).
     """
@@ -283,6 +290,7 @@ class MexcClient:
         wall_ms: Callable[[], int] = wall_clock_ms,
         max_pending: int = 10_000,
         close_timeout: float = 5.0,
+        gc_freeze: bool = True,
         options: Mapping[str, object] | None = None,
     ) -> None:
         self.endpoint: Final = Endpoint(url)
@@ -310,6 +318,7 @@ class MexcClient:
         self.rest_url = rest_url
         self.wall_ms = wall_ms
         self.close_timeout = close_timeout
+        self.gc_freeze = gc_freeze
         self.options: Mapping[str, object] = dict(options or {})
         self._http: HttpClient | None = None
         self._rest_calls: list[RestCall] = []
@@ -372,6 +381,9 @@ class MexcClient:
                 except (InvalidTopic, ListenKeyRequired, ArgumentTypeError) as exc:
                     plugin_log.error("a plugin wants topics that cannot be subscribed: %s", exc)
             self._process()
+            if self.gc_freeze:
+                gc.freeze()  # start-up's objects live on: no collection needs to scan them
+                stack.callback(gc.unfreeze)
             self._exit = stack.pop_all()
         return self
 

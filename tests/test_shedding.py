@@ -24,7 +24,6 @@ from mexc_core.events import (
     HealthCheckFailed,
     PongReceived,
     Push,
-    StrayPushReceived,
 )
 from mexc_core.messages import PublicAggreDealsV3Api, PublicSpotKlineV3Api
 from mexc_core.session import Session, SessionConfig
@@ -161,22 +160,22 @@ def test_an_episode_is_one_gap_naming_each_topic_shed_once() -> None:
     loop.run_for(3.0)
     assert loop.pushes()
     pool = loop.pool
-    pool.shed(False, loop.now)  # no episode: nothing happens
+    pool.stop_shedding(loop.now)  # no episode: nothing happens
     assert not loop.of(GapDetected)
     before = len(loop.pushes())
     start = loop.now
-    pool.shed(True, loop.now)
-    pool.shed(True, loop.now)  # one episode
+    pool.start_shedding(loop.now)
+    pool.start_shedding(loop.now)  # one episode
     loop.run_for(3.0)
     assert len(loop.pushes()) == before  # nothing decoded, nothing delivered
     shed = dict(pool.shedder.counts)
     assert set(shed) == set(DEALS)
     assert pool.stats.shed == 0  # counted when the episode ends
-    sessions = [pool._by_cid[info.cid].conn.session for info in pool.links()]  # type: ignore[union-attr]
+    sessions = [link.conn.session for link in pool._by_cid.values()]  # type: ignore[union-attr]
     assert sum(s.stats.shed for s in sessions) == sum(shed.values())
     pool.unsubscribe(DEALS[3:], loop.now)  # no longer wanted: not in the gap
     loop.settle()
-    pool.shed(False, loop.now)
+    pool.stop_shedding(loop.now)
     loop.settle()
     (gap,) = loop.of(GapDetected)
     assert isinstance(gap, GapDetected)
@@ -196,10 +195,10 @@ def test_an_episode_is_one_gap_naming_each_topic_shed_once() -> None:
     loop.run_for(2.0)
     assert len(loop.pushes()) > before  # decoding again
     # an episode where only unwanted topics were shed reports no gap
-    pool.shed(True, loop.now)
+    pool.start_shedding(loop.now)
     pool.unsubscribe(DEALS, loop.now)
     loop.settle()
-    pool.shed(False, loop.now)
+    pool.stop_shedding(loop.now)
     assert len(loop.of(GapDetected)) == 1
     assert pool.stats.shed_episodes == 2
 
@@ -225,10 +224,10 @@ def test_a_book_resyncs_after_an_episode_that_shed_its_diffs() -> None:
     loop.core.watch_book(SYMBOLS[0], loop.now)
     loop.run_for(5.0)
     assert loop.core.book(SYMBOLS[0]).synced
-    loop.core.shed(True, loop.now)
+    loop.core.start_shedding(loop.now)
     loop.run_for(2.0)
     assert loop.core.book(SYMBOLS[0]).synced  # it does not know yet
-    loop.core.shed(False, loop.now)
+    loop.core.stop_shedding(loop.now)
     loop.settle()
     (gap,) = loop.of(GapDetected)
     assert gap.topics == (DEPTH.format(SYMBOLS[0]),)  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ through bounded buffers:
   readers and the dispatcher, at most ``max_pending`` pushes; from three quarters
   full until it is down to a quarter the readers *shed*: public pushes are
   counted unread instead of decoded, and reported as one gap per episode
-  (:meth:`~mexc_core.client.core.ClientCore.shed`); pushes that still do not
+  (:meth:`~mexc_core.client.core.ClientCore.start_shedding`); pushes that still do not
   fit are dropped and reported as a gap, never silently;
 - the *dispatcher* task (or, while it is idle, the reader that queued the events,
   at once) calls the plugins' hooks (synchronous, isolated: a hook
@@ -810,7 +810,7 @@ class MexcClient:
             began = time.perf_counter()
             now = self.clock.now()
             if not self._shedding and inbox.backlog >= inbox.shed_at:
-                self._shed(True, now)  # the consumer side is full: read, but do not decode
+                self._shed(now, active=True)  # the consumer side is full: read, do not decode
             self.core.receive_data(cid, data, now)
             self._process(now)
             self._read_time += time.perf_counter() - began
@@ -856,7 +856,7 @@ class MexcClient:
                     self._stalled = None
             event = inbox.take()
             if self._shedding and inbox.backlog <= inbox.resume_at:
-                self._shed(False, self.clock.now())
+                self._shed(self.clock.now(), active=False)
             if event is None:
                 self._inbox_ready = anyio.Event()
                 self._idle = True
@@ -876,10 +876,13 @@ class MexcClient:
         self._read_time = 0.0
         return time.perf_counter(), budget
 
-    def _shed(self, active: bool, now: float) -> None:
+    def _shed(self, now: float, *, active: bool) -> None:
         """Start or end a shedding episode (``Inbox.shed_at`` to ``Inbox.resume_at``)."""
         self._shedding = active
-        self.core.shed(active, now)
+        if active:
+            self.core.start_shedding(now)
+        else:
+            self.core.stop_shedding(now)
         self._process(now)
 
     def _deliver(self, event: Event) -> None:

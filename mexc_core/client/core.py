@@ -548,12 +548,17 @@ class ClientCore:
             self._keys().request_failed(call, now, reason)
         self._pump(now)
 
-    def shed(self, active: bool, now: float) -> None:
-        """Start (``active``) or end a shedding episode: the consumer side is full,
-        so public pushes are counted unread instead of decoded
-        (:meth:`~mexc_core.client.pool.ConnectionPool.shed`); the end's
-        :class:`~mexc_core.events.GapDetected` resynchronises the books it names."""
-        self.pool.shed(active, now)
+    def start_shedding(self, now: float) -> None:
+        """The consumer side is full: count public pushes unread instead of decoding
+        them (:meth:`~mexc_core.client.pool.ConnectionPool.start_shedding`)."""
+        self.pool.start_shedding(now)
+        self._pump(now)
+
+    def stop_shedding(self, now: float) -> None:
+        """Decode again; the episode's :class:`~mexc_core.events.GapDetected`
+        resynchronises the books it names
+        (:meth:`~mexc_core.client.pool.ConnectionPool.stop_shedding`)."""
+        self.pool.stop_shedding(now)
         self._pump(now)
 
     def handle_timer(self, now: float) -> None:

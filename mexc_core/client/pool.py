@@ -417,7 +417,8 @@ class PoolStats:
         read them (late pushes around an unsubscription or a hand-over), dropped.
     :ivar strays: :class:`~mexc_core.events.StrayPushReceived` events of every
         link, per reason.
-    :ivar shed: pushes left unread in shedding episodes (:meth:`ConnectionPool.shed`),
+    :ivar shed: pushes left unread in shedding episodes
+        (:meth:`ConnectionPool.start_shedding`),
         counted when each episode ends (:attr:`ConnectionPool.shedder` counts live).
     :ivar shed_episodes: shedding episodes started.
     """
@@ -494,7 +495,7 @@ class ConnectionPool:
         self.config: Final = config if config is not None else PoolConfig()
         self.stats: Final = PoolStats()
         self.dedup: Final = Deduplicator()
-        #: Counts what public sessions shed while :meth:`shed` is on.
+        #: Counts what public sessions shed during an episode (:meth:`start_shedding`).
         self.shedder: Final = Shedder()
         self._machine: Final = Machine("pool", _POOL_TRANSITIONS, PoolState.RUNNING, _P.ERROR)
         self._rng = rng
@@ -683,24 +684,25 @@ class ConnectionPool:
                 self._consolidate(now, private=private)
         return tuple(gone)
 
-    def shed(self, active: bool, now: float) -> None:
-        """Start (``active``) or end a shedding episode: while it runs, public links
-        count pushes of their topics unread instead of decoding them.
-
-        The end reports the episode as one :class:`~mexc_core.events.GapDetected`
-        (cause ``OVERFLOW``, ``missed`` the pushes shed) naming each topic shed that
-        is still wanted, once; deduplication starts those topics afresh. Starting a
-        running episode, or ending none, changes nothing. See "Shedding before
-        decoding" in :mod:`mexc_core.client.backpressure`.
+    def start_shedding(self, now: float) -> None:
+        """Start a shedding episode: until :meth:`stop_shedding`, public links count
+        pushes of their topics unread instead of decoding them. Starting a running
+        episode changes nothing. See "Shedding before decoding" in
+        :mod:`mexc_core.client.backpressure`.
         """
         self._tick(now)
-        shedder = self.shedder
-        if active:
-            if not shedder.active:
-                shedder.start(now)
-                self.stats.shed_episodes += 1
-            return
-        counts, since = shedder.stop(now)
+        if not self.shedder.active:
+            self.shedder.start(now)
+            self.stats.shed_episodes += 1
+
+    def stop_shedding(self, now: float) -> None:
+        """End the shedding episode, reported as one
+        :class:`~mexc_core.events.GapDetected` (cause ``OVERFLOW``, ``missed`` the
+        pushes shed) naming each topic shed that is still wanted, once;
+        deduplication starts those topics afresh. Ending none changes nothing.
+        """
+        self._tick(now)
+        counts, since = self.shedder.stop(now)
         self.stats.shed += sum(counts.values())
         topics = tuple(name for name in counts if name in self._topics)
         if not topics:

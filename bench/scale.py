@@ -17,7 +17,7 @@ Phases, each measured in the client process only:
    is measured with the client's own clock (the event loop's, monotonic): the
    client stamps each read as it returns, the inbox carries the stamp with the
    events of that read (:attr:`~mexc_core.client.backpressure.Inbox.read_at`),
-   and the hook subtracts it from :func:`time.monotonic`. Each push also carries
+   and the hook subtracts it from the same clock's time. Each push also carries
    the blaster's ``CLOCK_MONOTONIC`` at the write (µs, in ``sendTime``), so the
    hook reports send-to-hook latency too: it adds the kernel's loopback delivery,
    the wait for the client's next read and the blaster's ticks (``TICK``; the
@@ -54,6 +54,7 @@ import anyio
 
 from bench.blaster import topics as make_topics
 from mexc_core.aio.client import MexcClient
+from mexc_core.aio.clock import Clock
 from mexc_core.client.backpressure import Inbox
 from mexc_core.client.pool import PoolConfig
 from mexc_core.events import Push
@@ -74,11 +75,12 @@ class _Hook:
     """Counts pushes; while ``timing``, keeps each push's read-to-hook and
     send-to-hook latencies (µs)."""
 
-    def __init__(self, busy: float = 0.0) -> None:
-        self.busy = busy  # seconds each call spins (a slow consumer), 0 for a no-op
+    def __init__(self) -> None:
+        self.busy = 0.0  # seconds each call spins (a slow consumer), 0 for a no-op
         self.pushes = 0
         self.timing = False
         self.inbox: Inbox | None = None
+        self.clock: Clock | None = None
         self.latencies: list[float] = []
         self.sent: list[float] = []
 
@@ -90,11 +92,11 @@ class _Hook:
             while time.perf_counter() < until:
                 pass
         if self.timing:
-            now = time.monotonic()  # the client's clock: the event loop's, monotonic
             assert self.inbox is not None
-            self.latencies.append((now - self.inbox.read_at) * 1e6)
+            assert self.clock is not None
+            self.latencies.append((self.clock.now() - self.inbox.read_at) * 1e6)
             if push.send_time is not None:
-                self.sent.append(now * 1e6 - push.send_time)
+                self.sent.append(time.monotonic_ns() / 1000 - push.send_time)
 
 
 class _GcWatch:
@@ -297,7 +299,7 @@ async def _measure(
             entry_points=False,
             gc_freeze=gc_freeze,
         ) as client:
-            hook.inbox = client.inbox
+            hook.inbox, hook.clock = client.inbox, client.clock
             await client.subscribe(wanted, timeout=120)
             connect_seconds = time.perf_counter() - start
             connections = len(client.core.pool.links())

@@ -337,7 +337,9 @@ class Inbox:
         A push that follows drops of its topic needs room for itself and for the
         :class:`~mexc_core.events.GapDetected` that goes before it: both count
         against ``capacity``, so the inbox never holds more than ``capacity``
-        pushes, overflow gaps and stray pushes, plus the lifecycle events.
+        pushes, overflow gaps and stray pushes, plus the lifecycle events. The
+        pool's gap at the end of a shedding episode counts too, but always fits
+        (the episode ends when the backlog is down to :attr:`resume_at`).
 
         ``now`` is when the event's bytes were read (see :attr:`read_at`).
         """

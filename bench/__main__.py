@@ -106,6 +106,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     cmd.add_argument("--rate", type=float, default=10_000, help="pushes/s for latency (10000)")
     cmd.add_argument("--seconds", type=float, default=10.0, help="seconds per phase (default 10)")
+    cmd.add_argument(
+        "--hook-us",
+        type=float,
+        default=0.0,
+        help="microseconds the hook spins per push in the flood (a slow consumer; default 0)",
+    )
+    cmd.add_argument(
+        "--no-gc-freeze",
+        dest="gc_freeze",
+        action="store_false",
+        help="run the client with gc_freeze=False (default: frozen at start-up)",
+    )
     cmd = commands.add_parser("all", help="every benchmark, one after the other")
     cmd.add_argument("--smoke", action="store_true", help="tiny sizes (seconds in all)")
     cmd.add_argument("--json", action="store_true", help="print only one JSON line per benchmark")
@@ -159,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rate=args.rate,
                 seconds=args.seconds,
                 json_only=args.json_only,
+                gc_freeze=args.gc_freeze,
+                hook_us=args.hook_us,
             )
         elif args.command == "pipeline":
             pipeline.run(

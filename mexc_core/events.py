@@ -791,7 +791,8 @@ class GapDetected(Event):
     :ivar cause: a disconnect, or an overflow of the client's own buffers.
     :ivar started_at: monotonic time the gap began.
     :ivar ended_at: monotonic time the gap was over.
-    :ivar missed: pushes known to be lost (overflow), or ``None`` when unknown.
+    :ivar missed: pushes known to be lost (overflow; for a shedding episode, the
+        pushes of all its topics), or ``None`` when unknown.
     """
 
     topics: tuple[str, ...]

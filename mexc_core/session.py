@@ -94,6 +94,11 @@ Rules that do not fit in the tables:
    maps to its channel's record class, kept up to date as topics change state.
    Strays feed the silence watchdog like pushes (the link is alive); unknown
    bodies and fields are counted in :attr:`Session.schema_drift` either way.
+7. While the :attr:`Session.shedder` given by the pool is active (the client's
+   consumer side is full), a binary frame whose channel
+   (:func:`~mexc_core.client.backpressure.peek_channel`) is a topic received
+   here is counted in it and in :attr:`SessionStats.shed` instead of being
+   decoded; it feeds the silence watchdog. Text frames are never shed.
 """
 
 from __future__ import annotations
@@ -111,6 +116,7 @@ from mexc_core._clock import checked_now
 from mexc_core._machine import Machine, frozen_table
 from mexc_core._topics import Topic
 from mexc_core.channels import body_type, spec_of, topic_names
+from mexc_core.client.backpressure import Shedder, peek_channel
 from mexc_core.errors import (
     ArgumentTypeError,
     ControlFrameError,
@@ -442,10 +448,12 @@ _READING: Final = frozenset({_SS.OPEN, _SS.DRAINING, _SS.STALE})
 class SessionStats:
     """Counters of one session, for logs and metrics (read them, do not write).
 
-    Every binary frame is a push, a stray or a bad frame: ``binary_frames`` is
-    ``pushes + strays.total()`` plus the binary frames among ``bad_frames``.
+    Every binary frame is a push, a stray, a shed frame or a bad frame:
+    ``binary_frames`` is ``pushes + strays.total() + shed`` plus the binary frames
+    among ``bad_frames``.
 
     :ivar pushes: frames delivered as :class:`~mexc_core.events.Push`.
+    :ivar shed: frames counted unread in a shedding episode (rule 7).
     :ivar strays: frames reported as :class:`~mexc_core.events.StrayPushReceived`,
         per reason.
     :ivar bad_frames: frames rejected (binary or text).
@@ -456,6 +464,7 @@ class SessionStats:
     binary_frames: int = 0
     text_frames: int = 0
     pushes: int = 0
+    shed: int = 0
     strays: Counter[StrayReason] = field(default_factory=Counter)
     bad_frames: int = 0
     replies: int = 0
@@ -501,6 +510,8 @@ class Session:
         self.stats: Final = SessionStats()
         #: Unknown bodies and fields seen in pushes (MEXC changed the schema).
         self.schema_drift: Final = wire.SchemaDrift()
+        #: The pool's shedder, for a session whose pushes may be shed (rule 7).
+        self.shedder: Shedder | None = None
         self._machine: Final = Machine(
             "session", _SESSION_TRANSITIONS, SessionState.CONNECTING, SessionState.ERROR
         )
@@ -696,6 +707,15 @@ class Session:
             self._step(SessionInput.RECEIVE)
         stats = self.stats
         stats.binary_frames += 1
+        shedder = self.shedder
+        if shedder is not None and shedder.active:
+            channel = peek_channel(data)
+            if channel is not None and channel in self._receiving:
+                shedder.count(channel)
+                stats.shed += 1
+                if self._silence_origin is not None:
+                    self._silence_origin = now
+                return
         try:
             push = wire.decode_push(data)
         except DecodeError as exc:

@@ -170,10 +170,17 @@ def test_scale_smoke_runs_against_the_blaster(capsys: pytest.CaptureFixture[str]
     assert report["topics"] == 61
     assert report["connections"] == 3  # 30 topics per connection
     assert report["steady_pushes"] > 0
-    assert report["pushes"] + report["dropped"] >= 0
+    assert report["flood_pushes"] > 0
+    assert report["flood_decoded"] >= report["flood_pushes"] - report["flood_shed"]
+    assert report["flood_shed"] >= 0
+    assert report["flood_dropped"] >= 0
+    assert len(report["flood_gc_collections"]) == 3
+    assert report["gc_freeze"] is True
     assert report["latency_pushes"] > 0
     assert 0 < report["latency_p50_us"] <= report["latency_p99_us"] <= report["latency_max_us"]
+    assert report["send_to_hook_p50_us"] > 0
     assert report["rss_bytes"] > 0
+    assert report["rss_bytes_start"] > 0
 
 
 def test_blaster_topics_are_distinct_and_cover_its_kinds() -> None:

@@ -12,9 +12,13 @@ through bounded buffers:
 - a *reader* task per transport feeds the core and never waits for a consumer,
   so PINGs, PONGs and the liveness checks are never starved;
 - the *inbox* (:class:`~mexc_core.client.backpressure.Inbox`) holds events between the
-  readers and the dispatcher, at most ``max_pending`` pushes; pushes that do not
+  readers and the dispatcher, at most ``max_pending`` pushes; from three quarters
+  full until it is down to a quarter the readers *shed*: public pushes are
+  counted unread instead of decoded, and reported as one gap per episode
+  (:meth:`~mexc_core.client.core.ClientCore.start_shedding`); pushes that still do not
   fit are dropped and reported as a gap, never silently;
-- the *dispatcher* task calls the plugins' hooks (synchronous, isolated: a hook
+- the *dispatcher* task (or, while it is idle, the reader that queued the events,
+  at once) calls the plugins' hooks (synchronous, isolated: a hook
   that raises is reported and the others go on) and feeds the streams of
   :meth:`MexcClient.pushes`, :meth:`MexcClient.events` and of plugins, each
   bounded with its own overflow policy; it waits for room only in a full
@@ -34,6 +38,7 @@ It runs on asyncio and trio alike.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import random
 import ssl
@@ -99,15 +104,13 @@ DEFAULT_VIEW_DEPTH: Final = 20
 _REST_CONCURRENCY: Final = 4
 
 _READ_SIZE: Final = 65536
-#: Events dispatched in a row before the dispatcher lets other tasks run. High:
-#: one read of a busy link brings hundreds of pushes, and a dispatcher that
-#: delivers fewer per turn than the readers decode falls behind for good (the
-#: time budget below still bounds each turn).
-_DISPATCH_BATCH: Final = 4096
 #: Seconds of hook time after which the dispatcher lets other tasks run (the
 #: readers and the keepalive), however few events it delivered: a slow hook
-#: never starves them.
+#: never starves them. A turn lasts longer when the readers took longer since
+#: the last one (up to ``_DISPATCH_BUDGET_MAX``): the loop is shared fairly, and
+#: a hundred busy readers never starve the dispatcher either.
 _DISPATCH_BUDGET: Final = 0.005
+_DISPATCH_BUDGET_MAX: Final = 0.25
 _TRANSPORT_ERRORS: Final = (
     anyio.BrokenResourceError,
     anyio.ClosedResourceError,
@@ -293,6 +296,11 @@ class MexcClient:
     :param wall_ms: the wall clock for signing REST requests, ms since the epoch.
     :param max_pending: pushes the inbox holds before it drops (and reports a gap).
     :param close_timeout: seconds the exit waits for clean closes.
+    :param gc_freeze: move every object alive at start-up to the garbage
+        collector's permanent generation (:func:`gc.freeze`), so collections
+        during the run never scan them again (shorter pauses in the hot path);
+        undone at exit (:func:`gc.unfreeze`). ``False`` leaves the collector alone
+        (``docs/performance.rst``, "Garbage collection").
     :param options: options for plugins, by plugin name (see
         :attr:`mexc_core.hookspecs.ClientContext.options`).
     """
@@ -317,6 +325,7 @@ class MexcClient:
         wall_ms: Callable[[], int] = wall_clock_ms,
         max_pending: int = 10_000,
         close_timeout: float = 5.0,
+        gc_freeze: bool = True,
         options: Mapping[str, object] | None = None,
     ) -> None:
         self.endpoint: Final = Endpoint(url)
@@ -344,6 +353,7 @@ class MexcClient:
         self.rest_url = rest_url
         self.wall_ms = wall_ms
         self.close_timeout = close_timeout
+        self.gc_freeze = gc_freeze
         self.options: Mapping[str, object] = dict(options or {})
         self._http: HttpClient | None = None
         self._rest_calls: list[RestCall] = []
@@ -361,6 +371,9 @@ class MexcClient:
         self._sleep_scope: anyio.CancelScope | None = None
         self._sleeping_until: float | None = None
         self._dispatching = True
+        self._shedding = False
+        self._idle = False  # the dispatcher waits for events (the inbox is empty)
+        self._read_time = 0.0  # seconds readers spent since the dispatcher's last turn
         self._stalled: _Held | None = None
         self._started = False
 
@@ -405,6 +418,9 @@ class MexcClient:
                 except (InvalidTopic, ListenKeyRequired, ArgumentTypeError) as exc:
                     plugin_log.error("a plugin wants topics that cannot be subscribed: %s", exc)
             self._process()
+            if self.gc_freeze:
+                gc.freeze()  # start-up's objects live on: no collection needs to scan them
+                stack.callback(gc.unfreeze)
             self._exit = stack.pop_all()
         return self
 
@@ -642,8 +658,13 @@ class MexcClient:
 
     # ------------------------------------------------------------ the pool's I/O
 
-    def _process(self) -> None:
-        """Carry out the core's intents, queue its events, wake whoever has work."""
+    def _process(self, read_at: float | None = None) -> None:
+        """Carry out the core's intents, queue its events, wake whoever has work.
+
+        ``read_at``: a reader's call, with when its bytes were read. If the
+        dispatcher is idle, the reader delivers the events at once (see
+        :meth:`_deliver_now`).
+        """
         core = self.core
         for intent in core.intents():
             if isinstance(intent, OpenTransport):
@@ -666,7 +687,7 @@ class MexcClient:
                 self._rest_calls.append(intent)
                 self._rest_ready.set()
         queued = False
-        now = None
+        now = read_at
         for event in core.events():
             queued = True
             if now is None:
@@ -678,7 +699,10 @@ class MexcClient:
                     waiter.done.set()
             self.inbox.put(event, now)
         if queued:
-            self._wake_dispatcher()
+            if read_at is not None and self._idle:
+                self._deliver_now()
+            if len(self.inbox):
+                self._wake_dispatcher()
         transports = self._transports
         for cid in core.writable():
             writing = transports.get(cid)
@@ -726,6 +750,28 @@ class MexcClient:
             and (self._sleeping_until is None or deadline < self._sleeping_until)
         ):
             scope.cancel()
+
+    def _deliver_now(self) -> None:
+        """Deliver queued events in the reader, while the dispatcher is idle.
+
+        The dispatcher's next turn comes only after every other reader with bytes
+        has had its turn, which can be milliseconds with a hundred busy links;
+        the reader that queued the events delivers them itself instead, in order
+        (the inbox was empty), within one turn's budget and never into a full
+        ``BLOCK`` stream: what is left waits for the dispatcher.
+        """
+        inbox = self.inbox
+        until = time.perf_counter() + _DISPATCH_BUDGET
+        while self._dispatching:
+            for stream in self._blocking:
+                if stream.full:
+                    return
+            event = inbox.take()
+            if event is None:
+                return
+            self._deliver(event)
+            if time.perf_counter() > until:
+                return
 
     def _wake_dispatcher(self) -> None:
         if self._inbox_ready is not None:
@@ -790,6 +836,7 @@ class MexcClient:
 
     async def _read(self, transport: _Transport, stream: anyio.abc.ByteStream) -> None:
         cid = transport.cid
+        inbox = self.inbox
         while True:
             try:
                 data = await stream.receive(_READ_SIZE)
@@ -799,8 +846,13 @@ class MexcClient:
                 self.core.transport_failed(cid, self.clock.now(), f"read failed: {exc!r}")
                 self._process()
                 await anyio.sleep_forever()  # the pool's AbortTransport cancels us
-            self.core.receive_data(cid, data, self.clock.now())
-            self._process()
+            began = time.perf_counter()
+            now = self.clock.now()
+            if not self._shedding and inbox.backlog >= inbox.shed_at:
+                self._shed(now, active=True)  # the consumer side is full: read, do not decode
+            self.core.receive_data(cid, data, now)
+            self._process(now)
+            self._read_time += time.perf_counter() - began
             if not data:
                 await anyio.sleep_forever()  # the pool's CloseTransport ends us
 
@@ -832,25 +884,45 @@ class MexcClient:
 
     async def _dispatch(self) -> None:
         """Deliver inbox events to hooks and streams, in order, until shutdown."""
-        count = 0
+        inbox = self.inbox
         since = time.perf_counter()
+        budget = _DISPATCH_BUDGET
         while self._dispatching:
-            event = self.inbox.take()
-            if event is None:
-                self._inbox_ready = anyio.Event()
-                await self._inbox_ready.wait()
-                continue
-            self._deliver(event)
             for stream in self._blocking:
                 if stream.full:
                     self._stalled = stream
                     await stream.wait_room()
                     self._stalled = None
-            count += 1
-            if count >= _DISPATCH_BATCH or time.perf_counter() - since > _DISPATCH_BUDGET:
+            event = inbox.take()
+            if self._shedding and inbox.backlog <= inbox.resume_at:
+                self._shed(self.clock.now(), active=False)
+            if event is None:
+                self._inbox_ready = anyio.Event()
+                self._idle = True
+                await self._inbox_ready.wait()
+                self._idle = False
+                since, budget = self._turn()
+                continue
+            self._deliver(event)
+            if time.perf_counter() - since > budget:
                 await anyio.lowlevel.checkpoint()
-                count = 0
-                since = time.perf_counter()
+                since, budget = self._turn()
+
+    def _turn(self) -> tuple[float, float]:
+        """A new turn of the dispatcher: when it starts, and its budget (at least as
+        long as the readers took since the last turn, within bounds)."""
+        budget = min(_DISPATCH_BUDGET_MAX, max(_DISPATCH_BUDGET, self._read_time))
+        self._read_time = 0.0
+        return time.perf_counter(), budget
+
+    def _shed(self, now: float, *, active: bool) -> None:
+        """Start or end a shedding episode (``Inbox.shed_at`` to ``Inbox.resume_at``)."""
+        self._shedding = active
+        if active:
+            self.core.start_shedding(now)
+        else:
+            self.core.stop_shedding(now)
+        self._process(now)
 
     def _deliver(self, event: Event) -> None:
         self._report(self.dispatcher.dispatch(event))

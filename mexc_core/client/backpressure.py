@@ -37,19 +37,47 @@ push of that topic that fits. Stray pushes
 (:class:`~mexc_core.events.StrayPushReceived`) come at the rate of the data, so
 they count against the capacity too; one that does not fit is dropped and
 counted (the session and pool counters still saw it).
+
+Shedding before decoding
+------------------------
+
+Dropping at the inbox comes late: the push was framed, decoded, deduplicated
+and routed first, and a core that cannot keep up spends its time decoding
+pushes it then throws away. So the client sheds earlier: while the inbox holds
+:attr:`Inbox.shed_at` pushes or more (three quarters of its capacity by
+default), and until the dispatcher has taken it down to :attr:`Inbox.resume_at`
+(a quarter), it runs a *shedding episode*. During an episode each session looks
+at a binary frame's channel only (:func:`peek_channel`: the wrapper's first
+field, a few bytes in) and, if the channel is a public topic it receives, counts
+the frame in the pool's :class:`Shedder` instead of decoding it. Nothing else is
+shed: text frames (acks, rejections, PONGs, errors) are read as always, so the
+keepalive works at any load; private links are never shed (orders and balances
+matter more than market data); a frame whose channel cannot be peeked, or that
+is not a topic the session receives, is decoded and judged as usual. Shed
+frames still count as data for the silence watchdog.
+
+When the episode ends the pool reports it as one
+:class:`~mexc_core.events.GapDetected` (cause ``OVERFLOW``) naming every topic
+shed, from the episode's start to its end, with ``missed`` the frames shed in
+all: each affected topic gets exactly one gap signal per episode, however many
+frames it lost, and order books of those topics resynchronise on it as on any
+other gap. The inbox's own drop stays as the last resort, for pushes that arrive
+in the read that crosses :attr:`Inbox.shed_at` and do not fit.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
+from types import MappingProxyType
 from typing import Final, Generic, TypeVar, final
 
 from mexc_core.errors import InvalidConfig
 from mexc_core.events import Event, GapCause, GapDetected, Push, StrayPushReceived
 
-__all__ = ("BoundedBuffer", "Inbox", "OverflowPolicy", "channel_key")
+__all__ = ("BoundedBuffer", "Inbox", "OverflowPolicy", "Shedder", "channel_key", "peek_channel")
 
 T = TypeVar("T")
 
@@ -161,6 +189,87 @@ class BoundedBuffer(Generic[T]):
         return items.popleft()
 
 
+def peek_channel(data: bytes) -> str | None:
+    """The channel of a binary push frame, read without decoding the frame.
+
+    MEXC writes the wrapper's ``channel`` (field 1) first, so it is the first
+    bytes of the frame: tag ``0x0a``, a length of one or two bytes, the text.
+
+    :returns: the channel, or ``None`` when the frame does not start that way
+        (the caller then decodes it, and the decoder judges it). Never raises.
+    """
+    end = len(data)
+    if end < 2 or data[0] != 0x0A:
+        return None
+    size = data[1]
+    start = 2
+    if size >= 0x80:
+        if end < 3 or data[2] >= 0x80:
+            return None
+        size = (size & 0x7F) | (data[2] << 7)
+        start = 3
+    stop = start + size
+    if stop > end:
+        return None
+    try:
+        return data[start:stop].decode()
+    except UnicodeDecodeError:
+        return None
+
+
+@final
+class Shedder:
+    """Counts the pushes sessions leave unread during shedding episodes.
+
+    One per pool, shared by its public sessions (see "Shedding before decoding"
+    in the module docstring). The pool starts and ends episodes
+    (:meth:`start`, :meth:`stop`); sessions check :attr:`active` and
+    :meth:`count` what they shed.
+    """
+
+    __slots__ = ("_counts", "_since", "active", "episodes", "shed")
+
+    def __init__(self) -> None:
+        #: Whether an episode runs: sessions shed while it is true.
+        self.active = False
+        #: Frames shed, in total.
+        self.shed = 0
+        #: Episodes started, in total.
+        self.episodes = 0
+        self._counts: dict[str, int] = {}
+        self._since = 0.0
+
+    def __repr__(self) -> str:
+        state = "shedding" if self.active else "idle"
+        return f"<Shedder {state} shed={self.shed} episodes={self.episodes}>"
+
+    @property
+    def counts(self) -> Mapping[str, int]:
+        """Frames shed per topic in the running episode (read it, do not write)."""
+        return MappingProxyType(self._counts)
+
+    def start(self, now: float) -> None:
+        """Start an episode at ``now`` (nothing happens if one runs)."""
+        if not self.active:
+            self.active = True
+            self.episodes += 1
+            self._since = now
+
+    def count(self, topic: str) -> None:
+        """One frame of ``topic`` was shed."""
+        self.shed += 1
+        counts = self._counts
+        counts[topic] = counts.get(topic, 0) + 1
+
+    def stop(self, now: float) -> tuple[dict[str, int], float]:
+        """End the episode: the frames shed per topic (in the order topics were
+        first shed), and when the episode began. No episode: nothing shed."""
+        counts, self._counts = self._counts, {}
+        since = self._since if self.active else now
+        self.active = False
+        return counts, since
+
+
 @final
 class Inbox:
     """The bounded queue between the socket readers and the dispatcher.
@@ -168,6 +277,12 @@ class Inbox:
     :param capacity: pushes, overflow gaps and stray pushes it holds; lifecycle
         events do not count.
     :raises InvalidConfig: ``capacity`` is not an int >= 2.
+
+    The client sheds pushes unread from :attr:`shed_at` queued pushes on until
+    :attr:`resume_at` (see "Shedding before decoding" in the module docstring).
+    Each event is put with the time its bytes were read; :attr:`read_at` is that
+    time for the event :meth:`take` returned last (the client's read-to-hook
+    latency).
     """
 
     def __init__(self, capacity: int) -> None:
@@ -182,7 +297,18 @@ class Inbox:
         self.dropped = 0
         #: Stray pushes dropped because the inbox was full, in total.
         self.strays_dropped = 0
+        #: Queued pushes from which the client sheds before decoding.
+        self.shed_at: Final = max(1, capacity * 3 // 4)
+        #: Queued pushes at or below which a shedding episode ends.
+        self.resume_at: Final = capacity // 4
+        #: When the bytes of the event last taken were read (``-inf`` before any).
+        self.read_at = -math.inf
         self._items: deque[Event] = deque()
+        # (events put before it, read time): one mark per distinct read time
+        self._marks: deque[tuple[int, float]] = deque()
+        self._mark = -math.inf
+        self._put = 0
+        self._taken = 0
         self._pushes = 0
         # topic -> (time of the first drop, pushes dropped since)
         self._gaps: dict[str, tuple[float, int]] = {}
@@ -193,6 +319,11 @@ class Inbox:
     def __repr__(self) -> str:
         pushes = f"{self._pushes}/{self.capacity} pushes"
         return f"<Inbox {pushes}, {len(self)} items, dropped={self.dropped}>"
+
+    @property
+    def backlog(self) -> int:
+        """Pushes, overflow gaps and stray pushes queued (what counts against capacity)."""
+        return self._pushes
 
     @property
     def pending_gaps(self) -> tuple[str, ...]:
@@ -206,15 +337,30 @@ class Inbox:
         A push that follows drops of its topic needs room for itself and for the
         :class:`~mexc_core.events.GapDetected` that goes before it: both count
         against ``capacity``, so the inbox never holds more than ``capacity``
-        pushes, overflow gaps and stray pushes, plus the lifecycle events.
+        pushes, overflow gaps and stray pushes, plus the lifecycle events. The
+        pool's gap at the end of a shedding episode counts too, but always fits
+        (the episode ends when the backlog is down to :attr:`resume_at`).
+
+        ``now`` is when the event's bytes were read (see :attr:`read_at`).
         """
+        if now != self._mark:
+            self._mark = now
+            marks = self._marks
+            if marks and marks[-1][0] == self._put:
+                marks[-1] = (self._put, now)  # nothing was queued at the last read time
+            else:
+                marks.append((self._put, now))
         if not isinstance(event, Push):
-            if type(event) is StrayPushReceived:
+            kind = type(event)
+            if kind is StrayPushReceived:
                 if self._pushes >= self.capacity:
                     self.strays_dropped += 1
                     return False
                 self._pushes += 1
+            elif isinstance(event, GapDetected) and event.cause is GapCause.OVERFLOW:
+                self._pushes += 1  # a shedding episode's gap: it always fits
             self._items.append(event)
+            self._put += 1
             return True
         topic = event.channel
         gap = self._gaps.get(topic)
@@ -235,8 +381,10 @@ class Inbox:
                 )
             )
             self._pushes += 1
+            self._put += 1
         self._items.append(event)
         self._pushes += 1
+        self._put += 1
         return True
 
     def take(self) -> Event | None:
@@ -244,6 +392,11 @@ class Inbox:
         if not self._items:
             return None
         event = self._items.popleft()
+        marks = self._marks
+        taken = self._taken
+        while marks and marks[0][0] <= taken:
+            self.read_at = marks.popleft()[1]
+        self._taken = taken + 1
         if (
             isinstance(event, Push)
             or type(event) is StrayPushReceived

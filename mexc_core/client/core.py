@@ -548,6 +548,19 @@ class ClientCore:
             self._keys().request_failed(call, now, reason)
         self._pump(now)
 
+    def start_shedding(self, now: float) -> None:
+        """The consumer side is full: count public pushes unread instead of decoding
+        them (:meth:`~mexc_core.client.pool.ConnectionPool.start_shedding`)."""
+        self.pool.start_shedding(now)
+        self._pump(now)
+
+    def stop_shedding(self, now: float) -> None:
+        """Decode again; the episode's :class:`~mexc_core.events.GapDetected`
+        resynchronises the books it names
+        (:meth:`~mexc_core.client.pool.ConnectionPool.stop_shedding`)."""
+        self.pool.stop_shedding(now)
+        self._pump(now)
+
     def handle_timer(self, now: float) -> None:
         """Run what is due at ``now``."""
         self.pool.handle_timer(now)

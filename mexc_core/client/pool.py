@@ -98,6 +98,7 @@ from mexc_core._machine import Machine, frozen_table
 from mexc_core._topics import Topic
 from mexc_core.channels import spec_of, topic_names
 from mexc_core.client.backoff import Backoff, FailureKind, RandomSource, classify_handshake_status
+from mexc_core.client.backpressure import Shedder
 from mexc_core.client.dedup import Deduplicator
 from mexc_core.client.handover import Handover, Rotation, RotationState
 from mexc_core.client.link import (
@@ -418,6 +419,10 @@ class PoolStats:
         link, per reason.
     :ivar push_bytes: bytes of the push frames every link received, by topic
         (duplicates and late pushes included: what crossed the wire).
+    :ivar shed: pushes left unread in shedding episodes
+        (:meth:`ConnectionPool.start_shedding`),
+        counted when each episode ends (:attr:`ConnectionPool.shedder` counts live).
+    :ivar shed_episodes: shedding episodes started.
     """
 
     pushes: int = 0
@@ -430,6 +435,8 @@ class PoolStats:
     rotations: int = 0
     gaps: int = 0
     push_bytes: Counter[str] = field(default_factory=Counter)
+    shed: int = 0
+    shed_episodes: int = 0
 
 
 @final
@@ -491,6 +498,8 @@ class ConnectionPool:
         self.config: Final = config if config is not None else PoolConfig()
         self.stats: Final = PoolStats()
         self.dedup: Final = Deduplicator()
+        #: Counts what public sessions shed during an episode (:meth:`start_shedding`).
+        self.shedder: Final = Shedder()
         self._machine: Final = Machine("pool", _POOL_TRANSITIONS, PoolState.RUNNING, _P.ERROR)
         self._rng = rng
         self._listen_key = listen_key
@@ -677,6 +686,42 @@ class ConnectionPool:
             for private in (False, True):
                 self._consolidate(now, private=private)
         return tuple(gone)
+
+    def start_shedding(self, now: float) -> None:
+        """Start a shedding episode: until :meth:`stop_shedding`, public links count
+        pushes of their topics unread instead of decoding them. Starting a running
+        episode changes nothing. See "Shedding before decoding" in
+        :mod:`mexc_core.client.backpressure`.
+        """
+        self._tick(now)
+        if not self.shedder.active:
+            self.shedder.start(now)
+            self.stats.shed_episodes += 1
+
+    def stop_shedding(self, now: float) -> None:
+        """End the shedding episode, reported as one
+        :class:`~mexc_core.events.GapDetected` (cause ``OVERFLOW``, ``missed`` the
+        pushes shed) naming each topic shed that is still wanted, once;
+        deduplication starts those topics afresh. Ending none changes nothing.
+        """
+        self._tick(now)
+        counts, since = self.shedder.stop(now)
+        self.stats.shed += sum(counts.values())
+        topics = tuple(name for name in counts if name in self._topics)
+        if not topics:
+            return
+        for name in topics:
+            self.dedup.interrupt(name)
+        self.stats.gaps += 1
+        self._events.append(
+            GapDetected(
+                topics=topics,
+                cause=GapCause.OVERFLOW,
+                started_at=since,
+                ended_at=now,
+                missed=sum(counts[name] for name in topics),
+            )
+        )
 
     def set_listen_key(self, key: str | None, now: float) -> None:
         """Use ``key`` for private links from now on (``None``: no valid key).
@@ -963,6 +1008,8 @@ class ConnectionPool:
     def _open(self, link: Link, now: float) -> None:
         conn = self.config.connection(self._listen_key if link.private else None)
         conn.session.stats.push_bytes = self.stats.push_bytes  # one count for the pool
+        if not link.private:
+            conn.session.shedder = self.shedder  # private pushes are never shed
         conn.subscribe(list(link.topics), now)
         self._next_cid += 1
         link.step(LinkInput.DUE)

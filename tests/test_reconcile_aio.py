@@ -15,8 +15,8 @@ import anyio
 import pytest
 
 from mexc_core import rest
-from mexc_core.aio.http import HttpClient
 from mexc_core.aio.client import MexcClient
+from mexc_core.aio.http import HttpClient
 from mexc_core.client.reconcile import ReconcileConfig, order_state
 from mexc_core.events import (
     BalanceReconciled,
@@ -62,7 +62,9 @@ def test_changes_during_an_outage_are_reported_once_after_recovery(anyio_backend
             market = sim.call(lambda: exchange.market(SYMBOL, sim.server.now()))
             top = sim.call(lambda: market.snapshot(1))
             spec = market.spec
-            return Decimal(spec.price_text(top.bids[0][0])), Decimal(spec.price_text(top.asks[0][0]))
+            return Decimal(spec.price_text(top.bids[0][0])), Decimal(
+                spec.price_text(top.asks[0][0])
+            )
 
         def balances_now() -> dict[str, tuple[Decimal, Decimal]]:
             account = sim.call(lambda: exchange.account_for_key(sim.api_key))
@@ -111,8 +113,12 @@ def test_changes_during_an_outage_are_reported_once_after_recovery(anyio_backend
                 await time.until(lambda: completed(ReconcileTrigger.BASELINE), sim, within=10.0)
                 initial.update(balances_now())
                 bid, ask = book()
-                resting = await order("BUY", "LIMIT", (bid * Decimal("0.8")).quantize(Decimal("0.1")))
-                doomed = await order("BUY", "LIMIT", (bid * Decimal("0.7")).quantize(Decimal("0.1")))
+                resting = await order(
+                    "BUY", "LIMIT", (bid * Decimal("0.8")).quantize(Decimal("0.1"))
+                )
+                doomed = await order(
+                    "BUY", "LIMIT", (bid * Decimal("0.7")).quantize(Decimal("0.1"))
+                )
                 await time.until(lambda: len(seen.pushes(PRIVATE[0])) >= 2, sim, within=5.0)
                 # the outage: the key expires and MEXC refuses new ones for a while
                 faults = sim.server.sim.rest_faults
@@ -194,6 +200,8 @@ def test_changes_during_an_outage_are_reported_once_after_recovery(anyio_backend
     assert seen.of(TradeRecovered)
     assert {e.status.value for e in seen.of(OrderReconciled)} >= {"CANCELED", "FILLED", "NEW"}
     assert len(reconciled) == len(set(reconciled))
-    (summary,) = [e for e in seen.of(ReconcileCompleted) if e.trigger is ReconcileTrigger.LISTEN_KEY]
+    (summary,) = [
+        e for e in seen.of(ReconcileCompleted) if e.trigger is ReconcileTrigger.LISTEN_KEY
+    ]
     assert summary.orders == len(seen.of(OrderReconciled))
     assert summary.trades == len(seen.of(TradeRecovered))

@@ -58,7 +58,6 @@ from mexc_core.channels import Topic, topic_names
 from mexc_core.client.backoff import FailureKind
 from mexc_core.client.backpressure import Inbox, OverflowPolicy
 from mexc_core.client.core import ClientCore, CoreConfig, RestCall
-from mexc_core.client.reconcile import ReconcileConfig
 from mexc_core.client.pacer import SnapshotPacing
 from mexc_core.client.pool import (
     AbortTransport,
@@ -67,6 +66,7 @@ from mexc_core.client.pool import (
     PoolConfig,
     PoolStats,
 )
+from mexc_core.client.reconcile import ReconcileConfig
 from mexc_core.errors import (
     ArgumentTypeError,
     InvalidConfig,

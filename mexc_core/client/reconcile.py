@@ -648,8 +648,8 @@ class Reconciler:
         self._deadline = None
         live = self._round
         if live is not None:
-            self._advance(live, now)
-        elif self._machine.state is _S.BACKOFF:
+            self._advance(live, now)  # paced requests
+        else:  # the deadline of BACKOFF
             self._machine.step(_I.RETRY)  # to WAITING: the owner reports listening
 
     def close(self) -> None:
@@ -681,6 +681,7 @@ class Reconciler:
     def _advance(self, live: _Round, now: float) -> None:
         """Send what the budget allows; complete the reconciliation when all is in."""
         pacer, queue = self._pacer, live.queue
+        self._deadline = None
         while queue:
             weight = queue[0].weight
             at = pacer.available_at(weight, now)

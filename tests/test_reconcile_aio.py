@@ -141,7 +141,7 @@ def test_changes_during_an_outage_are_reported_once_after_recovery(anyio_backend
                 assert all(
                     not p.channel.startswith("spot@private") for p in seen.pushes()[live_before:]
                 )
-                sim.call(lambda: faults.errors.clear())
+                sim.call(faults.errors.clear)
                 await time.until(lambda: completed(ReconcileTrigger.LISTEN_KEY), sim, within=90.0)
 
         anyio.run(scenario, backend=anyio_backend)

@@ -519,6 +519,7 @@ def test_a_failed_request_fails_the_reconciliation_and_it_starts_again() -> None
     rec.request_failed(first[2].request_id, 1.5)
     rec.request_failed(999, 1.5)
     rec.missed(ReconcileTrigger.GAP, 1.5)  # missed meanwhile: the retry covers it
+    rec.listening(1.5, carried=False)  # and the private topics went away
     rec.handle_timer(1.6)  # not yet
     assert state_of(rec) is S.BACKOFF
     assert rec.next_deadline() == failed.retry_at
@@ -542,6 +543,9 @@ def test_a_rate_limit_waits_at_least_its_retry_after() -> None:
     assert failed.rate_limited
     assert failed.retry_at >= 31.0
     assert "HTTP 429" in failed.error
+    rec.handle_timer(failed.retry_at)  # still carried: it starts again at once
+    assert state_of(rec) is S.FETCHING
+    assert [type(i) for i in rec.intents()] == [FetchAccount, FetchOpenOrders, FetchMyTrades]
 
 
 def test_a_server_error_on_an_order_fails_the_reconciliation() -> None:

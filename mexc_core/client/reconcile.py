@@ -34,11 +34,11 @@ spends MEXC's limits of the user's own calls.
 Rules the table does not show:
 
 1. The owner reports what was missed (:meth:`Reconciler.missed`) and whether the
-   private topics are carried (:meth:`Reconciler.listening`); a reconciliation
-   starts in ``WAITING`` once they are. The first one (``BASELINE``) records the
-   state without reporting it item by item: later ones compare against it, so
-   an order open before the client started and cancelled during an outage is
-   reported.
+   private topics are carried (:meth:`Reconciler.listening`, at every change); a
+   reconciliation starts in ``WAITING`` once they are (a retry too). The first
+   one (``BASELINE``) records the state without reporting it item by item:
+   later ones compare against it, so an order open before the client started
+   and cancelled during an outage is reported.
 2. A push seen while a reconciliation runs is newer than (or as new as) what REST
    says: the order or asset it names is left out of that reconciliation, and a
    fill already seen is never reported. Nothing is reported twice: what is
@@ -469,6 +469,7 @@ class Reconciler:
         )
         self._attempt = 0
         self._deadline: float | None = None
+        self._carried = False  # as last reported by listening()
         #: Open orders forgotten because ``max_open_orders`` was reached.
         self.forgotten_orders = 0
 
@@ -578,8 +579,9 @@ class Reconciler:
         machine.step(_I.MISSED)
 
     def listening(self, now: float, *, carried: bool) -> None:
-        """Whether every private topic wanted is carried now."""
+        """Whether every private topic wanted is carried now (report every change)."""
         self._clock(now)
+        self._carried = carried
         if carried and self._machine.state is _S.WAITING:
             self._machine.step(_I.LISTENING)
             self._begin(now)
@@ -650,7 +652,8 @@ class Reconciler:
         if live is not None:
             self._advance(live, now)  # paced requests
         else:  # the deadline of BACKOFF
-            self._machine.step(_I.RETRY)  # to WAITING: the owner reports listening
+            self._machine.step(_I.RETRY)
+            self.listening(now, carried=self._carried)
 
     def close(self) -> None:
         """Stop: answers still out are ignored, nothing more is asked."""

@@ -8,7 +8,10 @@ state the client reports ends equal to the exchange's.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -205,3 +208,21 @@ def test_changes_during_an_outage_are_reported_once_after_recovery(anyio_backend
     ]
     assert summary.orders == len(seen.of(OrderReconciled))
     assert summary.trades == len(seen.of(TradeRecovered))
+
+
+def test_the_reconcile_example_ends_with_the_exchanges_view() -> None:
+    """``docs/examples/reconcile_plugin.py`` runs as the docs show it (real time)."""
+    script = Path(__file__).resolve().parent.parent / "docs" / "examples" / "reconcile_plugin.py"
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60 * FACTOR,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("reconciled (baseline): 0 orders")
+    assert any(line.endswith("NEW -> CANCELED") for line in lines)
+    assert any(line.startswith("missed: fill ") for line in lines)
+    assert lines[-1] == "my view equals the exchange's: True"

@@ -281,13 +281,14 @@ def answers(intent: ReconcileIntent, result: object) -> bool:
 
 
 class ReconcileState(enum.Enum):
-    """Where the reconciler is."""
+    """Where the reconciler is (it starts in ``WAITING`` for the baseline, or in
+    ``IDLE`` without one)."""
 
-    #: Up to date with what the pushes showed.
-    IDLE = "idle"
     #: Something was missed (or the baseline is due): waiting for the private
     #: topics to be carried.
     WAITING = "waiting"
+    #: Up to date with what the pushes showed.
+    IDLE = "idle"
     #: Requests out.
     FETCHING = "fetching"
     #: The last attempt failed; the next starts at its retry time.

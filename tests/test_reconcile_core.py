@@ -28,6 +28,7 @@ from mexc_core.client.reconcile import (
     FetchMyTrades,
     FetchOpenOrders,
     ReconcileConfig,
+    ReconcileState,
     order_state,
 )
 from mexc_core.errors import ArgumentTypeError
@@ -197,9 +198,10 @@ class Trading:
         before = len(self.completed())
         for _ in range(400):
             loop.run_for(1.0)
-            if len(self.completed()) > before and loop.core.reconciler is not None:
-                if loop.core.reconciler.state.name == "IDLE":
-                    break
+            reconciler = loop.core.reconciler
+            assert reconciler is not None
+            if len(self.completed()) > before and reconciler.state is ReconcileState.IDLE:
+                break
         else:
             raise AssertionError("no reconciliation completed after the outage")
         self.down = False
@@ -291,7 +293,7 @@ def test_the_core_routes_reconciliation_answers_and_failures() -> None:
         FetchOpenOrders,
         FetchMyTrades,
     ]
-    account, orders, trades = calls
+    account, orders, _trades = calls
     assert isinstance(account, RestCall)
     assert "secret" not in repr(account)
     assert account.request(1_700_000_000_000).path == "/api/v3/account"

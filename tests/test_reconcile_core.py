@@ -36,6 +36,7 @@ from mexc_core.events import (
     BalanceReconciled,
     Event,
     GapDetected,
+    LinkRotated,
     ListenKeyCreated,
     OrderReconciled,
     Push,
@@ -46,6 +47,7 @@ from mexc_core.events import (
 )
 from mexc_core.messages import PrivateAccountV3Api, PrivateDealsV3Api, PrivateOrdersV3Api
 from mexc_core.rest import AccountInfo, Credentials, ListenKey
+from mexc_core.session import SessionConfig
 from mexc_core.testing.harness import CoreLoop
 from mexc_sim.exchange import ExchangeConfig, UserAccount, default_markets
 from mexc_sim.faults import Faults
@@ -424,3 +426,20 @@ def test_public_gaps_and_a_core_without_reconciler_reconcile_nothing() -> None:
     assert off.pool.is_carried(PRIVATE[0])
     assert off.of(ReconcileCompleted) == []
     assert "/api/v3/account" not in off.rest_calls
+
+
+def test_a_rotated_private_link_misses_nothing_and_is_not_reconciled() -> None:
+    session = SessionConfig(rotate_after=30.0, idle_timeout=None)
+    config = CoreConfig(
+        pool=PoolConfig(host="127.0.0.1", session=session),
+        reconcile=ReconcileConfig(symbols=SYMBOLS),
+    )
+    loop = CoreLoop(config, SimConfig(exchange=ExchangeConfig(markets=MARKETS)), credentials=True)
+    loop.start()
+    loop.subscribe_ticket(PRIVATE)
+    loop.run_for(70.0)
+    assert loop.of(LinkRotated)
+    assert not loop.of(GapDetected)
+    assert [
+        e.trigger for e in loop.of(ReconcileCompleted) if isinstance(e, ReconcileCompleted)
+    ] == [ReconcileTrigger.BASELINE]

@@ -334,7 +334,7 @@ class ClientCore:
         self._wanting: dict[str, None] = {}  # depth topics of books that buffer, in order
         self._pacer: Final = SnapshotPacer(self.config.snapshots)
         self._snapshot_deadline: float | None = None
-        self._check_private = False  # whether the private topics may have come or gone
+        self._check_private = False  # tell the reconciler whether they are carried
         self._tickets: dict[int, _Ticket] = {}
         self._waiting: dict[str, list[_Ticket]] = {}
         self._next_ticket = 0
@@ -674,12 +674,11 @@ class ClientCore:
         # A gap of a private topic, or a link going down with a private topic no
         # other link carries (a rotation loses nothing): pushes were missed.
         assert self.reconciler is not None
-        for topic in event.topics:
-            if spec_of(topic).private and (
-                isinstance(event, GapDetected) or not self.pool.is_carried(topic)
-            ):
-                self.reconciler.missed(ReconcileTrigger.GAP, now)
-                return
+        pool = self.pool
+        if isinstance(event, GapDetected) or any(
+            spec_of(t).private and not pool.is_carried(t) for t in event.topics
+        ):
+            self.reconciler.missed(ReconcileTrigger.GAP, now)
 
     # ------------------------------------------------------------ books
 
@@ -757,10 +756,12 @@ class ClientCore:
         self._book_moved(call.topic, book)
 
     def _on_pool_event(self, event: Event, now: float) -> None:
-        if self.reconciler is not None and isinstance(
-            event, TopicsSubscribed | GapDetected | LinkDisconnected
+        if (
+            self.reconciler is not None
+            and isinstance(event, TopicsSubscribed | GapDetected | LinkDisconnected)
+            and any(spec_of(t).private for t in event.topics)
         ):
-            self._check_private = True
+            self._check_private = True  # the private topics may have come or gone
             if not isinstance(event, TopicsSubscribed):
                 self._private_missed(event, now)
         if isinstance(event, TopicsSubscribed):

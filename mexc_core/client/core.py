@@ -670,16 +670,6 @@ class ClientCore:
         private = [t for t in pool.topics if spec_of(t).private]
         return bool(private) and all(pool.is_carried(t) for t in private)
 
-    def _private_missed(self, event: GapDetected | LinkDisconnected, now: float) -> None:
-        # A gap of a private topic, or a link going down with a private topic no
-        # other link carries (a rotation loses nothing): pushes were missed.
-        assert self.reconciler is not None
-        pool = self.pool
-        if isinstance(event, GapDetected) or any(
-            spec_of(t).private and not pool.is_carried(t) for t in event.topics
-        ):
-            self.reconciler.missed(ReconcileTrigger.GAP, now)
-
     # ------------------------------------------------------------ books
 
     def _feed_book(self, topic: str, book: LocalBook, push: Push, now: float) -> None:
@@ -763,7 +753,10 @@ class ClientCore:
         ):
             self._check_private = True  # the private topics may have come or gone
             if not isinstance(event, TopicsSubscribed):
-                self._private_missed(event, now)
+                # a gap of a private topic, or a link going down with one: pushes
+                # were missed (a rotation hands its topics over before the old
+                # link goes down, so that link names none)
+                self.reconciler.missed(ReconcileTrigger.GAP, now)
         if isinstance(event, TopicsSubscribed):
             for name in event.topics:
                 self._resolve(name, _Outcome.CONFIRMED)

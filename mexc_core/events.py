@@ -15,6 +15,7 @@ from typing import NamedTuple, final
 from mexc_core._generated.records import Body, PushAccessors, UnknownField
 
 __all__ = (
+    "BalanceReconciled",
     "BookBreak",
     "BookCrossed",
     "BookGapDetected",
@@ -50,9 +51,14 @@ __all__ = (
     "ListenKeyRenewalFailed",
     "ListenKeyRenewed",
     "ListenKeysListed",
+    "OrderReconciled",
+    "OrderState",
     "PluginFailed",
     "PongReceived",
     "Push",
+    "ReconcileCompleted",
+    "ReconcileFailed",
+    "ReconcileTrigger",
     "RotationDue",
     "ServerNoticeReceived",
     "StrayPushReceived",
@@ -63,6 +69,7 @@ __all__ = (
     "SubscriptionFailed",
     "TopicsRejected",
     "TopicsSubscribed",
+    "TradeRecovered",
     "UnexpectedReplyReceived",
     "Unsubscribed",
     "UnsubscriptionFailed",
@@ -988,3 +995,181 @@ class BookSnapshotFailed(Event):
     reason: str
     stale: bool
     retry_in: float
+
+
+# ---------------------------------------------------------------- private-state reconciliation
+#
+# Emitted by mexc_core.client.reconcile.Reconciler (through the client core) after
+# the private streams were not listened to for a while: what changed meanwhile,
+# read over REST (docs/reconcile.rst).
+
+
+class OrderState(enum.Enum):
+    """An order's status, in MEXC's REST words (the private orders push's
+    ``status`` numbers map onto them: 1 ``NEW``, 2 ``FILLED``, 3
+    ``PARTIALLY_FILLED``, 4 ``CANCELED``, 5 ``PARTIALLY_CANCELED``)."""
+
+    NEW = "NEW"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    #: Partly filled, the rest cancelled (REST reports it as ``CANCELED``).
+    PARTIALLY_CANCELED = "PARTIALLY_CANCELED"
+    #: A status this client does not know.
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the order may still trade."""
+        return self in (OrderState.NEW, OrderState.PARTIALLY_FILLED)
+
+
+class ReconcileTrigger(enum.Enum):
+    """Why private state was reconciled."""
+
+    #: The first reconciliation once the private topics are carried: it sets the
+    #: baseline later ones compare with, and reports nothing item by item.
+    BASELINE = "baseline"
+    #: Pushes of a private topic were missed (:class:`GapDetected`), or a private
+    #: link went down, and the topics are carried again.
+    GAP = "gap"
+    #: The listen key was lost and replaced; the private topics are carried again.
+    LISTEN_KEY = "listen_key"
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderReconciled(Event):
+    """An order changed while the private streams were not listened to.
+
+    Its state over REST differs from the last one seen (a push, or an earlier
+    reconciliation): it is new, (partly) filled, or cancelled.
+
+    :ivar symbol: the symbol.
+    :ivar order_id: MEXC's order id.
+    :ivar client_order_id: the client's id, or ``""``.
+    :ivar status: the status now.
+    :ivar executed_qty: the quantity filled so far (MEXC's decimal string).
+    :ivar orig_qty: the quantity ordered (``"0"`` for a market order by amount).
+    :ivar price: the limit price (``"0"`` for a market order).
+    :ivar side: ``BUY`` or ``SELL``.
+    :ivar type: MEXC's order type (``LIMIT``, ``MARKET`` ...).
+    :ivar previous_status: the status last seen, or ``None`` for an order never seen.
+    :ivar previous_executed_qty: the filled quantity last seen, or ``None``.
+    """
+
+    symbol: str
+    order_id: str
+    client_order_id: str
+    status: OrderState
+    executed_qty: str
+    orig_qty: str
+    price: str
+    side: str
+    type: str
+    previous_status: OrderState | None
+    previous_executed_qty: str | None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BalanceReconciled(Event):
+    """An asset's balance changed while the private streams were not listened to.
+
+    :ivar asset: the asset (``USDT``).
+    :ivar free: the free amount now (MEXC's decimal string).
+    :ivar locked: the amount locked in open orders now.
+    :ivar previous_free: the free amount last seen, or ``None`` if never seen.
+    :ivar previous_locked: the locked amount last seen, or ``None``.
+    """
+
+    asset: str
+    free: str
+    locked: str
+    previous_free: str | None
+    previous_locked: str | None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TradeRecovered(Event):
+    """One of the account's fills that no push delivered (``GET /api/v3/myTrades``).
+
+    :ivar symbol: the symbol.
+    :ivar trade_id: MEXC's trade id.
+    :ivar order_id: the order it filled.
+    :ivar price: the price (MEXC's decimal string).
+    :ivar qty: the quantity.
+    :ivar quote_qty: price times quantity.
+    :ivar commission: the fee.
+    :ivar commission_asset: the fee's asset.
+    :ivar time: when it happened (ms since the epoch, MEXC's clock).
+    :ivar is_buyer: the account bought.
+    :ivar is_maker: the account's order was resting in the book.
+    """
+
+    symbol: str
+    trade_id: str
+    order_id: str
+    price: str
+    qty: str
+    quote_qty: str
+    commission: str
+    commission_asset: str
+    time: int
+    is_buyer: bool
+    is_maker: bool
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReconcileCompleted(Event):
+    """A reconciliation ended: what it reported, and what it cost.
+
+    :ivar trigger: why it ran.
+    :ivar orders: :class:`OrderReconciled` events it emitted.
+    :ivar balances: :class:`BalanceReconciled` events it emitted.
+    :ivar trades: :class:`TradeRecovered` events it emitted.
+    :ivar symbols: the symbols whose orders and trades were read.
+    :ivar requests: REST requests it sent.
+    :ivar weight: their MEXC weight.
+    :ivar truncated: a symbol had more fills since the last one seen than the
+        pages it may read (``ReconcileConfig.max_trade_pages``): older ones were
+        not recovered.
+    :ivar unknown_orders: orders MEXC no longer knows (``-2011``): forgotten.
+    :ivar started_at: monotonic time it started.
+    :ivar ended_at: monotonic time it ended.
+    """
+
+    trigger: ReconcileTrigger
+    orders: int
+    balances: int
+    trades: int
+    symbols: tuple[str, ...]
+    requests: int
+    weight: int
+    truncated: bool
+    unknown_orders: int
+    started_at: float
+    ended_at: float
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReconcileFailed(Event):
+    """A reconciliation failed; it starts again (from scratch) at ``retry_at``.
+
+    What it reported before the failure stands and is not reported again.
+
+    :ivar trigger: why it ran.
+    :ivar error: what went wrong (the request and MEXC's answer or the transport error).
+    :ivar retry_at: monotonic time of the next attempt.
+    :ivar rate_limited: MEXC answered 429 or 418: the retry waits at least its ``Retry-After``.
+    :ivar attempt: failed attempts in a row (1 for the first).
+    """
+
+    trigger: ReconcileTrigger
+    error: str
+    retry_at: float
+    rate_limited: bool
+    attempt: int

@@ -59,6 +59,7 @@ from mexc_core.client.pool import PoolStats as PoolStats
 
 if TYPE_CHECKING:
     from mexc_core.events import (
+        BalanceReconciled,
         BookCrossed,
         BookGapDetected,
         BookResyncStarted,
@@ -75,11 +76,15 @@ if TYPE_CHECKING:
         ListenKeyLost,
         ListenKeyRenewalFailed,
         ListenKeyRenewed,
+        OrderReconciled,
         PluginFailed,
         Push,
+        ReconcileCompleted,
+        ReconcileFailed,
         StrayPushReceived,
         TopicsRejected,
         TopicsSubscribed,
+        TradeRecovered,
     )
 
 # concatenated, not unpacked: ruff's __all__ check reads this form
@@ -100,6 +105,7 @@ __all__ = _generated.__all__ + (  # noqa: RUF005
     "hookimpl",
     "hookspec",
     "messages",
+    "mexc_balance_reconciled",
     "mexc_book_crossed",
     "mexc_book_gap",
     "mexc_book_resync",
@@ -116,13 +122,17 @@ __all__ = _generated.__all__ + (  # noqa: RUF005
     "mexc_listen_key_failed",
     "mexc_listen_key_lost",
     "mexc_listen_key_renewed",
+    "mexc_order_reconciled",
     "mexc_plugin_failed",
     "mexc_push_received",
     "mexc_push_stray",
+    "mexc_reconcile_completed",
+    "mexc_reconcile_failed",
     "mexc_stream_gap",
     "mexc_subscription_confirmed",
     "mexc_subscription_rejected",
     "mexc_subscriptions_wanted",
+    "mexc_trade_recovered",
 )
 
 T_contra = TypeVar("T_contra", contravariant=True)
@@ -487,6 +497,51 @@ def mexc_book_resync(event: BookResyncStarted) -> None:
 
 
 @hookspec
+def mexc_order_reconciled(event: OrderReconciled) -> None:
+    """An order changed while the private streams were not listened to (read
+    over REST after a gap, a private reconnect or a listen key lost): it is new,
+    (partly) filled or cancelled. Reported once; see :doc:`/reconcile`.
+
+    :param event: the order's symbol, ids, status and filled quantity now and as last seen.
+    """
+
+
+@hookspec
+def mexc_balance_reconciled(event: BalanceReconciled) -> None:
+    """An asset's balance changed while the private streams were not listened to.
+
+    :param event: the asset, its free and locked amounts now and as last seen.
+    """
+
+
+@hookspec
+def mexc_trade_recovered(event: TradeRecovered) -> None:
+    """One of the account's fills that no push delivered, read over REST
+    (``GET /api/v3/myTrades``); oldest first, each once.
+
+    :param event: the fill: symbol, ids, price, quantity, fee, time.
+    """
+
+
+@hookspec
+def mexc_reconcile_completed(event: ReconcileCompleted) -> None:
+    """A reconciliation ended; its :func:`mexc_order_reconciled`,
+    :func:`mexc_balance_reconciled` and :func:`mexc_trade_recovered` calls came before.
+
+    :param event: why it ran, the counts, the requests and their weight.
+    """
+
+
+@hookspec
+def mexc_reconcile_failed(event: ReconcileFailed) -> None:
+    """A reconciliation failed (a REST error or timeout); it starts again at
+    ``event.retry_at``. What it reported before stands.
+
+    :param event: why it ran, the error, the retry time, whether MEXC rate-limited it.
+    """
+
+
+@hookspec
 def mexc_event_received(event: Event) -> None:
     """Any event that is not a push, including those without a hook of their own.
 
@@ -570,6 +625,21 @@ class MexcHooks(ChannelHooks, Protocol):
 
     def mexc_book_resync(self, event: BookResyncStarted) -> None:
         """See :func:`mexc_book_resync`."""
+
+    def mexc_order_reconciled(self, event: OrderReconciled) -> None:
+        """See :func:`mexc_order_reconciled`."""
+
+    def mexc_balance_reconciled(self, event: BalanceReconciled) -> None:
+        """See :func:`mexc_balance_reconciled`."""
+
+    def mexc_trade_recovered(self, event: TradeRecovered) -> None:
+        """See :func:`mexc_trade_recovered`."""
+
+    def mexc_reconcile_completed(self, event: ReconcileCompleted) -> None:
+        """See :func:`mexc_reconcile_completed`."""
+
+    def mexc_reconcile_failed(self, event: ReconcileFailed) -> None:
+        """See :func:`mexc_reconcile_failed`."""
 
     def mexc_event_received(self, event: Event) -> None:
         """See :func:`mexc_event_received`."""

@@ -42,6 +42,7 @@ from mexc_core._markers import PROJECT
 from mexc_core.channels import BY_PREFIX
 from mexc_core.channels import body_type as channel_body_type
 from mexc_core.events import (
+    BalanceReconciled,
     BookCrossed,
     BookGapDetected,
     BookResyncStarted,
@@ -58,11 +59,15 @@ from mexc_core.events import (
     ListenKeyLost,
     ListenKeyRenewalFailed,
     ListenKeyRenewed,
+    OrderReconciled,
     PluginFailed,
     Push,
+    ReconcileCompleted,
+    ReconcileFailed,
     StrayPushReceived,
     TopicsRejected,
     TopicsSubscribed,
+    TradeRecovered,
 )
 
 __all__ = (
@@ -101,6 +106,11 @@ LIFECYCLE_HOOKS: Final[Mapping[type[Event], str]] = {
     BookGapDetected: "mexc_book_gap",
     BookCrossed: "mexc_book_crossed",
     BookResyncStarted: "mexc_book_resync",
+    OrderReconciled: "mexc_order_reconciled",
+    BalanceReconciled: "mexc_balance_reconciled",
+    TradeRecovered: "mexc_trade_recovered",
+    ReconcileCompleted: "mexc_reconcile_completed",
+    ReconcileFailed: "mexc_reconcile_failed",
 }
 
 _SEP: Final = "@"

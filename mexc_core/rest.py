@@ -772,11 +772,11 @@ class RestClient:
     # -- account and trading
 
     def account(self, now_ms: int) -> RestRequest[AccountInfo]:
-        """``GET /api/v3/account``: balances."""
+        """``GET /api/v3/account``: balances (weight 10)."""
         return self._signed("GET", "/api/v3/account", (), now_ms, _parse_account, weight=10)
 
     def open_orders(self, symbol: str, now_ms: int) -> RestRequest[tuple[Order, ...]]:
-        """``GET /api/v3/openOrders`` for ``symbol``."""
+        """``GET /api/v3/openOrders`` for ``symbol`` (weight 3)."""
         return self._signed(
             "GET", "/api/v3/openOrders", (("symbol", symbol),), now_ms, _parse_orders, weight=3
         )
@@ -787,15 +787,36 @@ class RestClient:
         now_ms: int,
         *,
         start_time: int | None = None,
+        end_time: int | None = None,
         limit: int | None = None,
     ) -> RestRequest[tuple[Trade, ...]]:
-        """``GET /api/v3/myTrades``: the account's fills on ``symbol``."""
+        """``GET /api/v3/myTrades``: the account's fills on ``symbol`` (weight 10).
+
+        ``start_time`` and ``end_time`` (ms since the epoch) bound the fills'
+        times, both inclusive; MEXC returns at most ``limit`` (default and most: 100).
+        """
         params: list[tuple[str, object]] = [("symbol", symbol)]
         if start_time is not None:
             params.append(("startTime", start_time))
+        if end_time is not None:
+            params.append(("endTime", end_time))
         if limit is not None:
             params.append(("limit", limit))
         return self._signed("GET", "/api/v3/myTrades", params, now_ms, _parse_trades, weight=10)
+
+    def query_order(self, symbol: str, order_id: str, now_ms: int) -> RestRequest[Order]:
+        """``GET /api/v3/order``: one order of the account, open or not (weight 2).
+
+        MEXC answers ``-2011`` (an :class:`ApiError`) for an order it does not know.
+        """
+        return self._signed(
+            "GET",
+            "/api/v3/order",
+            (("symbol", symbol), ("orderId", order_id)),
+            now_ms,
+            _parse_order,
+            weight=2,
+        )
 
     def place_order(
         self,

@@ -81,9 +81,10 @@ def test_the_tables_are_found() -> None:
         "_CORE_TRANSITIONS",
         "_KEY_TRANSITIONS",
         "_BOOK_TRANSITIONS",
+        "_RECONCILE_TRANSITIONS",
     }
-    assert len(TABLES) == 12  # the two _TRANSITIONS: connection and listen key
-    assert len(WITH_ERROR) == 11
+    assert len(TABLES) == 13  # the two _TRANSITIONS: connection and listen key
+    assert len(WITH_ERROR) == 12
 
 
 @pytest.mark.parametrize("path", sorted(TABLES))

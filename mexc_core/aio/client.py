@@ -71,6 +71,7 @@ from mexc_core.client.pool import (
     PoolConfig,
     PoolStats,
 )
+from mexc_core.client.reconcile import ReconcileConfig
 from mexc_core.errors import (
     ArgumentTypeError,
     InvalidConfig,
@@ -282,6 +283,7 @@ class MexcClient:
     :param book: settings of the local order books (:meth:`watch_book`); by
         default every book event carries a view of the best 20 levels.
     :param snapshots: the REST budget book snapshots are paced within.
+    :param reconcile: private-state reconciliation (with credentials; see :doc:`/reconcile`).
     :param ssl_context: TLS settings for ``wss://`` (default: the system's CAs).
     :param ca_file: a CA bundle to trust instead (e.g. the simulator's test CA).
     :param clock: monotonic time and sleeping (default: the event loop's).
@@ -313,6 +315,7 @@ class MexcClient:
         listen_key: ListenKeyConfig | None = None,
         book: BookConfig | None = None,
         snapshots: SnapshotPacing | None = None,
+        reconcile: ReconcileConfig | None = None,
         ssl_context: ssl.SSLContext | None = None,
         ca_file: str | None = None,
         clock: Clock | None = None,
@@ -341,6 +344,7 @@ class MexcClient:
                 listen_key or ListenKeyConfig(),
                 book or BookConfig(view_depth=DEFAULT_VIEW_DEPTH),
                 snapshots or SnapshotPacing(),
+                reconcile or ReconcileConfig(),
             ),
             credentials=credentials,
             rng=rng or random.Random(),
@@ -714,7 +718,8 @@ class MexcClient:
         self._wake_driver()
 
     async def _run_rest(self) -> None:
-        """Run the core's REST calls (listen keys, book snapshots), a few at a time:
+        """Run the core's REST calls (listen keys, book snapshots, reconciliation),
+        a few at a time:
         a slow snapshot never holds a listen-key keepalive back."""
         limiter = anyio.CapacityLimiter(_REST_CONCURRENCY)
         async with anyio.create_task_group() as tg:

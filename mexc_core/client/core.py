@@ -14,7 +14,12 @@ in one object an embedder drives from any loop. It owns
   MEXC refuses to create fails the tickets waiting on private topics,
 - the *subscribe tickets*: every :meth:`ClientCore.subscribe` returns a number,
   and one :class:`~mexc_core.events.SubscribeCompleted` with that number reports
-  how it ended, topic by topic.
+  how it ended, topic by topic,
+- with credentials, the :class:`~mexc_core.client.reconcile.Reconciler`: it
+  remembers the private state the pushes show and, after a gap of a private
+  topic, a private link going down or a listen key lost, reads orders, balances
+  and fills over REST once the private topics are carried again and reports what
+  changed meanwhile (``docs/reconcile.rst``).
 
 It takes bytes, time and REST answers in, and gives intents, bytes and events
 out::
@@ -25,7 +30,8 @@ out::
     ticket = core.subscribe(["spot@private.orders.v3.api.pb"], now)
     for intent in core.intents():
         ...  # OpenTransport / CloseTransport / AbortTransport: sockets, as for the pool
-        ...  # RestCall: send intent.request(wall_ms) over HTTP, then
+        ...  # RestCall (listen keys, book snapshots, reconciliation):
+             # send intent.request(wall_ms) over HTTP, then
              # core.rest_result(intent.call_id, parsed_or_RestError, now)
              # or core.rest_failed(intent.call_id, now, reason)
     core.receive_data(cid, data, now)          # socket bytes in (b"" at EOF)
@@ -65,7 +71,7 @@ import enum
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Final, final
+from typing import Final, cast, final
 
 from mexc_core._machine import Machine, frozen_table
 from mexc_core._topics import Topic
@@ -81,6 +87,13 @@ from mexc_core.client.pool import (
     PoolConfig,
     PoolStats,
 )
+from mexc_core.client.reconcile import (
+    ReconcileConfig,
+    ReconcileIntent,
+    Reconciler,
+    ReconcileResult,
+    answers,
+)
 from mexc_core.errors import ArgumentTypeError
 from mexc_core.events import (
     BookBreak,
@@ -94,6 +107,7 @@ from mexc_core.events import (
     ListenKeyInvalidated,
     ListenKeyLost,
     Push,
+    ReconcileTrigger,
     SubscribeCompleted,
     SubscribeFailure,
     TopicsRejected,
@@ -133,12 +147,14 @@ class CoreConfig:
     :ivar listen_key: listen-key timings (used with credentials only).
     :ivar book: settings of every local order book (snapshot size, buffer, retries).
     :ivar snapshots: the REST budget book snapshots are paced within.
+    :ivar reconcile: private-state reconciliation (used with credentials only).
     """
 
     pool: PoolConfig = field(default_factory=PoolConfig)
     listen_key: ListenKeyConfig = field(default_factory=ListenKeyConfig)
     book: BookConfig = field(default_factory=BookConfig)
     snapshots: SnapshotPacing = field(default_factory=SnapshotPacing)
+    reconcile: ReconcileConfig = field(default_factory=ReconcileConfig)
 
 
 @final
@@ -167,11 +183,12 @@ class RestCall:
     :ivar call_id: the number to answer with (:meth:`ClientCore.rest_result`,
         :meth:`ClientCore.rest_failed`).
     :ivar intent: what the request is for: a listen key (create, keep alive,
-        delete, list) or a book snapshot.
+        delete, list), a book snapshot, or a reconciliation's read (account,
+        open orders, fills, one order).
     """
 
     call_id: int
-    intent: ListenKeyIntent | FetchBookSnapshot
+    intent: ListenKeyIntent | FetchBookSnapshot | ReconcileIntent
     _rest: RestClient = field(repr=False, compare=False)
 
     def request(self, wall_ms: int) -> RestRequest[RestResult]:
@@ -181,7 +198,7 @@ class RestCall:
 
 
 #: What a :class:`RestCall` is answered with, when it succeeds.
-RestResult = ListenKey | ListenKeys | DepthSnapshot
+RestResult = ListenKey | ListenKeys | DepthSnapshot | ReconcileResult
 
 
 @final
@@ -189,6 +206,12 @@ RestResult = ListenKey | ListenKeys | DepthSnapshot
 class _BookCall:
     topic: str
     request_id: int
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class _ReconcileCall:
+    intent: ReconcileIntent
 
 
 #: What :meth:`ClientCore.intents` gives: the pool's transport intents and REST calls.
@@ -228,6 +251,9 @@ _CORE_TRANSITIONS: Final = frozen_table(
     }
 )
 
+
+#: Where the private channels' topics start.
+_PRIVATE: Final = "spot@private."
 
 _KEY_CLOSING: Final = frozenset({ListenKeyState.CLOSING, ListenKeyState.CLOSED})
 
@@ -291,18 +317,24 @@ class ClientCore:
             None if credentials is None else ListenKeyManager(self.config.listen_key, rng=rng)
         )
         self._rest = None if credentials is None else RestClient(credentials)
+        self.reconciler: Final = (
+            Reconciler(self.config.reconcile, rng=rng)
+            if credentials is not None and self.config.reconcile.enabled
+            else None
+        )
         self._public_rest = RestClient()
         self._rng = rng
         self._machine: Final = Machine("client core", _CORE_TRANSITIONS, _C.IDLE, _C.ERROR)
         self._events: deque[Event] = deque()
         self._intents: list[CoreIntent] = []
-        # call id -> the listen-key manager's request id, or the book's request
-        self._calls: dict[int, int | _BookCall] = {}
+        # call id -> the listen-key manager's request id, the book's or the reconciler's request
+        self._calls: dict[int, int | _BookCall | _ReconcileCall] = {}
         self._next_call = 0
         self._books: dict[str, LocalBook] = {}  # by depth topic
         self._wanting: dict[str, None] = {}  # depth topics of books that buffer, in order
         self._pacer: Final = SnapshotPacer(self.config.snapshots)
         self._snapshot_deadline: float | None = None
+        self._check_private = False  # tell the reconciler whether they are carried
         self._tickets: dict[int, _Ticket] = {}
         self._waiting: dict[str, list[_Ticket]] = {}
         self._next_ticket = 0
@@ -374,11 +406,12 @@ class ClientCore:
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must run next, or ``None``."""
-        keys = self.listen_keys
+        keys, reconciler = self.listen_keys, self.reconciler
         candidates = (
             self.pool.next_deadline(),
             None if keys is None else keys.next_deadline(),
             self._snapshot_deadline,
+            None if reconciler is None else reconciler.next_deadline(),
         )
         return min((d for d in candidates if d is not None), default=None)
 
@@ -489,6 +522,8 @@ class ClientCore:
         self._books.clear()
         self._wanting.clear()
         self._snapshot_deadline = None
+        if self.reconciler is not None:
+            self.reconciler.close()
         if not self.pool.closed:
             self.pool.close(now)
         self._pump(now)  # the key is deleted once the private links are closed
@@ -521,9 +556,7 @@ class ClientCore:
         call = self._calls.get(call_id)
         if call is None:
             return
-        if isinstance(call, _BookCall) != isinstance(result, DepthSnapshot) and not isinstance(
-            result, RestError
-        ):
+        if not isinstance(result, RestError) and not _answers(call, result):
             raise ArgumentTypeError(
                 f"REST call {call_id} is answered with a {type(result).__name__}, "
                 "not the result of its request"
@@ -531,9 +564,17 @@ class ClientCore:
         del self._calls[call_id]
         if isinstance(call, _BookCall):
             self._book_answer(call, result, now)
+        elif isinstance(call, _ReconcileCall):
+            assert self.reconciler is not None
+            self.reconciler.receive_result(
+                call.intent.request_id,
+                cast("ReconcileResult | RestError", result),
+                now,
+            )
         else:
-            assert not isinstance(result, DepthSnapshot)  # refused above
-            self._keys().receive_result(call, result, now)
+            self._keys().receive_result(
+                call, cast("ListenKey | ListenKeys | RestError", result), now
+            )
         self._pump(now)
 
     def rest_failed(self, call_id: int, now: float, reason: str = "transport error") -> None:
@@ -544,6 +585,9 @@ class ClientCore:
             if book is not None:
                 book.snapshot_failed(call.request_id, now, reason)
                 self._book_moved(call.topic, book)
+        elif isinstance(call, _ReconcileCall):
+            assert self.reconciler is not None
+            self.reconciler.request_failed(call.intent.request_id, now, reason)
         elif call is not None:
             self._keys().request_failed(call, now, reason)
         self._pump(now)
@@ -567,6 +611,8 @@ class ClientCore:
         keys = self.listen_keys
         if keys is not None and keys.state is not ListenKeyState.CLOSED:
             keys.handle_timer(now)
+        if self.reconciler is not None:
+            self.reconciler.handle_timer(now)
         self._pump(now)
 
     # ------------------------------------------------------------ internals
@@ -579,6 +625,7 @@ class ClientCore:
     def _pump(self, now: float) -> None:
         """Move events between the pool, the books and the listen key until all are quiet."""
         pool, keys, out, books = self.pool, self.listen_keys, self._events, self._books
+        reconciler = self.reconciler
         moved = True
         while moved:
             moved = False
@@ -589,6 +636,8 @@ class ClientCore:
                     book = books.get(event.channel)
                     if book is not None:
                         self._feed_book(event.channel, book, event, now)
+                    elif reconciler is not None and event.channel.startswith(_PRIVATE):
+                        reconciler.observe(event, now)
                     continue
                 self._on_pool_event(event, now)
                 out.append(event)
@@ -600,10 +649,14 @@ class ClientCore:
                     self._on_key_event(event, now)
                     out.append(event)
                 for intent in keys.intents():
-                    self._next_call += 1
-                    self._calls[self._next_call] = intent.request_id
-                    assert self._rest is not None
-                    self._intents.append(RestCall(self._next_call, intent, self._rest))
+                    self._call(intent.request_id, intent)
+            if reconciler is not None:
+                if self._check_private:
+                    self._check_private = False
+                    reconciler.listening(now, carried=self._private_carried())
+                out.extend(reconciler.events())
+                for fetch in reconciler.intents():
+                    self._call(_ReconcileCall(fetch), fetch)
         if self._wanting:
             self._request_snapshots(now)
         if self._machine.state is _C.CLOSING and pool.finished:
@@ -614,6 +667,21 @@ class ClientCore:
             if keys is None or keys.state is ListenKeyState.CLOSED:
                 self._machine.step(_I.FINISHED)
         self._intents.extend(pool.intents())
+
+    def _call(self, call: int | _ReconcileCall, intent: ListenKeyIntent | ReconcileIntent) -> None:
+        """A signed REST call for the listen-key manager or the reconciler."""
+        self._next_call += 1
+        self._calls[self._next_call] = call
+        assert self._rest is not None
+        self._intents.append(RestCall(self._next_call, intent, self._rest))
+
+    # ------------------------------------------------------------ private state
+
+    def _private_carried(self) -> bool:
+        """Every private topic wanted is carried (and there is one)."""
+        pool = self.pool
+        private = [t for t in pool.topics if spec_of(t).private]
+        return bool(private) and all(pool.is_carried(t) for t in private)
 
     # ------------------------------------------------------------ books
 
@@ -691,6 +759,17 @@ class ClientCore:
         self._book_moved(call.topic, book)
 
     def _on_pool_event(self, event: Event, now: float) -> None:
+        if (
+            self.reconciler is not None
+            and isinstance(event, TopicsSubscribed | GapDetected | LinkDisconnected)
+            and any(spec_of(t).private for t in event.topics)
+        ):
+            self._check_private = True  # the private topics may have come or gone
+            if not isinstance(event, TopicsSubscribed):
+                # a gap of a private topic, or a link going down with one: pushes
+                # were missed (a rotation hands its topics over before the old
+                # link goes down, so that link names none)
+                self.reconciler.missed(ReconcileTrigger.GAP, now)
         if isinstance(event, TopicsSubscribed):
             for name in event.topics:
                 self._resolve(name, _Outcome.CONFIRMED)
@@ -709,6 +788,8 @@ class ClientCore:
             pool.set_listen_key(event.key, now)
         elif isinstance(event, ListenKeyLost):
             pool.set_listen_key(None, now)
+            if self.reconciler is not None:
+                self.reconciler.missed(ReconcileTrigger.LISTEN_KEY, now)
         elif isinstance(event, ListenKeyCreateFailed) and event.rejected:
             # MEXC refused to create a key (credentials, permissions, the 60-key
             # limit): tickets waiting on private topics end instead of waiting for
@@ -735,3 +816,12 @@ class ClientCore:
     def _settle(self, ticket: _Ticket) -> None:
         if not ticket.pending and self._tickets.pop(ticket.number, None) is not None:
             self._events.append(ticket.completion())
+
+
+def _answers(call: int | _BookCall | _ReconcileCall, result: object) -> bool:
+    """Whether ``result`` is of the type ``call``'s request returns."""
+    if isinstance(call, _BookCall):
+        return isinstance(result, DepthSnapshot)
+    if isinstance(call, _ReconcileCall):
+        return answers(call.intent, result)
+    return isinstance(result, ListenKey | ListenKeys)

@@ -17,9 +17,11 @@ Signed endpoints check what MEXC checks (mexc-core's ``docs/protocol.rst``, "Sig
   ``serverTime - timestamp <= recvWindow`` (``700003``).
 
 Parameters may sit in the query string, the form-encoded body, or both; the
-query string wins. Rate limits: every endpoint allows 500 requests per 10 s per
-client address (and per account for signed ones); past that, HTTP 429 with
-``Retry-After``.
+query string wins. Rate limits: every endpoint allows 500 weight per 10 s per
+client address (and per account for signed ones), a request counting its
+documented weight (:data:`WEIGHTS`: ``account`` and ``myTrades`` 10,
+``openOrders`` 3, ``GET /api/v3/order`` 2, most others 1); past that, HTTP 429
+with ``Retry-After``.
 
 Paths under ``/_sim/`` are the simulator's own (not MEXC's): the truth
 (``GET /_sim/book``) and listen-key expiry (``POST /_sim/expireListenKey``), for
@@ -45,6 +47,7 @@ from mexc_sim.market import BUY, OrderStatus, OrderType, UserOrder
 __all__ = (
     "DEFAULT_RECV_WINDOW",
     "MAX_RECV_WINDOW",
+    "WEIGHTS",
     "HttpCall",
     "RestApi",
     "RestResponse",
@@ -55,7 +58,7 @@ __all__ = (
 DEFAULT_RECV_WINDOW: Final = 5000
 #: The largest ``recvWindow`` MEXC accepts.
 MAX_RECV_WINDOW: Final = 60000
-#: Requests per endpoint per client in any 10 s window (``docs/protocol.rst``, "Limits
+#: Weight per endpoint per client in any 10 s window (``docs/protocol.rst``, "Limits
 #: and timeouts").
 RATE_LIMIT: Final = 500
 RATE_WINDOW: Final = 10.0
@@ -132,7 +135,7 @@ class RestApi:
     def __init__(self, exchange: Exchange, faults: RestFaults | None = None) -> None:
         self.exchange = exchange
         self.faults = faults or RestFaults()
-        self._hits: dict[tuple[str, str], deque[float]] = {}
+        self._hits: dict[tuple[str, str], deque[tuple[float, int]]] = {}
         self.requests = 0
 
     # ------------------------------------------------------------ entry point
@@ -154,20 +157,21 @@ class RestApi:
                 return _error(405, 405, f"method {request.method} not allowed")
             return _error(404, 404, f"no endpoint {request.path}")
         handler, signed = route
+        weight = WEIGHTS.get((request.method, request.path), 1)
         faults = self.faults
         if faults.take_hang(request.path):
             return RestResponse(0, b"", hang=True)
         forced = faults.take_error(request.path)
         if forced is not None:
             return self._forced(forced)
-        limited = self._rate_limit((request.peer, request.path), now)
+        limited = self._rate_limit((request.peer, request.path), weight, now)
         if limited is not None:
             return limited
         try:
             params = self._params(request)
             account = self._authenticate(request, params, now) if signed else None
             if account is not None:
-                limited = self._rate_limit((f"uid:{account.uid}", request.path), now)
+                limited = self._rate_limit((f"uid:{account.uid}", request.path), weight, now)
                 if limited is not None:
                     return limited
             return _json(200, handler(self, params, account, now))
@@ -180,16 +184,24 @@ class RestApi:
             return _json(status, {"code": 429, "msg": text}, (("retry-after", "10"),))
         return _error(status, status, text)
 
-    def _rate_limit(self, key: tuple[str, str], now: float) -> RestResponse | None:
+    def _rate_limit(self, key: tuple[str, str], weight: int, now: float) -> RestResponse | None:
         hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= now - RATE_WINDOW:
+        while hits and hits[0][0] <= now - RATE_WINDOW:
             hits.popleft()
-        if len(hits) >= RATE_LIMIT:
-            retry = max(1, math.ceil(hits[0] + RATE_WINDOW - now))
+        spent = sum(w for _, w in hits)
+        if spent + weight > RATE_LIMIT:
+            # the wait until enough of the window's weight has left it
+            excess, freed, leaves = spent + weight - RATE_LIMIT, 0, now
+            for at, w in hits:
+                freed += w
+                if freed >= excess:
+                    leaves = at + RATE_WINDOW
+                    break
+            retry = max(1, math.ceil(leaves - now))
             return _json(
                 429, {"code": 429, "msg": "Too Many Requests"}, (("retry-after", str(retry)),)
             )
-        hits.append(now)
+        hits.append((now, weight))
         return None
 
     # ------------------------------------------------------------ parameters and auth
@@ -535,6 +547,15 @@ def _as_int(value: object) -> int:
     assert isinstance(value, int)
     return value
 
+
+#: MEXC's documented weight of each endpoint (1 when not listed).
+WEIGHTS: Final[dict[tuple[str, str], int]] = {
+    ("GET", "/api/v3/exchangeInfo"): 10,
+    ("GET", "/api/v3/account"): 10,
+    ("GET", "/api/v3/myTrades"): 10,
+    ("GET", "/api/v3/openOrders"): 3,
+    ("GET", "/api/v3/order"): 2,
+}
 
 _ROUTES: Final[dict[tuple[str, str], tuple[_Handler, bool]]] = {
     ("GET", "/api/v3/ping"): (RestApi.ping, False),

@@ -4,27 +4,23 @@ Workers share a set of symbols through a JetStream key-value bucket whose entrie
 expire after the lease time (the bucket's TTL):
 
 - ``workers.ID``: a worker's heartbeat, written every tick;
-- ``shard.SYMBOL.R``: slot ``R`` (``0 .. replicas``: one more than the replicas,
-  for handovers) of ``SYMBOL``, whose value is the id of the worker holding it.
+- ``shard.SYMBOL.SLOT``: a lease on ``SYMBOL`` (slots ``0 .. 2*replicas-1``: room
+  for a symbol's old and new holders during a handover), whose value is the id of
+  the worker holding it.
 
 A worker renews its shards every tick (a compare-and-set on the revision it last
-wrote); a dead worker's shards expire and are claimed by the others within one
-lease time.
+wrote); a dead worker's heartbeat and shards expire within one lease time.
 
-Each tick a worker reads the bucket and asks :func:`plan` what to do. The plan
-spreads ``len(symbols) * min(replicas, workers)`` shards evenly: each worker aims
-at ``ceil(shards / workers)``, never holds two slots of one symbol, and claims the
-least-held symbols first. A worker short of its share may take a symbol that
-already has its replicas (the extra slot); only then does one worker give one up:
-the most loaded of that symbol's holders, which every worker works out alike from
-the bucket. So a rebalance adds a holder before it removes one, and a symbol keeps
-its replicas while workers join.
+Each tick a worker reads the bucket and asks :func:`plan` what to do. Every worker
+computes the same :func:`assignment` of symbols to the live workers (round-robin,
+so each holds an equal share and the replicas of a symbol are distinct workers),
+claims what it is assigned, and gives a symbol up only once all the workers
+assigned to it hold it: a handover adds the new holders before the old one leaves.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, final
@@ -68,6 +64,25 @@ def _rank(worker: str, symbol: str) -> bytes:
     return hashlib.blake2b(f"{worker}\x00{symbol}".encode(), digest_size=8).digest()
 
 
+def assignment(
+    symbols: Iterable[str], replicas: int, workers: Iterable[str]
+) -> dict[str, set[str]]:
+    """Which workers should hold each symbol: every worker computes the same.
+
+    Symbols and workers in sorted order, replicas dealt round-robin: symbol ``i``
+    goes to workers ``i * copies + r`` (modulo the number of workers) for ``r`` in
+    ``0 .. copies-1``, ``copies`` being ``replicas`` capped by the number of
+    workers. The replicas of a symbol are distinct workers, and each worker gets
+    ``floor`` or ``ceil`` of ``symbols * copies / workers``.
+    """
+    live = sorted(set(workers))
+    copies = max(1, min(replicas, len(live)))
+    return {
+        symbol: {live[(i * copies + r) % len(live)] for r in range(copies)}
+        for i, symbol in enumerate(sorted(set(symbols)))
+    }
+
+
 def plan(
     me: str,
     symbols: Iterable[str],
@@ -77,45 +92,36 @@ def plan(
 ) -> Plan:
     """The claims and releases of worker ``me``.
 
+    It claims the symbols :func:`assignment` gives it, in a free slot (there are
+    ``2 * replicas``: the holders of a symbol being handed over and its new ones);
+    it releases a symbol it should not hold only once every worker that should
+    hold it does, so a symbol never has fewer holders than its replicas while the
+    workers it moves between are alive.
+
     :param symbols: the symbols to cover.
     :param replicas: how many workers should hold each symbol.
     :param workers: the live workers (their heartbeats), ``me`` included or not.
     :param holders: the shards held now, ``(symbol, slot) -> worker``.
     """
-    wanted = sorted(set(symbols))
-    live = set(workers) | {me}
-    copies = max(1, min(replicas, len(live)))
-    target = math.ceil(len(wanted) * copies / len(live))
-    by_symbol: dict[str, list[str]] = {s: [] for s in wanted}
-    load: dict[str, int] = dict.fromkeys(live, 0)
+    ideal = assignment(symbols, replicas, {*workers, me})
+    by_symbol: dict[str, set[str]] = {}
     mine: list[tuple[str, int]] = []
     for (symbol, slot), worker in holders.items():
-        if symbol in by_symbol and slot <= replicas:
-            by_symbol[symbol].append(worker)
-            load[worker] = load.get(worker, 0) + 1
-            if worker == me:
-                mine.append((symbol, slot))
+        by_symbol.setdefault(symbol, set()).add(worker)
+        if worker == me:
+            mine.append((symbol, slot))
     held = {symbol for symbol, _ in mine}
     claim: list[tuple[str, int]] = []
-    if len(mine) < target:
-        # under-replicated symbols first; a symbol at its copies may take one more
-        # holder (the handover slot) so that another worker can give it up
-        order = sorted(
-            (s for s in wanted if s not in held and len(by_symbol[s]) <= copies),
-            key=lambda s: (len(by_symbol[s]), _rank(me, s)),
-        )
-        for symbol in order[: target - len(mine)]:
-            slot = next(r for r in range(replicas + 1) if (symbol, r) not in holders)
-            claim.append((symbol, slot))
-    release: list[tuple[str, int]] = []
-    short = any(len(holding) < copies for holding in by_symbol.values())
-    if len(mine) > target or (short and not claim):
-        # give up one over-replicated symbol (to share, or to make room for a symbol
-        # short of its replicas), where this worker is the one all agree should: the
-        # most loaded of its holders, ties to the greatest id
-        for symbol, slot in sorted(mine, key=lambda s: _rank(me, s[0])):
-            holding = by_symbol[symbol]
-            if len(holding) > copies and max(holding, key=lambda w: (load[w], w)) == me:
-                release.append((symbol, slot))
-                break
-    return Plan(tuple(claim), tuple(release), target)
+    for symbol in sorted(ideal, key=lambda s: _rank(me, s)):
+        if me in ideal[symbol] and symbol not in held:
+            free = [r for r in range(2 * replicas) if (symbol, r) not in holders]
+            if free:
+                claim.append((symbol, free[0]))
+    release = tuple(
+        (symbol, slot)
+        for symbol, slot in sorted(mine)
+        if symbol not in ideal  # no longer wanted
+        or (me not in ideal[symbol] and ideal[symbol] <= by_symbol.get(symbol, set()))
+    )
+    target = sum(1 for owners in ideal.values() if me in owners)
+    return Plan(tuple(claim), release, target)

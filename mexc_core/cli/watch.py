@@ -39,7 +39,14 @@ from mexc_core.rest import Credentials
 if TYPE_CHECKING:
     from mexc_core.events import Push
 
-__all__ = ("API_KEY_ENV", "API_SECRET_ENV", "add_parser", "credentials_from", "run")
+__all__ = (
+    "API_KEY_ENV",
+    "API_SECRET_ENV",
+    "add_parser",
+    "credentials_from",
+    "push_line",
+    "run",
+)
 
 #: The environment variables ``watch`` reads the API key and secret from.
 API_KEY_ENV: Final = "MEXC_API_KEY"
@@ -98,6 +105,13 @@ def credentials_from(args: argparse.Namespace, private: list[str]) -> Credential
         raise CommandFailed(str(exc), status=EXIT_USAGE) from None
 
 
+def push_line(push: Push, *, as_json: bool) -> str:
+    """How ``watch`` (and ``replay``) prints a push: readable text, or one JSON object."""
+    if as_json:
+        return json.dumps(wire.push_as_dict(push, readable=True), ensure_ascii=False)
+    return wire.push_as_text(push)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``mexc watch``."""
     try:
@@ -112,11 +126,7 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress.from_args("watch", args)
 
     def show(push: Push) -> bool:
-        if args.json:
-            row = wire.push_as_dict(push, readable=True)
-            print(json.dumps(row, ensure_ascii=False), file=out, flush=True)
-        else:
-            print(wire.push_as_text(push), file=out, flush=True)
+        print(push_line(push, as_json=args.json), file=out, flush=True)
         return True
 
     with result_output(json_only=args.json) as out:

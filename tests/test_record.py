@@ -8,6 +8,7 @@ event, pushes and book views included, with what the live client's plugins saw.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import random
@@ -128,7 +129,9 @@ def test_segments_rotate_by_time(tmp_path: Path) -> None:
     # a segment spans about its limit of recorded time
     for name in segments:
         spans = [
-            (b.first_at, b.last_at) for b, _ in Recording(tmp_path).blocks() if b.segment == name.name
+            (b.first_at, b.last_at)
+            for b, _ in Recording(tmp_path).blocks()
+            if b.segment == name.name
         ]
         assert spans[-1][0] - spans[0][0] < 0.5 + 1e-9
 
@@ -304,7 +307,8 @@ async def record_live(sim: RunningSimulator, out: Path, seconds: float) -> list[
             await client.subscribe([DEALS])
             await client.watch_book("BTCUSDT")
         await anyio.sleep(seconds)
-    assert plugin.writer is not None and plugin.writer.closed
+    assert plugin.writer is not None
+    assert plugin.writer.closed
     return recorder.events
 
 
@@ -338,3 +342,13 @@ def test_a_replay_of_a_torn_recording_gives_a_prefix_of_the_events(
     assert 0 < len(again) < len(live)
     assert again == live[: len(again)]
     assert json.loads((tmp_path / "index.jsonl").read_text().splitlines()[0])["records"] > 0
+
+
+def test_the_plugin_is_installed_under_its_entry_point() -> None:
+    (entry,) = [
+        e for e in importlib.metadata.entry_points(group="mexc.plugins") if e.name == "record"
+    ]
+    assert entry.value == "mexc_plugin_record:plugin"
+    assert entry.dist is not None
+    assert entry.dist.name == "mexc-plugin-record"
+    assert isinstance(entry.load(), RecordPlugin)

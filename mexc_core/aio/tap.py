@@ -55,14 +55,14 @@ class TappedCore(ClientCore):
         if self._depth == 1:
             self._tap(method, arguments, now)
 
-    def start(self, now: float) -> None:  # noqa: D102 - as the base class
+    def start(self, now: float) -> None:
         try:
             self._report("start", {}, now)
             super().start(now)
         finally:
             self._depth -= 1
 
-    def subscribe(self, topics: Iterable[str | Topic], now: float) -> int:  # noqa: D102
+    def subscribe(self, topics: Iterable[str | Topic], now: float) -> int:
         names = tuple(topic_names(topics))
         try:
             self._report("subscribe", {"topics": names}, now)
@@ -70,7 +70,7 @@ class TappedCore(ClientCore):
         finally:
             self._depth -= 1
 
-    def unsubscribe(self, topics: Iterable[str | Topic], now: float) -> tuple[str, ...]:  # noqa: D102
+    def unsubscribe(self, topics: Iterable[str | Topic], now: float) -> tuple[str, ...]:
         names = tuple(topic_names(topics))
         try:
             self._report("unsubscribe", {"topics": names}, now)
@@ -78,35 +78,35 @@ class TappedCore(ClientCore):
         finally:
             self._depth -= 1
 
-    def watch_book(self, symbol: str, now: float, *, interval: str = "100ms") -> int:  # noqa: D102
+    def watch_book(self, symbol: str, now: float, *, interval: str = "100ms") -> int:
         try:
             self._report("watch_book", {"symbol": symbol, "interval": interval}, now)
             return super().watch_book(symbol, now, interval=interval)
         finally:
             self._depth -= 1
 
-    def unwatch_book(self, symbol: str, now: float) -> None:  # noqa: D102
+    def unwatch_book(self, symbol: str, now: float) -> None:
         try:
             self._report("unwatch_book", {"symbol": symbol}, now)
             super().unwatch_book(symbol, now)
         finally:
             self._depth -= 1
 
-    def close(self, now: float) -> None:  # noqa: D102
+    def close(self, now: float) -> None:
         try:
             self._report("close", {}, now)
             super().close(now)
         finally:
             self._depth -= 1
 
-    def transport_opened(self, cid: int, now: float) -> None:  # noqa: D102
+    def transport_opened(self, cid: int, now: float) -> None:
         try:
             self._report("transport_opened", {"cid": cid, "link": self._links.pop(cid, -1)}, now)
             super().transport_opened(cid, now)
         finally:
             self._depth -= 1
 
-    def transport_failed(  # noqa: D102
+    def transport_failed(
         self, cid: int, now: float, reason: str, *, kind: FailureKind = FailureKind.TRANSIENT
     ) -> None:
         try:
@@ -117,35 +117,35 @@ class TappedCore(ClientCore):
         finally:
             self._depth -= 1
 
-    def receive_data(self, cid: int, data: bytes | bytearray | memoryview, now: float) -> None:  # noqa: D102
+    def receive_data(self, cid: int, data: bytes | bytearray | memoryview, now: float) -> None:
         try:
             self._report("receive_data", {"cid": cid, "data": bytes(data)}, now)
             super().receive_data(cid, data, now)
         finally:
             self._depth -= 1
 
-    def rest_failed(self, call_id: int, now: float, reason: str = "transport error") -> None:  # noqa: D102
+    def rest_failed(self, call_id: int, now: float, reason: str = "transport error") -> None:
         try:
             self._report("rest_failed", {"call_id": call_id, "reason": reason}, now)
             super().rest_failed(call_id, now, reason)
         finally:
             self._depth -= 1
 
-    def handle_timer(self, now: float) -> None:  # noqa: D102
+    def handle_timer(self, now: float) -> None:
         try:
             self._report("handle_timer", {}, now)
             super().handle_timer(now)
         finally:
             self._depth -= 1
 
-    def intents(self) -> list[CoreIntent]:  # noqa: D102
+    def intents(self) -> list[CoreIntent]:
         out = super().intents()
         for intent in out:
             if isinstance(intent, OpenTransport):
                 self._links[intent.cid] = intent.link
         return out
 
-    def data_to_send(self, cid: int) -> bytes:  # noqa: D102
+    def data_to_send(self, cid: int) -> bytes:
         data = super().data_to_send(cid)
         if data:
             self._tap("data_to_send", {"cid": cid, "data": data}, self._clock())

@@ -111,9 +111,7 @@ class Replayer:
         assert isinstance(seed, int)
         # the settings MexcClient gives its core by default (what `mexc record` runs)
         pool = replace(PoolConfig(), host=endpoint.host_header, path=endpoint.path)
-        config = CoreConfig(
-            pool, ListenKeyConfig(), BookConfig(view_depth=DEFAULT_VIEW_DEPTH)
-        )
+        config = CoreConfig(pool, ListenKeyConfig(), BookConfig(view_depth=DEFAULT_VIEW_DEPTH))
         credentials = Credentials(*_REPLAY_CREDENTIALS) if meta.get("private") else None
         self.core: Final = ClientCore(config, credentials=credentials, rng=random.Random(seed))
         self._calls: dict[int, RestCall] = {}

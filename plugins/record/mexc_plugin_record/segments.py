@@ -153,10 +153,11 @@ class TornTail:
 
 def encode_input(method: str, arguments: Mapping[str, object], at: float) -> bytes:
     """One core input as record bytes (see :meth:`Record.call` for the way back)."""
-    if method == "receive_data" or method == "data_to_send":
+    if method in {"receive_data", "data_to_send"}:
         data = arguments["data"]
         cid = arguments["cid"]
-        assert isinstance(data, bytes) and isinstance(cid, int)
+        assert isinstance(data, bytes)
+        assert isinstance(cid, int)
         kind = Kind.RECEIVED if method == "receive_data" else Kind.SENT
         return _RECORD.pack(kind, at, cid, 0, len(data)) + data
     plain: dict[str, object] = {}
@@ -413,9 +414,7 @@ class Recording:
                 if torn is not None:
                     self.torn.append(TornTail(name, pos, len(data) - pos, torn))
                     break
-                magic, length, raw_length, count, first, last, crc = BLOCK_HEADER.unpack_from(
-                    data, pos
-                )
+                _, length, raw_length, count, first, last, crc = BLOCK_HEADER.unpack_from(data, pos)
                 start = pos + _HEADER_SIZE
                 payload = data[start : start + length]
                 if zlib.crc32(payload) != crc:

@@ -1,4 +1,4 @@
-"""``mexc record`` and ``mexc replay`` as a user runs them (subprocesses, an in-process simulator)."""
+"""``mexc record`` and ``mexc replay`` as a user runs them: subprocesses, a simulator in-process."""
 
 from __future__ import annotations
 

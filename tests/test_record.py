@@ -173,6 +173,25 @@ def test_a_torn_tail_cut_at_every_byte_of_the_last_block_loses_only_that_block(
     assert read(tmp_path) == calls[:kept]
 
 
+def test_a_last_block_whose_payload_was_not_written_whole_is_a_torn_tail(
+    tmp_path: Path,
+) -> None:
+    calls = inputs(60)
+    write(tmp_path, calls, block_bytes=1500)
+    blocks = [b for b, _ in Recording(tmp_path).blocks()]
+    last = blocks[-1]
+    kept = sum(b.records for b in blocks[:-1])
+    segment = tmp_path / last.segment
+    whole = segment.read_bytes()
+    # the header made it to disk, the payload did not (zeros of the right length)
+    segment.write_bytes(whole[: last.offset + 44] + b"\0" * (last.length - 44))
+    recording = Recording(tmp_path)
+    assert [(r.call()[0], r.at) for r in recording.records()] == [
+        (m, at) for m, _, at in calls[:kept]
+    ]
+    assert [(t.offset, t.why) for t in recording.torn] == [(last.offset, "payload not whole")]
+
+
 def test_repair_truncates_the_torn_tail_and_writing_goes_on(tmp_path: Path) -> None:
     calls = inputs(40)
     write(tmp_path, calls, block_bytes=1500)

@@ -1,42 +1,25 @@
 """The recording format: append-only segment files of independently compressed blocks.
 
-A recording is a directory::
-
-    seg-000001.mxr     segment files, numbered in writing order
-    seg-000002.mxr
-    index.jsonl        one line per block written (an accelerator, rebuildable)
+A recording is a directory of segment files (``seg-000001.mxr``,
+``seg-000002.mxr`` ..., numbered in writing order) and ``index.jsonl``, one JSON
+line per block written (an accelerator, never needed to read the segments).
 
 A segment file starts with the 8 bytes ``MXRSEG01`` and holds blocks back to
-back. A block is a 44-byte header and a payload::
-
-    offset size  field (little-endian)
-     0      4    magic b"MXB1"
-     4      4    payload length (compressed bytes that follow the header)
-     8      4    raw length (the payload decompressed)
-    12      4    records in the block
-    16      8    first record's time (float64, the client's monotonic seconds)
-    24      8    last record's time
-    32      4    CRC-32 of the payload
-    36      4    CRC-32 of header bytes 0-35
-    44      ...  payload: one zstd frame holding the block's records
-
-Each block is compressed on its own (one zstd frame), so a reader needs nothing
-but the block to read it, and a damaged block never spoils another. A record is
-a 21-byte header and two byte strings::
-
-    kind (u8), at (float64), key (u32), meta length (u32), data length (u32),
-    meta, data
-
-with these kinds (:class:`Kind`): ``META`` (meta: the recording's description,
-JSON), ``INPUT`` (meta: ``{"m": method, "a": arguments, "b": name}`` as JSON,
-data: the one bytes argument named ``name``, if any), ``RECEIVED`` and ``SENT``
-(key: the transport id, data: the bytes read or written).
+back. A block is a 44-byte header (:data:`BLOCK_HEADER`, then the header's own
+CRC-32) and a payload, one zstd frame of the block's records, compressed on its
+own so that a reader needs nothing but the block to read it and a damaged block
+never spoils another. The header holds the magic ``MXB1``, the payload's length,
+its decompressed length, the number of records, the first and last record's
+times, the payload's CRC-32, and the CRC-32 of all that. A record is a 21-byte
+header (kind, time, key, the lengths of meta and data) and the meta and data
+bytes; :class:`Kind` lists the kinds and :meth:`Record.call` reads any of them
+back. ``docs/record.rst`` draws the layout byte by byte.
 
 **Crash safety.** The writer only ever appends, one whole block per write, and
 never reopens a segment: a new writer on the same directory starts a new
 segment. A crash can therefore only leave the *end* of a segment short: a block
-header cut short, a payload shorter than its header says, or (on file systems
-that extend a file before writing its data) zero bytes. The reader accepts
+header cut short, a payload shorter than its header says or failing its CRC, or
+(on file systems that extend a file before writing its data) zero bytes. The reader accepts
 exactly these at a segment's end, as a *torn tail*: it stops reading that
 segment there, reports the cut (:attr:`Recording.torn`) and can truncate it
 (:meth:`Recording.repair`). Everything before the tail is read as written. Any
@@ -418,6 +401,9 @@ class Recording:
                 start = pos + _HEADER_SIZE
                 payload = data[start : start + length]
                 if zlib.crc32(payload) != crc:
+                    if start + length == len(data):  # the last block: written in part
+                        self.torn.append(TornTail(name, pos, len(data) - pos, "payload not whole"))
+                        break
                     raise CorruptRecording(f"{path}: the block at byte {pos} fails its CRC")
                 try:
                     raw = self._decompressor.decompress(payload, max_output_size=raw_length)

@@ -20,7 +20,7 @@ from mexc_core.aio.client import MexcClient
 from mexc_core.cli.replay import Replayer
 from mexc_core.events import Event, Push
 from mexc_core.hookspecs import hookimpl
-from mexc_plugin_record import RecordPlugin, Recording
+from mexc_plugin_record import Recording, RecordPlugin
 from mexc_sim import serve_in_thread
 from mexc_sim.server import RunningSimulator
 

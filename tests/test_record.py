@@ -19,7 +19,7 @@ import anyio
 import pytest
 
 from mexc_core.aio.client import MexcClient
-from mexc_core.cli.replay import Replayer
+from mexc_core.cli.replay import replay
 from mexc_core.events import BookSynced, BookUpdated, Event, LinkConnected, Push
 from mexc_core.hookspecs import ClientContext
 from mexc_plugin_record import (
@@ -286,17 +286,10 @@ def test_the_plugin_stays_quiet_without_options(tmp_path: Path) -> None:
 
 
 def replayed(directory: Path) -> list[Event]:
-    """Every event a :class:`Replayer` gives for the recording in ``directory``."""
+    """Every event ``mexc replay`` gives for the recording in ``directory``."""
     events: list[Event] = []
-    replayer: Replayer | None = None
-    for record in Recording(directory).records():
-        method, arguments = record.call()
-        if method == "meta":
-            replayer = Replayer(arguments)
-            continue
-        assert replayer is not None
-        replayer.feed(method, arguments, record.at)
-        events.extend(replayer.events())
+    fed, _ = replay(Recording(directory), show=events.append, speed=None)
+    assert fed > 0
     return events
 
 

@@ -11,7 +11,8 @@ feeding the reported calls to a new core repeats exactly what this one did.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Final
+from functools import partial
+from typing import Final, TypeVar
 
 from mexc_core._topics import Topic
 from mexc_core.channels import topic_names
@@ -21,6 +22,8 @@ from mexc_core.client.pool import OpenTransport
 from mexc_core.rest import Credentials
 
 __all__ = ("Tap", "TappedCore")
+
+T = TypeVar("T")
 
 #: Reports one input: ``(method, arguments, at)``.
 Tap = Callable[[str, Mapping[str, object], float], None]
@@ -49,94 +52,67 @@ class TappedCore(ClientCore):
         self._depth = 0
         self._links: dict[int, int] = {}  # cid -> link, from the OpenTransport intents
 
-    def _report(self, method: str, arguments: Mapping[str, object], now: float) -> None:
-        # the caller lowers the depth again in its ``finally``
+    def _run(
+        self, method: str, arguments: Mapping[str, object], now: float, call: Callable[[], T]
+    ) -> T:
+        """Report the call (unless made from inside another), then make it."""
         self._depth += 1
-        if self._depth == 1:
-            self._tap(method, arguments, now)
-
-    def start(self, now: float) -> None:
         try:
-            self._report("start", {}, now)
-            super().start(now)
+            if self._depth == 1:
+                self._tap(method, arguments, now)
+            return call()
         finally:
             self._depth -= 1
+
+    def start(self, now: float) -> None:
+        self._run("start", {}, now, partial(super().start, now))
 
     def subscribe(self, topics: Iterable[str | Topic], now: float) -> int:
         names = tuple(topic_names(topics))
-        try:
-            self._report("subscribe", {"topics": names}, now)
-            return super().subscribe(names, now)
-        finally:
-            self._depth -= 1
+        return self._run(
+            "subscribe", {"topics": names}, now, partial(super().subscribe, names, now)
+        )
 
     def unsubscribe(self, topics: Iterable[str | Topic], now: float) -> tuple[str, ...]:
         names = tuple(topic_names(topics))
-        try:
-            self._report("unsubscribe", {"topics": names}, now)
-            return super().unsubscribe(names, now)
-        finally:
-            self._depth -= 1
+        call = partial(super().unsubscribe, names, now)
+        return self._run("unsubscribe", {"topics": names}, now, call)
 
     def watch_book(self, symbol: str, now: float, *, interval: str = "100ms") -> int:
-        try:
-            self._report("watch_book", {"symbol": symbol, "interval": interval}, now)
-            return super().watch_book(symbol, now, interval=interval)
-        finally:
-            self._depth -= 1
+        call = partial(super().watch_book, symbol, now, interval=interval)
+        return self._run("watch_book", {"symbol": symbol, "interval": interval}, now, call)
 
     def unwatch_book(self, symbol: str, now: float) -> None:
-        try:
-            self._report("unwatch_book", {"symbol": symbol}, now)
-            super().unwatch_book(symbol, now)
-        finally:
-            self._depth -= 1
+        self._run(
+            "unwatch_book", {"symbol": symbol}, now, partial(super().unwatch_book, symbol, now)
+        )
 
     def close(self, now: float) -> None:
-        try:
-            self._report("close", {}, now)
-            super().close(now)
-        finally:
-            self._depth -= 1
+        self._run("close", {}, now, partial(super().close, now))
 
     def transport_opened(self, cid: int, now: float) -> None:
-        try:
-            self._report("transport_opened", {"cid": cid, "link": self._links.pop(cid, -1)}, now)
-            super().transport_opened(cid, now)
-        finally:
-            self._depth -= 1
+        arguments = {"cid": cid, "link": self._links.pop(cid, -1)}
+        self._run("transport_opened", arguments, now, partial(super().transport_opened, cid, now))
 
     def transport_failed(
         self, cid: int, now: float, reason: str, *, kind: FailureKind = FailureKind.TRANSIENT
     ) -> None:
-        try:
-            self._report(
-                "transport_failed", {"cid": cid, "reason": reason, "kind": kind.value}, now
-            )
-            super().transport_failed(cid, now, reason, kind=kind)
-        finally:
-            self._depth -= 1
+        self._links.pop(cid, None)
+        arguments = {"cid": cid, "reason": reason, "kind": kind.value}
+        call = partial(super().transport_failed, cid, now, reason, kind=kind)
+        self._run("transport_failed", arguments, now, call)
 
     def receive_data(self, cid: int, data: bytes | bytearray | memoryview, now: float) -> None:
-        try:
-            self._report("receive_data", {"cid": cid, "data": bytes(data)}, now)
-            super().receive_data(cid, data, now)
-        finally:
-            self._depth -= 1
+        data = bytes(data)
+        call = partial(super().receive_data, cid, data, now)
+        self._run("receive_data", {"cid": cid, "data": data}, now, call)
 
     def rest_failed(self, call_id: int, now: float, reason: str = "transport error") -> None:
-        try:
-            self._report("rest_failed", {"call_id": call_id, "reason": reason}, now)
-            super().rest_failed(call_id, now, reason)
-        finally:
-            self._depth -= 1
+        arguments = {"call_id": call_id, "reason": reason}
+        self._run("rest_failed", arguments, now, partial(super().rest_failed, call_id, now, reason))
 
     def handle_timer(self, now: float) -> None:
-        try:
-            self._report("handle_timer", {}, now)
-            super().handle_timer(now)
-        finally:
-            self._depth -= 1
+        self._run("handle_timer", {}, now, partial(super().handle_timer, now))
 
     def intents(self) -> list[CoreIntent]:
         out = super().intents()

@@ -26,7 +26,6 @@ import anyio
 
 from mexc_core import channels
 from mexc_core.aio.client import MexcClient
-from mexc_core.aio.http import DEFAULT_BASE_URL
 from mexc_core.cli.common import (
     EXIT_NOT_INSTALLED,
     EXIT_OK,
@@ -43,7 +42,7 @@ from mexc_core.cli.common import (
     raise_on_signal,
     say,
 )
-from mexc_core.cli.watch import API_KEY_ENV, API_SECRET_ENV, credentials_from
+from mexc_core.cli.watch import add_credential_arguments, credentials_from
 from mexc_core.errors import InvalidTopic, SubscriptionError
 
 if TYPE_CHECKING:
@@ -75,13 +74,7 @@ def add_parser(sub: argparse._SubParsersAction[CommandParser]) -> None:
         "--duration", type=positive_float, help="stop after S seconds (default: at Ctrl-C)"
     )
     add_connection_arguments(p)
-    p.add_argument(
-        "--rest", default=DEFAULT_BASE_URL, help=f"REST base URL (default {DEFAULT_BASE_URL})"
-    )
-    p.add_argument("--api-key", help=f"API key for private topics (default: ${API_KEY_ENV})")
-    p.add_argument(
-        "--api-secret", help=f"API secret for private topics (default: ${API_SECRET_ENV})"
-    )
+    add_credential_arguments(p)
     add_plugin_arguments(p)
     add_debug_argument(p)
     p.set_defaults(run=run)

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = (
     "API_KEY_ENV",
     "API_SECRET_ENV",
+    "add_credential_arguments",
     "add_parser",
     "credentials_from",
     "push_line",
@@ -67,6 +68,14 @@ def add_parser(sub: argparse._SubParsersAction[CommandParser]) -> None:
         "--count", type=non_negative_int, default=0, help="stop after N pushes (0: never)"
     )
     add_connection_arguments(p)
+    add_credential_arguments(p)
+    add_plugin_arguments(p)
+    add_debug_argument(p)
+    p.set_defaults(run=run)
+
+
+def add_credential_arguments(p: argparse.ArgumentParser) -> None:
+    """``--rest``, ``--api-key``, ``--api-secret`` (read by :func:`credentials_from`)."""
     p.add_argument(
         "--rest", default=DEFAULT_BASE_URL, help=f"REST base URL (default {DEFAULT_BASE_URL})"
     )
@@ -76,9 +85,6 @@ def add_parser(sub: argparse._SubParsersAction[CommandParser]) -> None:
         help=f"API secret for private topics (default: ${API_SECRET_ENV}, which keeps it "
         "out of the process list)",
     )
-    add_plugin_arguments(p)
-    add_debug_argument(p)
-    p.set_defaults(run=run)
 
 
 def credentials_from(args: argparse.Namespace, private: list[str]) -> Credentials | None:

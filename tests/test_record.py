@@ -19,7 +19,8 @@ import anyio
 import pytest
 
 from mexc_core.aio.client import MexcClient
-from mexc_core.cli.replay import replay
+from mexc_core.cli.common import CommandFailed
+from mexc_core.cli.replay import Replayer, replay
 from mexc_core.events import BookSynced, BookUpdated, Event, LinkConnected, Push
 from mexc_core.hookspecs import ClientContext
 from mexc_plugin_record import (
@@ -364,3 +365,23 @@ def test_the_plugin_is_installed_under_its_entry_point() -> None:
     assert entry.dist is not None
     assert entry.dist.name == "mexc-plugin-record"
     assert isinstance(entry.load(), RecordPlugin)
+
+
+def test_a_recording_without_endpoint_and_seed_does_not_replay(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="endpoint and random seed"):
+        Replayer({"endpoint": "ws://127.0.0.1:1/ws"})
+    writer = SegmentWriter(tmp_path)
+    writer.append(encode_meta({"format": 1}, 0.0), 0.0)
+    writer.close()
+    with pytest.raises(CommandFailed, match="does not name its endpoint"):
+        replay(Recording(tmp_path), show=lambda event: None, speed=None)
+
+
+@pytest.mark.slow
+def test_a_directory_recorded_twice_replays_both_recordings(
+    mexc_sim: RunningSimulator, tmp_path: Path
+) -> None:
+    first = anyio.run(record_live, mexc_sim, tmp_path, 1.0)
+    second = anyio.run(record_live, mexc_sim, tmp_path, 1.0)
+    assert len(list(tmp_path.glob("seg-*.mxr"))) == 2
+    assert replayed(tmp_path) == first + second

@@ -103,12 +103,18 @@ class Replayer:
 
     :param meta: the recording's description (its first record): the endpoint,
         the random seed, whether private topics were recorded.
+    :raises ValueError: ``meta`` lacks the endpoint or the seed.
     """
 
     def __init__(self, meta: Mapping[str, object]) -> None:
-        endpoint = Endpoint(str(meta["endpoint"]))
-        seed = meta["seed"]
-        assert isinstance(seed, int)
+        url, seed = meta.get("endpoint"), meta.get("seed")
+        if not isinstance(url, str) or not isinstance(seed, int):
+            raise ValueError(
+                "the recording does not name its endpoint and random seed "
+                '(options["record"]["meta"]: {"endpoint": URL, "seed": N}, as `mexc record` '
+                "writes them)"
+            )
+        endpoint = Endpoint(url)
         # the settings MexcClient gives its core by default (what `mexc record` runs)
         pool = replace(PoolConfig(), host=endpoint.host_header, path=endpoint.path)
         config = CoreConfig(pool, ListenKeyConfig(), BookConfig(view_depth=DEFAULT_VIEW_DEPTH))
@@ -249,9 +255,11 @@ def replay(
     started = time.monotonic()
     for record in recording.records():
         method, arguments = record.call()
-        if method == "meta":
-            if replayer is None:
+        if method == "meta":  # a recording starts (a directory may hold several)
+            try:
                 replayer = Replayer(arguments)
+            except (ValueError, MexcError) as exc:
+                raise CommandFailed(f"{recording.directory}: {exc}") from None
             continue
         if replayer is None:
             raise CommandFailed(

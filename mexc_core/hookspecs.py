@@ -113,6 +113,7 @@ __all__ = _generated.__all__ + (  # noqa: RUF005
     "mexc_book_updated",
     "mexc_client_started",
     "mexc_client_stopping",
+    "mexc_core_input",
     "mexc_event_received",
     "mexc_frame_rejected",
     "mexc_link_connected",
@@ -312,6 +313,42 @@ def mexc_subscriptions_wanted() -> Iterable[str] | None:
 @hookspec
 def mexc_client_stopping() -> None:
     """The client is closing: no more pushes will come. Close your streams here."""
+
+
+@hookspec
+def mexc_core_input(method: str, arguments: Mapping[str, object], at: float) -> None:
+    """The client fed its sans-IO core, or took bytes out of it: for recorders.
+
+    It sees everything the client's core depends on, in the order it happened,
+    so that feeding the same calls to a new core (with the same settings and
+    random seed) gives the same events (``mexc replay``). The client calls it
+    only when a plugin implements it; it runs on the socket readers' path, so
+    it must return at once (append to a buffer).
+
+    ``method`` is the core's method, ``arguments`` its keyword arguments:
+
+    - ``start``, ``close``: none;
+    - ``subscribe``, ``unsubscribe``: ``topics`` (a tuple of strings);
+    - ``watch_book``: ``symbol``, ``interval``; ``unwatch_book``: ``symbol``;
+    - ``transport_opened``: ``cid`` and ``link`` (the pool's link id);
+    - ``transport_failed``: ``cid``, ``reason``, ``kind`` (a
+      :class:`~mexc_core.client.backoff.FailureKind` value);
+    - ``receive_data``: ``cid``, ``data`` (the bytes read, ``b""`` at EOF);
+    - ``data_to_send``: ``cid``, ``data`` (the bytes written, raw frames included);
+    - ``rest_response``: ``call_id``, ``method``, ``path`` (no query: it may carry a
+      signature), ``status``, ``headers``, ``body``: the raw HTTP answer to a REST
+      call, whatever the call was for (read it with the call's own parser);
+    - ``rest_failed``: ``call_id``, ``reason``;
+    - ``handle_timer``: none.
+
+    New methods may be added; ignore those you do not know.
+
+    :param method: what was called.
+    :param arguments: its arguments (read them, do not keep the mapping).
+    :param at: the client's monotonic time of the call (the core's ``now``).
+
+    .. versionadded:: 0.1
+    """
 
 
 # ---------------------------------------------------------------- push hooks
@@ -568,6 +605,9 @@ class MexcHooks(ChannelHooks, Protocol):
 
     def mexc_client_stopping(self) -> None:
         """See :func:`mexc_client_stopping`."""
+
+    def mexc_core_input(self, method: str, arguments: Mapping[str, object], at: float) -> None:
+        """See :func:`mexc_core_input`."""
 
     def mexc_push_received(self, push: Push) -> None:
         """See :func:`mexc_push_received`."""

@@ -129,6 +129,11 @@ EXPECTED: dict[str, list[str]] = {
         _line("plugin saw:") + r".*link 1 down: lost; .*gap on 10 topics \(disconnected\).*",
         _line("trades seen on") + r"\s+\d+\s+symbols",
     ],
+    "record_replay.py": [
+        _line("recorded blocks > 0: True segments: 1"),
+        _line("replayed pushes > 0: True"),
+        _line("replayed events equal the live ones: True"),
+    ],
     "private_rest.py": [
         _line("credentials: Credentials(api_key='mx0a…BWC5', secret_key='***')"),
         _line("USDT free:") + r"\s+\d+(\.\d+)?",

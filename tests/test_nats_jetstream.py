@@ -22,15 +22,15 @@ from collections.abc import Callable
 import anyio
 import nats
 import pytest
-from mexc_plugin_nats import NatsPlugin
-from mexc_plugin_nats.leases import parse_shard_key
-from mexc_plugin_nats.message import EventMessage, PushMessage, push_msg_id, read
 from nats.js import JetStreamContext
 
 from mexc_core.aio.client import MexcClient
 from mexc_core.events import Push
 from mexc_core.hookspecs import hookimpl
 from mexc_core.messages import PublicAggreDealsV3Api, PublicAggreDepthsV3Api
+from mexc_plugin_nats import NatsPlugin
+from mexc_plugin_nats.leases import parse_shard_key
+from mexc_plugin_nats.message import EventMessage, PushMessage, push_msg_id, read
 from mexc_sim.server import RunningSimulator
 from tests.nats_server import NatsServer, nats_server
 from tests.test_cli_failures import free_port

@@ -8,6 +8,18 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from mexc_core import wire
+from mexc_core.errors import InvalidTopic
+from mexc_core.events import BookUpdated, Level, Push
+from mexc_core.messages import (
+    PublicAggreDealsV3Api,
+    PublicAggreDealsV3ApiItem,
+    PublicAggreDepthsV3Api,
+    PublicLimitDepthsV3Api,
+    PublicSpotKlineV3Api,
+)
+from mexc_core.testing.strategies import pushes, records
 from mexc_plugin_nats import NatsOptions, NatsOptionsError
 from mexc_plugin_nats.leases import parse_shard_key, plan, shard_key
 from mexc_plugin_nats.message import (
@@ -23,18 +35,6 @@ from mexc_plugin_nats.message import (
     push_subject,
     read,
 )
-
-from mexc_core import wire
-from mexc_core.errors import InvalidTopic
-from mexc_core.events import BookUpdated, Level, Push
-from mexc_core.messages import (
-    PublicAggreDealsV3Api,
-    PublicAggreDealsV3ApiItem,
-    PublicAggreDepthsV3Api,
-    PublicLimitDepthsV3Api,
-    PublicSpotKlineV3Api,
-)
-from mexc_core.testing.strategies import pushes, records
 
 DEPTH = "spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT"
 DEALS = "spot@public.aggre.deals.v3.api.pb@10ms@ETHUSDT"

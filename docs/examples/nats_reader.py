@@ -9,11 +9,11 @@ from __future__ import annotations
 # [publish]
 import anyio
 import nats
-from mexc_plugin_nats import PushMessage, read
-from mexc_plugin_nats import plugin as nats_plugin
 
 from mexc_core.aio.client import MexcClient
 from mexc_core.messages import PublicAggreDepthsV3Api
+from mexc_plugin_nats import PushMessage, read
+from mexc_plugin_nats import plugin as nats_plugin
 
 
 async def publish(url: str, nats_url: str, messages: int) -> int:

@@ -56,8 +56,9 @@ import pluggy
 
 from mexc_core.aio.clock import AnyioClock, Clock, wall_clock_ms
 from mexc_core.aio.errors import TlsVerificationError, TransportError, translate
-from mexc_core.aio.http import DEFAULT_BASE_URL, HttpClient
+from mexc_core.aio.http import DEFAULT_BASE_URL, HttpClient, HttpResponse
 from mexc_core.aio.streams import BoundedStream
+from mexc_core.aio.tap import TappedCore
 from mexc_core.book.sync import BookConfig, LocalBook
 from mexc_core.channels import Topic, topic_names
 from mexc_core.client.backoff import FailureKind
@@ -90,7 +91,7 @@ from mexc_core.hookspecs import (
 )
 from mexc_core.listenkey import ListenKeyConfig
 from mexc_core.plugins import Dispatcher, plugin_manager
-from mexc_core.rest import Credentials, RestError
+from mexc_core.rest import Credentials, RestError, RestRequest
 
 __all__ = ("DEFAULT_URL", "DEFAULT_VIEW_DEPTH", "Endpoint", "MexcClient")
 
@@ -338,20 +339,29 @@ class MexcClient:
         if self.endpoint.tls:
             self._ssl = ssl_context or ssl.create_default_context(cafile=ca_file)
         self.clock: Final[Clock] = clock or AnyioClock()
-        self.core: Final = ClientCore(
-            CoreConfig(
-                self.config,
-                listen_key or ListenKeyConfig(),
-                book or BookConfig(view_depth=DEFAULT_VIEW_DEPTH),
-                snapshots or SnapshotPacing(),
-                reconcile or ReconcileConfig(),
-            ),
-            credentials=credentials,
-            rng=rng or random.Random(),
-        )
-        self.pool: Final = self.core.pool
         self.pm: Final = pm or plugin_manager(*plugins, entry_points=entry_points)
         self.dispatcher: Final = Dispatcher(self.pm)
+        core_config = CoreConfig(
+            self.config,
+            listen_key or ListenKeyConfig(),
+            book or BookConfig(view_depth=DEFAULT_VIEW_DEPTH),
+            snapshots or SnapshotPacing(),
+            reconcile or ReconcileConfig(),
+        )
+        # a recorder sees every input of the core (aio/tap.py); others pay nothing
+        self._tapped = bool(self.dispatcher.calls("mexc_core_input"))
+        self.core: Final = (
+            TappedCore(
+                core_config,
+                credentials=credentials,
+                rng=rng or random.Random(),
+                tap=self._tap,
+                clock=self.clock.now,
+            )
+            if self._tapped
+            else ClientCore(core_config, credentials=credentials, rng=rng or random.Random())
+        )
+        self.pool: Final = self.core.pool
         self.inbox: Final = Inbox(max_pending)
         self.credentials = credentials
         self.rest_url = rest_url
@@ -736,7 +746,12 @@ class MexcClient:
         async with limiter:
             request = call.request(self.wall_ms())
             try:
-                result = await http.request(request)
+                response = await http.send(
+                    request.method, request.target, list(request.headers), request.body
+                )
+                if self._tapped:
+                    self._tap_rest(call.call_id, request, response)
+                result = request.parse(response.status, response.headers, response.body)
             except RestError as exc:
                 self.core.rest_result(call.call_id, exc, self.clock.now())
             except TransportError as exc:
@@ -744,6 +759,21 @@ class MexcClient:
             else:
                 self.core.rest_result(call.call_id, result, self.clock.now())
             self._process()
+
+    def _tap(self, method: str, arguments: Mapping[str, object], at: float) -> None:
+        kwargs = {"method": method, "arguments": arguments, "at": at}
+        self._report(self.dispatcher.call("mexc_core_input", kwargs))
+
+    def _tap_rest(self, call_id: int, request: RestRequest[object], response: HttpResponse) -> None:
+        arguments = {
+            "call_id": call_id,
+            "method": request.method,
+            "path": request.path,
+            "status": response.status,
+            "headers": response.headers,
+            "body": response.body,
+        }
+        self._tap("rest_response", arguments, self.clock.now())
 
     def _wake_driver(self) -> None:
         scope = self._sleep_scope

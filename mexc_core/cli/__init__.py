@@ -11,6 +11,10 @@ Subcommands:
   given with ``--endpoint``) and print their pushes (:mod:`mexc_core.cli.watch`).
 - ``mexc book SYMBOL``: keep the local order book of a symbol and print its best
   levels after every update (:mod:`mexc_core.cli.book`).
+- ``mexc record TOPIC... --out DIR``: record everything the client reads and
+  writes, for replay (:mod:`mexc_core.cli.record`; needs mexc-plugin-record).
+- ``mexc replay DIR``: feed a recording through the client core and print its
+  pushes as ``watch`` does (:mod:`mexc_core.cli.replay`).
 - ``mexc sim`` and ``mexc demo``: the exchange simulator on loopback, and the
   client with the console plugin against it. Both live in the mexc-sim
   distribution (:mod:`mexc_sim.cli`), imported only when one of them runs;
@@ -31,7 +35,7 @@ import sys
 from collections.abc import Iterable, Sequence
 
 from mexc_core import __version__, build_info, channels, wire
-from mexc_core.cli import book, watch, worker
+from mexc_core.cli import book, record, replay, watch, worker
 from mexc_core.cli.common import (
     EXIT_NO_SIMULATOR,
     CommandParser,
@@ -164,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_parser(sub)
     book.add_parser(sub)
     worker.add_parser(sub)
+    record.add_parser(sub)
+    replay.add_parser(sub)
     return parser
 
 

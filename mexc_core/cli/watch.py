@@ -43,7 +43,15 @@ from mexc_core.rest import Credentials
 if TYPE_CHECKING:
     from mexc_core.events import Push
 
-__all__ = ("API_KEY_ENV", "API_SECRET_ENV", "add_parser", "credentials_from", "run")
+__all__ = (
+    "API_KEY_ENV",
+    "API_SECRET_ENV",
+    "add_credential_arguments",
+    "add_parser",
+    "credentials_from",
+    "push_line",
+    "run",
+)
 
 #: The environment variables ``watch`` reads the API key and secret from.
 API_KEY_ENV: Final = "MEXC_API_KEY"
@@ -64,6 +72,16 @@ def add_parser(sub: argparse._SubParsersAction[CommandParser]) -> None:
         "--count", type=non_negative_int, default=0, help="stop after N pushes (0: never)"
     )
     add_connection_arguments(p)
+    add_credential_arguments(p)
+    add_metrics_argument(p)
+    add_view_argument(p)
+    add_plugin_arguments(p)
+    add_debug_argument(p)
+    p.set_defaults(run=run)
+
+
+def add_credential_arguments(p: argparse.ArgumentParser) -> None:
+    """``--rest``, ``--api-key``, ``--api-secret`` (read by :func:`credentials_from`)."""
     p.add_argument(
         "--rest", default=DEFAULT_BASE_URL, help=f"REST base URL (default {DEFAULT_BASE_URL})"
     )
@@ -73,11 +91,6 @@ def add_parser(sub: argparse._SubParsersAction[CommandParser]) -> None:
         help=f"API secret for private topics (default: ${API_SECRET_ENV}, which keeps it "
         "out of the process list)",
     )
-    add_metrics_argument(p)
-    add_view_argument(p)
-    add_plugin_arguments(p)
-    add_debug_argument(p)
-    p.set_defaults(run=run)
 
 
 def credentials_from(args: argparse.Namespace, private: list[str]) -> Credentials | None:
@@ -104,6 +117,13 @@ def credentials_from(args: argparse.Namespace, private: list[str]) -> Credential
         raise CommandFailed(str(exc), status=EXIT_USAGE) from None
 
 
+def push_line(push: Push, *, as_json: bool) -> str:
+    """How ``watch`` (and ``replay``) prints a push: readable text, or one JSON object."""
+    if as_json:
+        return json.dumps(wire.push_as_dict(push, readable=True), ensure_ascii=False)
+    return wire.push_as_text(push)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``mexc watch``."""
     try:
@@ -122,13 +142,8 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress.from_args("watch", args)
 
     def show(push: Push) -> bool:
-        if live:  # the console plugin draws it
-            return True
-        if args.json:
-            row = wire.push_as_dict(push, readable=True)
-            print(json.dumps(row, ensure_ascii=False), file=out, flush=True)
-        else:
-            print(wire.push_as_text(push), file=out, flush=True)
+        if not live:  # the console plugin draws it
+            print(push_line(push, as_json=args.json), file=out, flush=True)
         return True
 
     with result_output(json_only=args.json) as out:

@@ -109,8 +109,9 @@ def add_parser(sub: argparse._SubParsersAction[CommandParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``mexc worker``."""
     try:
-        from mexc_plugin_nats import NatsPlugin, worker  # noqa: PLC0415 - optional, loaded on use
         from nats.errors import NoServersError  # noqa: PLC0415
+
+        from mexc_plugin_nats import NatsPlugin, worker  # noqa: PLC0415 - optional, loaded on use
     except ModuleNotFoundError as exc:
         if exc.name not in ("mexc_plugin_nats", "nats"):
             raise

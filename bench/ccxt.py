@@ -41,7 +41,6 @@ import importlib
 import json
 import os
 import platform
-import statistics
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -202,25 +201,19 @@ async def _ccxt_round(ccxtpro: ModuleType, info: dict[str, Any], frames: Sequenc
 class CcxtReport:
     """Everything one run measured.
 
-    :ivar work: the frames.
+    :ivar timing: the rounds of ccxt, ``mexc_core`` and ``wsproto_upb``, with the
+        frames and the links and reads of our pipeline.
     :ivar version: ccxt's version.
     :ivar handled: frames routed to each ccxt handler (the rest are decoded and dropped).
-    :ivar rounds: seconds of every round, per implementation.
     """
 
-    work: Workload
+    timing: pipeline.PipelineReport
     version: str
     handled: dict[str, int]
-    rounds: dict[str, list[float]]
-
-    def us_per_frame(self, name: str) -> tuple[float, float, float]:
-        """``(median, min, max)`` microseconds per frame of ``name``."""
-        per = [s / len(self.work.payloads) * 1e6 for s in self.rounds[name]]
-        return statistics.median(per), min(per), max(per)
 
     def ratio(self, name: str) -> float:
         """Median time of ``name`` over the median of :data:`REFERENCE`."""
-        return self.us_per_frame(name)[0] / self.us_per_frame(REFERENCE)[0]
+        return self.timing.us_per_frame(name)[0] / self.timing.us_per_frame(REFERENCE)[0]
 
 
 async def _measure(ccxtpro: ModuleType, work: Workload, rounds: int) -> CcxtReport:
@@ -233,7 +226,9 @@ async def _measure(ccxtpro: ModuleType, work: Workload, rounds: int) -> CcxtRepo
         report = pipeline.measure(work, rounds=1, names=ours)
         for name in ours:
             times[name].extend(report.rounds[name])
-    return CcxtReport(work, str(getattr(ccxtpro, "__version__", "?")), dict(handled), times)
+    timing = pipeline.PipelineReport(work, report.links, report.reads, times)
+    version = str(getattr(ccxtpro, "__version__", "?"))
+    return CcxtReport(timing, version, dict(handled))
 
 
 def measure(work: Workload, *, rounds: int, ccxtpro: ModuleType | None = None) -> CcxtReport:
@@ -243,6 +238,8 @@ def measure(work: Workload, *, rounds: int, ccxtpro: ModuleType | None = None) -
     :raises BenchError: ccxt failed on a frame or missed a handler; or our pipeline
         did not deliver every frame (:class:`bench.pipeline.BenchError`).
     """
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
     module = ccxtpro if ccxtpro is not None else load_ccxt()
     return asyncio.run(_measure(module, work, rounds))
 
@@ -250,8 +247,8 @@ def measure(work: Workload, *, rounds: int, ccxtpro: ModuleType | None = None) -
 def to_json(report: CcxtReport) -> str:
     """The one-line JSON report."""
     implementations = {}
-    for name in report.rounds:
-        median, low, high = report.us_per_frame(name)
+    for name in NAMES:
+        median, low, high = report.timing.us_per_frame(name)
         implementations[name] = {
             "us_per_frame": round(median, 4),
             "us_per_frame_min": round(low, 4),
@@ -262,10 +259,10 @@ def to_json(report: CcxtReport) -> str:
         {
             "bench": "ccxt",
             "ccxt": report.version,
-            "frames": len(report.work.payloads),
-            "frame_bytes": round(report.work.frame_bytes, 1),
+            "frames": len(report.timing.work.payloads),
+            "frame_bytes": round(report.timing.work.frame_bytes, 1),
             "handled": report.handled,
-            "rounds": len(report.rounds[REFERENCE]),
+            "rounds": len(report.timing.rounds[REFERENCE]),
             "reference": REFERENCE,
             "implementations": implementations,
             "python": platform.python_version(),
@@ -281,16 +278,16 @@ def skipped_json(reason: str) -> str:
 
 def format_table(report: CcxtReport) -> str:
     """The human-readable table."""
-    work = report.work
+    work = report.timing.work
     handled = sum(report.handled.values())
     lines = [
         f"ccxt {report.version}: {len(work.payloads)} frames of {work.frame_bytes:.0f} B "
         f"({handled} routed to a ccxt handler), "
-        f"{len(report.rounds[REFERENCE])} interleaved rounds",
+        f"{len(report.timing.rounds[REFERENCE])} interleaved rounds",
         f"{'implementation':<16}{'us/frame':>10}{'min':>9}{'max':>9}{'x ' + REFERENCE:>14}",
     ]
-    for name in report.rounds:
-        median, low, high = report.us_per_frame(name)
+    for name in NAMES:
+        median, low, high = report.timing.us_per_frame(name)
         lines.append(f"{name:<16}{median:>10.3f}{low:>9.3f}{high:>9.3f}{report.ratio(name):>14.3f}")
     return "\n".join(lines)
 

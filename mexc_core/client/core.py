@@ -391,7 +391,9 @@ class ClientCore:
         """The local order book of ``symbol``.
 
         :raises KeyError: no book is kept for ``symbol`` (see :meth:`watch_book`).
+        :raises ArgumentTypeError: ``symbol`` is not a str.
         """
+        _check_symbol(symbol)
         for book in self._books.values():
             if book.symbol == symbol:
                 return book
@@ -472,7 +474,9 @@ class ClientCore:
         """Stop keeping the book of ``symbol`` (and unsubscribe its depth topic).
 
         :raises StateError: the core is closing or closed.
+        :raises ArgumentTypeError: ``symbol`` is not a str.
         """
+        _check_symbol(symbol)
         self._machine.require(_I.COMMAND, "unwatch a book")
         self.unsubscribe([t for t, b in self._books.items() if b.symbol == symbol], now)
 
@@ -722,3 +726,10 @@ class ClientCore:
     def _settle(self, ticket: _Ticket) -> None:
         if not ticket.pending and self._tickets.pop(ticket.number, None) is not None:
             self._events.append(ticket.completion())
+
+
+def _check_symbol(symbol: object) -> None:
+    if type(symbol) is not str:
+        raise ArgumentTypeError(
+            f"symbol must be a str such as 'BTCUSDT', not {type(symbol).__name__}"
+        )

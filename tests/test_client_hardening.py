@@ -1,0 +1,359 @@
+"""The client's edges: connection failures that must not leave ``subscribe()``
+waiting, streams asked for after close, and wrong argument types through every
+public API (issue 13). On asyncio and trio, against the simulator or a tiny
+loopback server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import random
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import anyio.abc
+import pytest
+import trustme
+
+from mexc_core.aio.client import MexcClient
+from mexc_core.aio.errors import ConnectError, HandshakeFailed, TlsVerificationError
+from mexc_core.book.sync import BookConfig
+from mexc_core.client.core import ClientCore, CoreConfig
+from mexc_core.client.pacer import SnapshotPacing
+from mexc_core.client.pool import PoolConfig
+from mexc_core.errors import (
+    ArgumentTypeError,
+    InvalidConfig,
+    InvalidTopic,
+    StateError,
+    SubscriptionError,
+    TopicTypeError,
+)
+from mexc_core.events import GapDetected
+from mexc_core.hookspecs import ClientContext, hookimpl
+from mexc_core.listenkey import ListenKeyConfig
+from mexc_sim.exchange import ExchangeConfig, default_markets
+from mexc_sim.protocol import SimConfig
+from mexc_sim.server import serve_in_thread
+from tests.util import FACTOR, SteppedTime
+
+DEAL = "spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT"
+#: Nothing listens here: a client that never connects can still be started.
+NOWHERE = "ws://127.0.0.1:9/ws"
+
+
+def quiet_client(url: str = NOWHERE, **kwargs: Any) -> MexcClient:
+    return MexcClient(url, entry_points=False, close_timeout=1.0 * FACTOR, **kwargs)
+
+
+# ---------------------------------------------------------------- connection failures
+
+
+@pytest.mark.slow
+def test_subscribe_fails_at_once_when_the_certificate_does_not_verify(anyio_backend: str) -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    time = SteppedTime()
+    config = SimConfig(exchange=ExchangeConfig(markets=default_markets(2)))
+    with serve_in_thread(config, clock=time.sim_clock(), ssl_context=server_context) as sim:
+        topic = f"spot@public.aggre.deals.v3.api.pb@100ms@{default_markets(2)[0].symbol}"
+
+        async def scenario() -> None:
+            # the system's CAs do not know the simulator's test CA
+            async with quiet_client(sim.ws_url, clock=time) as client:
+                with anyio.fail_after(5 * FACTOR), pytest.raises(TlsVerificationError) as caught:
+                    await client.subscribe([topic])
+                assert "certificate verification failed" in str(caught.value)
+                # the next attempt is minutes away (virtual time has not moved)
+                assert time.now() == 0.0
+                assert client.topics == (topic,)  # still wanted: retried later
+
+        anyio.run(scenario, backend=anyio_backend)
+
+
+async def answer_with(status: str, body: bytes, stream: anyio.abc.ByteStream) -> None:
+    """Read a request head, answer it with ``status`` and an HTML ``body``, close."""
+    request = b""
+    with anyio.fail_after(5 * FACTOR):
+        while b"\r\n\r\n" not in request:
+            request += await stream.receive()
+    head = (
+        f"HTTP/1.1 {status}\r\nContent-Type: text/html\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    await stream.send(head + body)
+    await stream.aclose()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("status", "expected_status"),
+    [("200 OK", 200), ("302 Found", 302), ("503 Service Unavailable", 503)],
+)
+def test_subscribe_fails_at_once_when_the_upgrade_is_answered_with_html(
+    anyio_backend: str, status: str, expected_status: int
+) -> None:
+    page = b"<html><body>Welcome to the captive portal</body></html>"
+
+    async def scenario() -> None:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+
+        async def serve(stream: anyio.abc.ByteStream) -> None:
+            await answer_with(status, page, stream)
+
+        async with listener, anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, serve)
+            async with quiet_client(f"ws://127.0.0.1:{port}/ws") as client:
+                with anyio.fail_after(5 * FACTOR), pytest.raises(HandshakeFailed) as caught:
+                    await client.subscribe([DEAL])
+                assert caught.value.status == expected_status
+                assert "captive portal" in str(caught.value)
+                assert "not 101 Switching Protocols" in str(caught.value)
+                assert isinstance(caught.value, ConnectError)
+            tg.cancel_scope.cancel()
+
+    anyio.run(scenario, backend=anyio_backend)
+
+
+@pytest.mark.slow
+def test_a_4xx_answer_still_rejects_the_topics(anyio_backend: str) -> None:
+    async def scenario() -> None:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+
+        async def serve(stream: anyio.abc.ByteStream) -> None:
+            await answer_with("404 Not Found", b"<html>no such page</html>", stream)
+
+        async with listener, anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, serve)
+            async with quiet_client(f"ws://127.0.0.1:{port}/ws") as client:
+                with anyio.fail_after(5 * FACTOR), pytest.raises(SubscriptionError) as caught:
+                    await client.subscribe([DEAL])
+                assert caught.value.topics == (DEAL,)
+                assert client.topics == ()  # refused for good: given up
+            tg.cancel_scope.cancel()
+
+    anyio.run(scenario, backend=anyio_backend)
+
+
+# ---------------------------------------------------------------- after close
+
+
+@pytest.mark.anyio
+async def test_streams_asked_for_after_close_end_at_once() -> None:
+    client = quiet_client()
+    async with client:
+        pass
+    with anyio.fail_after(1 * FACTOR):
+        async with client.pushes() as pushes:
+            assert [p async for p in pushes] == []
+        async with client.pushes(gaps=True) as marked:
+            assert [p async for p in marked] == []
+        async with client.events(GapDetected) as events:
+            assert [e async for e in events] == []
+    assert client._streams == []
+    assert client._blocking == []
+
+
+@pytest.mark.anyio
+async def test_commands_after_close_raise_a_state_error() -> None:
+    client = quiet_client()
+    async with client:
+        pass
+    with pytest.raises(StateError, match="the client is closed"):
+        await client.subscribe([DEAL])
+    with pytest.raises(StateError, match="the client is closed"):
+        await client.watch_book("BTCUSDT")
+    with anyio.fail_after(1 * FACTOR), pytest.raises(StateError, match="the client is closed"):
+        async with client.stream(DEAL):
+            pytest.fail("stream() yielded on a closed client")  # pragma: no cover
+
+
+# ---------------------------------------------------------------- wrong types
+
+
+def core() -> ClientCore:
+    config = CoreConfig(PoolConfig(), ListenKeyConfig(), BookConfig(), SnapshotPacing())
+    started = ClientCore(config, rng=random.Random(1))
+    started.start(0.0)
+    return started
+
+
+#: (what is called, the call, the exception, words the message must hold)
+CORE_CASES: list[tuple[str, Callable[[Any], object], type[Exception], str]] = [
+    ("subscribe(123)", lambda c: c.subscribe(123, 1.0), ArgumentTypeError, "topics must be"),
+    ("subscribe(None)", lambda c: c.subscribe(None, 1.0), ArgumentTypeError, "not NoneType"),
+    ("subscribe(bytes)", lambda c: c.subscribe(b"spot@x", 1.0), ArgumentTypeError, "decode it"),
+    ("subscribe(str)", lambda c: c.subscribe(DEAL, 1.0), ArgumentTypeError, "wrap it in a list"),
+    ("subscribe([bytes])", lambda c: c.subscribe([b"x"], 1.0), ArgumentTypeError, "topics[0]"),
+    ("subscribe([DEAL, 7])", lambda c: c.subscribe([DEAL, 7], 1.0), ArgumentTypeError, "topics[1]"),
+    ("subscribe(dict)", lambda c: c.subscribe({DEAL: 1}, 1.0), ArgumentTypeError, "not dict"),
+    ("unsubscribe(123)", lambda c: c.unsubscribe(123, 1.0), ArgumentTypeError, "topics must be"),
+    ("unsubscribe([None])", lambda c: c.unsubscribe([None], 1.0), ArgumentTypeError, "topics[0]"),
+    ("watch_book(123)", lambda c: c.watch_book(123, 1.0), TopicTypeError, "symbol must be a str"),
+    ("watch_book(None)", lambda c: c.watch_book(None, 1.0), TopicTypeError, "symbol"),
+    ("watch_book(bytes)", lambda c: c.watch_book(b"BTCUSDT", 1.0), TopicTypeError, "symbol"),
+    (
+        "watch_book(interval=100)",
+        lambda c: c.watch_book("BTCUSDT", 1.0, interval=100),
+        TopicTypeError,
+        "interval",
+    ),
+    (
+        "unwatch_book(123)",
+        lambda c: c.unwatch_book(123, 1.0),
+        ArgumentTypeError,
+        "symbol must be a str",
+    ),
+    ("book(123)", lambda c: c.book(123), ArgumentTypeError, "symbol must be a str"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "call", "error", "words"), CORE_CASES, ids=[c[0] for c in CORE_CASES]
+)
+def test_the_core_names_a_wrong_argument_type(
+    name: str, call: Callable[[ClientCore], object], error: type[Exception], words: str
+) -> None:
+    target = core()
+    with pytest.raises(error, match=words.replace("[", r"\[").replace("]", r"\]")) as caught:
+        call(target)
+    assert isinstance(caught.value, TypeError)  # every one of them is a TypeError
+    assert target.topics == ()  # nothing was subscribed on the way
+
+
+def test_a_topic_type_error_is_both_an_invalid_topic_and_a_type_error() -> None:
+    assert issubclass(TopicTypeError, InvalidTopic)
+    assert issubclass(TopicTypeError, TypeError)
+    assert issubclass(TopicTypeError, ArgumentTypeError)
+
+
+#: (what is called, the call, the exception, words the message must hold)
+CLIENT_CASES: list[tuple[str, Callable[[Any], Awaitable[object]], type[Exception], str]] = [
+    ("subscribe(123)", lambda c: c.subscribe(123), ArgumentTypeError, "topics must be"),
+    ("subscribe(None)", lambda c: c.subscribe(None), ArgumentTypeError, "not NoneType"),
+    ("subscribe(bytes)", lambda c: c.subscribe(b"..."), ArgumentTypeError, "decode it"),
+    (
+        "subscribe(timeout='1')",
+        lambda c: c.subscribe([DEAL], timeout="1"),
+        ArgumentTypeError,
+        "timeout must be",
+    ),
+    ("unsubscribe(123)", lambda c: c.unsubscribe(123), ArgumentTypeError, "topics must be"),
+    ("watch_book(123)", lambda c: c.watch_book(123), TopicTypeError, "symbol must be a str"),
+    (
+        "watch_book(timeout=[])",
+        lambda c: c.watch_book("BTCUSDT", timeout=[]),
+        ArgumentTypeError,
+        "timeout must be",
+    ),
+    (
+        "unwatch_book(None)",
+        lambda c: c.unwatch_book(None),
+        ArgumentTypeError,
+        "symbol must be a str",
+    ),
+]
+
+
+SYNC_CLIENT_CASES: list[tuple[str, Callable[[Any], object], type[Exception], str]] = [
+    ("pushes(123)", lambda c: c.pushes(123), ArgumentTypeError, "topics[0]"),
+    ("pushes(b'')", lambda c: c.pushes(b"x"), ArgumentTypeError, "decode it first"),
+    (
+        "pushes(max_buffer='9')",
+        lambda c: c.pushes(max_buffer="9"),
+        InvalidConfig,
+        "capacity must be an int",
+    ),
+    ("pushes(policy=3)", lambda c: c.pushes(policy=3), ValueError, "OverflowPolicy"),
+    ("pushes(key=3)", lambda c: c.pushes(key=3), ArgumentTypeError, "key must be a callable"),
+    (
+        "events('GapDetected')",
+        lambda c: c.events("GapDetected"),
+        ArgumentTypeError,
+        "kinds[0] must be an Event class",
+    ),
+    ("events(int)", lambda c: c.events(int), ArgumentTypeError, "kinds[0]"),
+    ("book(123)", lambda c: c.book(123), ArgumentTypeError, "symbol must be a str"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "call", "error", "words"), CLIENT_CASES, ids=[c[0] for c in CLIENT_CASES]
+)
+@pytest.mark.anyio
+async def test_the_client_names_a_wrong_argument_type(
+    name: str, call: Callable[[MexcClient], Awaitable[object]], error: type[Exception], words: str
+) -> None:
+    async with quiet_client() as client:
+        with anyio.fail_after(1 * FACTOR), pytest.raises(error, match=words) as caught:
+            await call(client)
+        assert isinstance(caught.value, TypeError)
+        assert client.topics == ()
+        assert client.pool.links() == ()  # nothing was queued on the way
+
+
+@pytest.mark.parametrize(
+    ("name", "call", "error", "words"), SYNC_CLIENT_CASES, ids=[c[0] for c in SYNC_CLIENT_CASES]
+)
+@pytest.mark.anyio
+async def test_the_client_streams_name_a_wrong_argument(
+    name: str, call: Callable[[MexcClient], object], error: type[Exception], words: str
+) -> None:
+    async with quiet_client() as client:
+        with pytest.raises(error, match=words.replace("[", r"\[").replace("]", r"\]")):
+            call(client)
+        assert client._streams == []  # nothing half-registered
+        assert client._blocking == []
+
+
+class ContextGrabber:
+    """A plugin that keeps the context it is started with."""
+
+    def __init__(self) -> None:
+        self.context: ClientContext | None = None
+
+    @hookimpl
+    def mexc_client_started(self, context: ClientContext) -> None:
+        self.context = context
+
+
+PLUGIN_CASES: list[tuple[str, Callable[[Any], object], type[Exception], str]] = [
+    ("watch_book(123)", lambda c: c.watch_book(123), TopicTypeError, "symbol must be a str"),
+    (
+        "watch_book(interval=1)",
+        lambda c: c.watch_book("BTCUSDT", interval=1),
+        TopicTypeError,
+        "interval",
+    ),
+    (
+        "open_stream(key=1)",
+        lambda c: c.open_stream(key=1),
+        ArgumentTypeError,
+        "key must be a callable",
+    ),
+    (
+        "open_stream(max_buffer=None)",
+        lambda c: c.open_stream(max_buffer=None),
+        InvalidConfig,
+        "capacity",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "call", "error", "words"), PLUGIN_CASES, ids=[c[0] for c in PLUGIN_CASES]
+)
+@pytest.mark.anyio
+async def test_the_plugin_context_names_a_wrong_argument_type(
+    name: str, call: Callable[[ClientContext], object], error: type[Exception], words: str
+) -> None:
+    grabber = ContextGrabber()
+    async with quiet_client(plugins=[grabber]) as client:
+        assert grabber.context is not None
+        with pytest.raises(error, match=words):
+            call(grabber.context)
+        assert client.topics == ()

@@ -6,6 +6,7 @@ loopback server on 127.0.0.1.
 
 from __future__ import annotations
 
+import itertools
 import random
 import ssl
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,9 @@ import trustme
 
 from mexc_core.aio.client import MexcClient
 from mexc_core.aio.errors import ConnectError, HandshakeFailed, TlsVerificationError
+from mexc_core.aio.streams import STREAM_OVERFLOW, GapMarkingStream, StreamGap
 from mexc_core.book.sync import BookConfig
+from mexc_core.client.backpressure import OverflowPolicy
 from mexc_core.client.core import ClientCore, CoreConfig
 from mexc_core.client.pacer import SnapshotPacing
 from mexc_core.client.pool import PoolConfig
@@ -30,10 +33,12 @@ from mexc_core.errors import (
     SubscriptionError,
     TopicTypeError,
 )
-from mexc_core.events import GapDetected
+from mexc_core.events import GapDetected, Push
 from mexc_core.hookspecs import ClientContext, hookimpl
 from mexc_core.listenkey import ListenKeyConfig
+from mexc_core.messages import PublicAggreDealsV3Api
 from mexc_sim.exchange import ExchangeConfig, default_markets
+from mexc_sim.faults import Faults
 from mexc_sim.protocol import SimConfig
 from mexc_sim.server import serve_in_thread
 from tests.util import FACTOR, SteppedTime
@@ -357,3 +362,97 @@ async def test_the_plugin_context_names_a_wrong_argument_type(
         with pytest.raises(error, match=words):
             call(grabber.context)
         assert client.topics == ()
+
+
+# ---------------------------------------------------------------- in-band gap markers
+
+
+def deal_push(n: int, topic: str = DEAL) -> Push:
+    return Push(channel=topic, body=PublicAggreDealsV3Api(), send_time=n)
+
+
+async def drain(stream: GapMarkingStream) -> list[Push | StreamGap]:
+    stream.close()
+    return [item async for item in stream]
+
+
+@pytest.mark.anyio
+async def test_a_drop_oldest_stream_marks_the_hole_where_it_is() -> None:
+    stream = GapMarkingStream(3, OverflowPolicy.DROP_OLDEST)
+    for n in range(5):  # 0 and 1 are dropped for 3 and 4
+        stream.send_nowait(deal_push(n))
+    first = await stream.receive()
+    assert first == StreamGap(cause=STREAM_OVERFLOW, topics=(), missed=2)
+    assert (await stream.receive()).send_time == 2  # type: ignore[union-attr]
+    stream.send_nowait(deal_push(5))  # fits: no new marker
+    assert [getattr(i, "send_time", i) for i in await drain(stream)] == [3, 4, 5]
+
+
+@pytest.mark.anyio
+async def test_a_conflating_stream_marks_evicted_keys_but_not_replacements() -> None:
+    topics = [f"{DEAL[:-7]}{s}" for s in ("AUSDT", "BUSDT", "CUSDT")]
+    stream = GapMarkingStream(2, OverflowPolicy.CONFLATE)
+    stream.send_nowait(deal_push(1, topics[0]))
+    stream.send_nowait(deal_push(2, topics[0]))  # replaces 1: no gap
+    assert await stream.receive() == deal_push(2, topics[0])
+    for n, topic in enumerate(topics):  # three keys in two places: the first is evicted
+        stream.send_nowait(deal_push(10 + n, topic))
+    items = await drain(stream)
+    assert items[0] == StreamGap(cause=STREAM_OVERFLOW, topics=(), missed=1)
+    assert [i.channel for i in items[1:]] == topics[1:]  # type: ignore[union-attr]
+
+
+@pytest.mark.anyio
+async def test_a_blocking_stream_never_marks_by_itself() -> None:
+    stream = GapMarkingStream(2, OverflowPolicy.BLOCK)
+    for n in range(4):
+        stream.send_nowait(deal_push(n))
+    assert all(isinstance(i, Push) for i in await drain(stream))
+
+
+@pytest.mark.slow
+def test_a_disconnect_reaches_a_gap_marking_stream_in_band(anyio_backend: str) -> None:
+    time = SteppedTime()
+    markets = default_markets(4)
+    topics = [f"spot@public.aggre.depth.v3.api.pb@100ms@{m.symbol}" for m in markets[:2]]
+    config = SimConfig(exchange=ExchangeConfig(markets=markets))
+    with serve_in_thread(config, clock=time.sim_clock()) as sim:
+        sim.call(lambda: sim.server.sim.queue_faults(Faults(reset_after=2.0)))
+
+        async def scenario() -> None:
+            async with quiet_client(sim.ws_url, clock=time) as client:
+                marked = client.pushes(topics[0], gaps=True)
+                plain = client.pushes(topics[0], policy="drop_oldest")
+                with anyio.fail_after(10 * FACTOR):
+                    await client.subscribe(topics)
+                seen: list[Push | StreamGap] = []
+
+                async def consume() -> None:
+                    async for item in marked:
+                        seen.append(item)  # noqa: PERF401 - read while it runs
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(consume)
+                    await time.until(
+                        lambda: (
+                            any(isinstance(i, StreamGap) for i in seen)
+                            and isinstance(seen[-1], Push)
+                        ),
+                        sim,
+                        within=20.0,
+                    )
+                    tg.cancel_scope.cancel()
+                (marker,) = [i for i in seen if isinstance(i, StreamGap)]
+                assert marker.cause == "disconnected"
+                assert marker.topics == (topics[0],)  # only the stream's own topic
+                assert marker.gap is not None
+                assert set(marker.gap.topics) == set(topics)
+                # after the marker, the depth versions run on without a hole
+                after = [i for i in seen[seen.index(marker) + 1 :] if isinstance(i, Push)]
+                for first, second in itertools.pairwise(after):
+                    assert int(second.body.from_version) == int(first.body.to_version) + 1  # type: ignore[union-attr]
+                # the plain stream got the pushes, and no marker (its type says so)
+                assert len(plain.buffer)
+                assert all(isinstance(p, Push) for p in plain.buffer._items)
+
+        anyio.run(scenario, backend=anyio_backend)

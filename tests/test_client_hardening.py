@@ -19,6 +19,8 @@ import trustme
 
 from mexc_core.aio.client import MexcClient
 from mexc_core.aio.errors import ConnectError, HandshakeFailed, TlsVerificationError
+from mexc_core.aio.http import HttpClient
+from mexc_core.aio.listenkey import ListenKeyKeeper
 from mexc_core.aio.streams import STREAM_OVERFLOW, GapMarkingStream, StreamGap
 from mexc_core.book.sync import BookConfig
 from mexc_core.client.backpressure import OverflowPolicy
@@ -33,10 +35,24 @@ from mexc_core.errors import (
     SubscriptionError,
     TopicTypeError,
 )
-from mexc_core.events import GapDetected, Push
+from mexc_core.events import (
+    Event,
+    GapDetected,
+    ListenKeyLost,
+    ListenKeyLostReason,
+    Push,
+)
 from mexc_core.hookspecs import ClientContext, hookimpl
-from mexc_core.listenkey import ListenKeyConfig
+from mexc_core.listenkey import (
+    CloseListenKey,
+    CreateListenKey,
+    KeepAliveListenKey,
+    ListenKeyConfig,
+    ListenKeyManager,
+    ListenKeyState,
+)
 from mexc_core.messages import PublicAggreDealsV3Api
+from mexc_core.rest import Credentials, ListenKey, RestClient
 from mexc_sim.exchange import ExchangeConfig, default_markets
 from mexc_sim.faults import Faults
 from mexc_sim.protocol import SimConfig
@@ -456,3 +472,104 @@ def test_a_disconnect_reaches_a_gap_marking_stream_in_band(anyio_backend: str) -
                 assert all(isinstance(p, Push) for p in plain.buffer._items)
 
         anyio.run(scenario, backend=anyio_backend)
+
+
+# ---------------------------------------------------------------- listen keys
+
+
+def test_the_manager_abandons_a_keepalive_in_flight_when_the_key_is_lost() -> None:
+    manager = ListenKeyManager(ListenKeyConfig(keepalive_interval=60.0))
+    manager.start(0.0)
+    (create,) = manager.intents()
+    manager.receive_result(create.request_id, ListenKey("k" * 64), 1.0)
+    manager.handle_timer(61.0)
+    (keepalive,) = manager.intents()
+    assert isinstance(keepalive, KeepAliveListenKey)
+    assert manager.abandoned() == []
+    manager.key_invalidated(62.0)
+    assert manager.abandoned() == [keepalive.request_id]
+    assert manager.abandoned() == []  # each once
+    (recreate,) = manager.intents()
+    assert isinstance(recreate, CreateListenKey)
+    # the abandoned keepalive's late answer changes nothing
+    manager.receive_result(keepalive.request_id, ListenKey("k" * 64), 63.0)
+    assert manager.state is ListenKeyState.CREATING
+
+
+def test_a_keepalive_not_handed_out_yet_is_dropped_not_abandoned() -> None:
+    manager = ListenKeyManager(ListenKeyConfig(keepalive_interval=60.0))
+    manager.start(0.0)
+    (create,) = manager.intents()
+    manager.receive_result(create.request_id, ListenKey("k" * 64), 1.0)
+    manager.handle_timer(61.0)  # the keepalive waits in the outbox
+    manager.key_invalidated(62.0)
+    assert manager.abandoned() == []
+    assert [type(i) for i in manager.intents()] == [CreateListenKey]
+
+
+def test_closing_abandons_what_is_in_flight() -> None:
+    manager = ListenKeyManager(ListenKeyConfig(keepalive_interval=60.0))
+    manager.start(0.0)
+    (create,) = manager.intents()
+    manager.receive_result(create.request_id, ListenKey("k" * 64), 1.0)
+    manager.handle_timer(61.0)
+    (keepalive,) = manager.intents()
+    manager.close(62.0)
+    assert manager.abandoned() == [keepalive.request_id]
+    assert [type(i) for i in manager.intents()] == [CloseListenKey]
+
+
+@pytest.mark.slow
+def test_an_invalidated_key_is_replaced_while_its_keepalive_hangs(anyio_backend: str) -> None:
+    time = SteppedTime()
+    with serve_in_thread(SimConfig(), clock=time.sim_clock()) as sim:
+        signing = RestClient(Credentials(sim.api_key, sim.api_secret))
+
+        def wall_ms() -> int:
+            return sim.call(lambda: sim.server.exchange.epoch_ms(sim.server.now()))
+
+        seen: list[Event] = []
+
+        async def scenario() -> None:
+            # the HTTP timeout is far longer than the test may take: only the
+            # keeper's cancelling of the hanging keepalive can make it pass
+            async with HttpClient(sim.rest_url, timeout=120.0 * FACTOR) as http:
+                keeper = ListenKeyKeeper(
+                    http,
+                    signing,
+                    manager=ListenKeyManager(ListenKeyConfig(keepalive_interval=60.0)),
+                    clock=time,
+                    wall_ms=wall_ms,
+                    on_event=seen.append,
+                )
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(keeper.run)
+                    await time.until(lambda: keeper.key is not None, sim, within=5.0)
+                    first = keeper.key
+                    assert first is not None
+                    faults = sim.server.sim.rest_faults
+                    sim.call(lambda: faults.hang.update({"/api/v3/userDataStream": 1}))
+                    await time.advance(61.0, sim, step=1.0)  # the keepalive goes out, hangs
+                    assert keeper.manager.state is ListenKeyState.RENEWING
+                    assert len(keeper._in_flight) == 1
+                    sim.call(lambda: sim.server.exchange.expire_listen_key(first, time.now()))
+                    invalidated_at = time.now()
+                    keeper.invalidated()
+                    with anyio.fail_after(5 * FACTOR):
+                        while keeper.key in (None, first):
+                            await anyio.sleep(0.01)
+                    assert time.now() == invalidated_at  # no virtual time passed either
+                    assert keeper._in_flight == {}  # the hanging keepalive was cancelled
+                    keeper.close()
+
+        anyio.run(scenario, backend=anyio_backend)
+    kinds = [type(e).__name__ for e in seen]
+    assert kinds == [
+        "ListenKeyCreated",
+        "ListenKeyLost",
+        "ListenKeyCreated",
+        "ListenKeyClosed",
+    ]
+    lost = seen[1]
+    assert isinstance(lost, ListenKeyLost)
+    assert lost.reason is ListenKeyLostReason.INVALIDATED

@@ -34,7 +34,6 @@ It runs on asyncio and trio alike.
 from __future__ import annotations
 
 import contextlib
-import logging
 import random
 import ssl
 import time
@@ -58,6 +57,7 @@ from mexc_core.aio.errors import (
     translate,
 )
 from mexc_core.aio.http import DEFAULT_BASE_URL, HttpClient
+from mexc_core.aio.logs import EventLog, client_log, plugin_log
 from mexc_core.aio.streams import BoundedStream, GapMarkingStream, StreamGap
 from mexc_core.book.sync import BookConfig, LocalBook
 from mexc_core.channels import AggreDepth, Topic, topic_names
@@ -122,9 +122,6 @@ _TRANSPORT_ERRORS: Final = (
     OSError,
     ssl.SSLError,
 )
-
-log = logging.getLogger("mexc_core.client")
-plugin_log = logging.getLogger("mexc_core.plugins")
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +352,7 @@ class MexcClient:
         self._stalled: _Held | None = None
         self._started = False
         self._closed = False
+        self._log = EventLog()
         # link id -> the TLS failure of its last connection attempt (for subscribers)
         self._connect_errors: dict[int, ConnectError] = {}
 
@@ -400,6 +398,7 @@ class MexcClient:
                     plugin_log.error("a plugin wants topics that cannot be subscribed: %s", exc)
             self._process()
             self._exit = stack.pop_all()
+        client_log.info("client started: %s", self.endpoint.url)
         return self
 
     async def __aexit__(
@@ -411,6 +410,7 @@ class MexcClient:
         exit_stack, self._exit = self._exit, None
         assert exit_stack is not None
         self._closed = True
+        client_log.info("client closing")
         try:
             with anyio.CancelScope(shield=True):
                 await self._shutdown()
@@ -785,17 +785,17 @@ class MexcClient:
                 self._rest_ready.set()
         queued = False
         now = None
+        frames = False
         for event in core.events():
             queued = True
             if now is None:
                 now = self.clock.now()
-            if type(event) is SubscribeCompleted:
-                waiter = self._waiters.get(event.ticket)
-                if waiter is not None and not waiter.done.is_set():
-                    waiter.result = event
-                    waiter.done.set()
-            elif type(event) is LinkDisconnected and self._waiters:
-                self._fail_waiters(event)
+                frames = self._log.frames_enabled()
+            if type(event) is Push:
+                if frames:
+                    self._log.frame(event)
+            else:
+                self._on_event(event)
             self.inbox.put(event, now)
         if queued:
             self._wake_dispatcher()
@@ -808,6 +808,18 @@ class MexcClient:
                     writing.pending += data
                     writing.wake.set()
         self._wake_driver()
+
+    def _on_event(self, event: Event) -> None:
+        """What the client itself does with a core event that is no push: log it,
+        complete or fail the subscribe calls waiting on it."""
+        self._log.event(event)
+        if type(event) is SubscribeCompleted:
+            waiter = self._waiters.get(event.ticket)
+            if waiter is not None and not waiter.done.is_set():
+                waiter.result = event
+                waiter.done.set()
+        elif type(event) is LinkDisconnected and self._waiters:
+            self._fail_waiters(event)
 
     def _note_connect_error(self, cid: int, error: ConnectError) -> None:
         """Remember why the link of ``cid`` failed to connect, for its subscribers

@@ -22,6 +22,7 @@ import anyio
 from mexc_core.aio.clock import AnyioClock, Clock, wall_clock_ms
 from mexc_core.aio.errors import TransportError
 from mexc_core.aio.http import HttpClient
+from mexc_core.aio.logs import EventLog
 from mexc_core.events import Event
 from mexc_core.listenkey import ListenKeyIntent, ListenKeyManager, ListenKeyState
 from mexc_core.rest import ListenKey, ListenKeys, RestClient, RestError, RestRequest
@@ -37,7 +38,8 @@ class ListenKeyKeeper:
     :param manager: the lifecycle (default: MEXC's timings, no jitter).
     :param clock: monotonic time and sleeping (default: the event loop's).
     :param wall_ms: the wall clock for request timestamps, ms since the epoch.
-    :param on_event: called with every event of the manager, in order.
+    :param on_event: called with every event of the manager, in order (each is
+        also logged under ``mexc_core.listenkey``, see :doc:`/logging`).
     :param close_timeout: seconds the final ``DELETE`` may take when the keeper is
         cancelled while holding a key.
     """
@@ -64,6 +66,7 @@ class ListenKeyKeeper:
         self._invalidated = False
         self._closing = False
         self._answered = False
+        self._log = EventLog()
         # request id -> the cancel scope of its task
         self._in_flight: dict[int, anyio.CancelScope] = {}
 
@@ -103,6 +106,7 @@ class ListenKeyKeeper:
                     manager.close(self.clock.now())
                     await self._send()
                     for event in manager.events():
+                        self._log.event(event)
                         self.on_event(event)
 
     async def _loop(self) -> None:
@@ -125,6 +129,7 @@ class ListenKeyKeeper:
                     self._in_flight[intent.request_id] = scope
                     tg.start_soon(self._request, intent, scope)
                 for event in manager.events():
+                    self._log.event(event)
                     self.on_event(event)
                 if manager.state is ListenKeyState.CLOSED:
                     tg.cancel_scope.cancel()  # answers no longer matter

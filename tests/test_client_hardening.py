@@ -7,6 +7,7 @@ loopback server on 127.0.0.1.
 from __future__ import annotations
 
 import itertools
+import logging
 import random
 import ssl
 from collections.abc import Awaitable, Callable
@@ -38,6 +39,7 @@ from mexc_core.errors import (
 from mexc_core.events import (
     Event,
     GapDetected,
+    ListenKeyCreated,
     ListenKeyLost,
     ListenKeyLostReason,
     Push,
@@ -52,7 +54,7 @@ from mexc_core.listenkey import (
     ListenKeyState,
 )
 from mexc_core.messages import PublicAggreDealsV3Api
-from mexc_core.rest import Credentials, ListenKey, RestClient
+from mexc_core.rest import Credentials, ListenKey, RestClient, shorten
 from mexc_sim.exchange import ExchangeConfig, default_markets
 from mexc_sim.faults import Faults
 from mexc_sim.protocol import SimConfig
@@ -114,8 +116,9 @@ async def answer_with(status: str, body: bytes, stream: anyio.abc.ByteStream) ->
     [("200 OK", 200), ("302 Found", 302), ("503 Service Unavailable", 503)],
 )
 def test_subscribe_fails_at_once_when_the_upgrade_is_answered_with_html(
-    anyio_backend: str, status: str, expected_status: int
+    anyio_backend: str, status: str, expected_status: int, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="mexc_core")
     page = b"<html><body>Welcome to the captive portal</body></html>"
 
     async def scenario() -> None:
@@ -137,6 +140,13 @@ def test_subscribe_fails_at_once_when_the_upgrade_is_answered_with_html(
             tg.cancel_scope.cancel()
 
     anyio.run(scenario, backend=anyio_backend)
+    lines = [(r.name, r.levelname, r.getMessage()) for r in caplog.records]
+    assert ("mexc_core.client", "INFO", "client started: ws://127.0.0.1:") in [
+        (n, lv, m[: len("client started: ws://127.0.0.1:")]) for n, lv, m in lines
+    ]
+    (down,) = [m for n, lv, m in lines if n == "mexc_core.connection" and lv == "WARNING"]
+    assert down.startswith(f"link 1 disconnected (handshake_rejected): HTTP {expected_status}")
+    assert "retry in" in down
 
 
 @pytest.mark.slow
@@ -520,7 +530,10 @@ def test_closing_abandons_what_is_in_flight() -> None:
 
 
 @pytest.mark.slow
-def test_an_invalidated_key_is_replaced_while_its_keepalive_hangs(anyio_backend: str) -> None:
+def test_an_invalidated_key_is_replaced_while_its_keepalive_hangs(
+    anyio_backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="mexc_core")
     time = SteppedTime()
     with serve_in_thread(SimConfig(), clock=time.sim_clock()) as sim:
         signing = RestClient(Credentials(sim.api_key, sim.api_secret))
@@ -573,3 +586,13 @@ def test_an_invalidated_key_is_replaced_while_its_keepalive_hangs(anyio_backend:
     lost = seen[1]
     assert isinstance(lost, ListenKeyLost)
     assert lost.reason is ListenKeyLostReason.INVALIDATED
+    # the lifecycle is logged, each key only shortened
+    keys = [e.key for e in seen if isinstance(e, ListenKeyCreated)]
+    lines = [r.getMessage() for r in caplog.records if r.name == "mexc_core.listenkey"]
+    assert lines == [
+        f"listen key {shorten(keys[0])} created",
+        f"listen key {shorten(keys[0])} lost (invalidated); creating a new one",
+        f"listen key {shorten(keys[1])} created",
+        "listen key closed (deleted)",
+    ]
+    assert all(key not in caplog.text for key in keys)

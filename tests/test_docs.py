@@ -129,6 +129,15 @@ EXPECTED: dict[str, list[str]] = {
         _line("plugin saw:") + r".*link 1 down: lost; .*gap on 10 topics \(disconnected\).*",
         _line("trades seen on") + r"\s+\d+\s+symbols",
     ],
+    "logging_and_gaps.py": [
+        _line("mexc_core.client INFO client started: ws://127.0.0.1:") + r"\d+/ws",
+        _line("mexc_core.connection INFO link 1 connected (public, 1 topics)"),
+        _line("mexc_core.connection WARNING link 1 disconnected (lost): read failed:") + r".*",
+        _line("mexc_core.connection INFO link 1 reconnected (public, 1 topics)"),
+        _line("mexc_core.client WARNING gap (disconnected) of") + r".* on 1 topics: .*",
+        _line("gap marker: disconnected on 1 topic"),
+        _line("mexc_core.client INFO client closing"),
+    ],
     "private_rest.py": [
         _line("credentials: Credentials(api_key='mx0a…BWC5', secret_key='***')"),
         _line("USDT free:") + r"\s+\d+(\.\d+)?",

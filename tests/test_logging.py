@@ -109,7 +109,7 @@ CASES: list[tuple[Event, str, str, str]] = [
     ),
     (
         GapDetected(topics=(DEAL,), cause=GapCause.DISCONNECTED, started_at=1.0, ended_at=3.5),
-        "mexc_core.gaps",
+        "mexc_core.client",
         "WARNING",
         f"gap (disconnected) of 2.500 s on 1 topics: {DEAL}",
     ),
@@ -117,7 +117,7 @@ CASES: list[tuple[Event, str, str, str]] = [
         GapDetected(
             topics=(DEAL,), cause=GapCause.OVERFLOW, started_at=1.0, ended_at=1.5, missed=12
         ),
-        "mexc_core.gaps",
+        "mexc_core.client",
         "WARNING",
         f"gap (overflow) of 0.500 s, 12 pushes lost on 1 topics: {DEAL}",
     ),
@@ -132,7 +132,7 @@ CASES: list[tuple[Event, str, str, str]] = [
             consecutive=1,
             total=4,
         ),
-        "mexc_core.gaps",
+        "mexc_core.session",
         "WARNING",
         "frame rejected (binary, 17 bytes, 1 in a row): truncated",
     ),
@@ -142,7 +142,7 @@ CASES: list[tuple[Event, str, str, str]] = [
             reason=StrayReason.NOT_HELD,
             expected=None,
         ),
-        "mexc_core.gaps",
+        "mexc_core.session",
         "WARNING",
         f"stray push on {DEAL} (not_held)",
     ),
@@ -257,12 +257,12 @@ def test_per_push_lines_only_at_debug(caplog: pytest.LogCaptureFixture) -> None:
     push = Push(channel=DEAL, body=PublicAggreDealsV3Api(), symbol="BTCUSDT", send_time=7)
     caplog.set_level(logging.INFO, logger="mexc_core")
     assert not EventLog.frames_enabled()
-    caplog.set_level(logging.DEBUG, logger="mexc_core.frames")
+    caplog.set_level(logging.DEBUG, logger="mexc_core.wire")
     assert EventLog.frames_enabled()
     EventLog.frame(push)
     assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
         (
-            "mexc_core.frames",
+            "mexc_core.wire",
             "DEBUG",
             f"push {DEAL} symbol=BTCUSDT send_time=7 body=PublicAggreDealsV3Api",
         )

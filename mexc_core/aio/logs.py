@@ -5,15 +5,16 @@ events, so the anyio client writes the lines as the events come out of the core
 (:class:`EventLog`), with the standard :mod:`logging` module under these names:
 
 ========================  ===========================================================
-``mexc_core.client``      subscriptions confirmed (INFO) and rejected (WARNING)
+``mexc_core.client``      subscriptions confirmed (INFO) and rejected (WARNING), gaps
+                          (WARNING)
 ``mexc_core.connection``  connects, reconnects (INFO), disconnects with their cause
                           and retry delay (WARNING), rotations (INFO)
-``mexc_core.gaps``        gaps (WARNING), rejected frames and stray pushes (WARNING)
+``mexc_core.session``     rejected frames and stray pushes (WARNING)
 ``mexc_core.listenkey``   listen keys created, lost, failing (INFO / WARNING);
                           renewals (DEBUG)
 ``mexc_core.book``        local books synced (INFO), broken, crossed, resyncing,
                           snapshot failures (WARNING)
-``mexc_core.frames``      one line per push (DEBUG only; checked once per read, so
+``mexc_core.wire``        one line per push (DEBUG only; checked once per read, so
                           free when disabled)
 ``mexc_core.plugins``     plugins that failed (ERROR)
 ========================  ===========================================================
@@ -60,16 +61,25 @@ __all__ = ("LOGGER_NAMES", "EventLog")
 
 client_log: Final = logging.getLogger("mexc_core.client")
 connection_log: Final = logging.getLogger("mexc_core.connection")
-gap_log: Final = logging.getLogger("mexc_core.gaps")
+gap_log: Final = client_log
+session_log: Final = logging.getLogger("mexc_core.session")
 listenkey_log: Final = logging.getLogger("mexc_core.listenkey")
 book_log: Final = logging.getLogger("mexc_core.book")
-frame_log: Final = logging.getLogger("mexc_core.frames")
+frame_log: Final = logging.getLogger("mexc_core.wire")
 plugin_log: Final = logging.getLogger("mexc_core.plugins")
 
 #: Every logger the client writes to.
 LOGGER_NAMES: Final = tuple(
     log.name
-    for log in (client_log, connection_log, gap_log, listenkey_log, book_log, frame_log, plugin_log)
+    for log in (
+        client_log,
+        connection_log,
+        session_log,
+        listenkey_log,
+        book_log,
+        frame_log,
+        plugin_log,
+    )
 )
 
 #: Topics named in one line at most; the rest are counted.
@@ -122,7 +132,7 @@ class EventLog:
 
     @staticmethod
     def frames_enabled() -> bool:
-        """Whether per-push lines are wanted (``mexc_core.frames`` at DEBUG)."""
+        """Whether per-push lines are wanted (``mexc_core.wire`` at DEBUG)."""
         return frame_log.isEnabledFor(logging.DEBUG)
 
     @staticmethod
@@ -206,7 +216,7 @@ class EventLog:
         )
 
     def _frame_rejected(self, event: FrameRejected) -> None:
-        gap_log.warning(
+        session_log.warning(
             "frame rejected (%s, %d bytes, %d in a row): %s",
             event.kind.value,
             event.size,
@@ -215,7 +225,7 @@ class EventLog:
         )
 
     def _stray(self, event: StrayPushReceived) -> None:
-        gap_log.warning("stray push on %s (%s)", event.push.channel, event.reason.value)
+        session_log.warning("stray push on %s (%s)", event.push.channel, event.reason.value)
 
     # -- listen keys
 

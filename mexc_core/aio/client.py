@@ -178,6 +178,11 @@ def _single(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
     return found[0] if len(found) == 1 else None
 
 
+def _check_key(key: object) -> None:
+    if key is not None and not callable(key):
+        raise ArgumentTypeError(f"key must be a callable or None, not {type(key).__name__}")
+
+
 def _check_timeout(timeout: object) -> None:
     if timeout is not None and (type(timeout) not in (int, float)):
         raise ArgumentTypeError(
@@ -645,8 +650,7 @@ class MexcClient:
         key: Callable[[Push], Hashable] | None,
     ) -> GapMarkingStream:
         """``pushes(gaps=True)``: pushes of ``wanted`` and a marker per gap on them."""
-        if key is not None and not callable(key):
-            raise ArgumentTypeError(f"key must be a callable or None, not {type(key).__name__}")
+        _check_key(key)
         push_key = key
 
         def keyed(item: Push | StreamGap) -> Hashable:
@@ -729,8 +733,7 @@ class MexcClient:
         key: Callable[[T], Hashable] | None = None,
         name: str,
     ) -> BoundedStream[T]:
-        if key is not None and not callable(key):
-            raise ArgumentTypeError(f"key must be a callable or None, not {type(key).__name__}")
+        _check_key(key)
         stream: BoundedStream[T] = BoundedStream(
             max_buffer, policy, key=key, name=name, on_close=self._forget_stream
         )
@@ -818,7 +821,7 @@ class MexcClient:
             if waiter is not None and not waiter.done.is_set():
                 waiter.result = event
                 waiter.done.set()
-        elif type(event) is LinkDisconnected and self._waiters:
+        elif type(event) is LinkDisconnected:
             self._fail_waiters(event)
 
     def _note_connect_error(self, cid: int, error: ConnectError) -> None:
@@ -833,8 +836,8 @@ class MexcClient:
         for a reason retrying soon will not mend (a TLS verification failure, an
         HTTP answer to the upgrade): they would otherwise wait minutes for the
         next attempt."""
-        error = self._connect_errors.pop(event.link, None)
-        if event.retry_in is None:
+        error = self._connect_errors.pop(event.link, None)  # never kept for a later failure
+        if event.retry_in is None or not self._waiters:
             return  # refused for good: the ticket completes with the rejection
         if error is None and event.cause is DisconnectCause.HANDSHAKE_REJECTED:
             status = event.reason.removeprefix("HTTP ").partition(":")[0]

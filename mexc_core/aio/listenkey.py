@@ -141,17 +141,8 @@ class ListenKeyKeeper:
 
     async def _request(self, intent: ListenKeyIntent, scope: anyio.CancelScope) -> None:
         """Send one intent and report its outcome, unless it is abandoned first."""
-        manager = self.manager
         with scope:
-            request: RestRequest[ListenKey | ListenKeys] = intent.build(self.rest, self.wall_ms())
-            try:
-                result = await self.http.request(request)
-            except RestError as exc:
-                manager.receive_result(intent.request_id, exc, self.clock.now())
-            except TransportError as exc:
-                manager.request_failed(intent.request_id, self.clock.now(), str(exc))
-            else:
-                manager.receive_result(intent.request_id, result, self.clock.now())
+            await self._exchange(intent)
             self._in_flight.pop(intent.request_id, None)
             self._answered = True
             self._wake()
@@ -159,20 +150,22 @@ class ListenKeyKeeper:
     async def _send(self) -> None:
         """Send every intent one after the other, including those that answers
         bring (the final ``DELETE`` of :meth:`run`)."""
-        manager = self.manager
-        while intents := manager.intents():
+        while intents := self.manager.intents():
             for intent in intents:
-                request: RestRequest[ListenKey | ListenKeys] = intent.build(
-                    self.rest, self.wall_ms()
-                )
-                try:
-                    result = await self.http.request(request)
-                except RestError as exc:
-                    manager.receive_result(intent.request_id, exc, self.clock.now())
-                except TransportError as exc:
-                    manager.request_failed(intent.request_id, self.clock.now(), str(exc))
-                else:
-                    manager.receive_result(intent.request_id, result, self.clock.now())
+                await self._exchange(intent)
+
+    async def _exchange(self, intent: ListenKeyIntent) -> None:
+        """Send ``intent`` and tell the manager how it went."""
+        manager = self.manager
+        request: RestRequest[ListenKey | ListenKeys] = intent.build(self.rest, self.wall_ms())
+        try:
+            result = await self.http.request(request)
+        except RestError as exc:
+            manager.receive_result(intent.request_id, exc, self.clock.now())
+        except TransportError as exc:
+            manager.request_failed(intent.request_id, self.clock.now(), str(exc))
+        else:
+            manager.receive_result(intent.request_id, result, self.clock.now())
 
     async def _sleep(self, deadline: float | None) -> None:
         with anyio.CancelScope() as scope:

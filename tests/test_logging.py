@@ -4,6 +4,8 @@ no listen key in full. Driven with the core's events, as the client does."""
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 
 import pytest
 
@@ -267,3 +269,16 @@ def test_per_push_lines_only_at_debug(caplog: pytest.LogCaptureFixture) -> None:
             f"push {DEAL} symbol=BTCUSDT send_time=7 body=PublicAggreDealsV3Api",
         )
     ]
+
+
+def test_nothing_reaches_stderr_until_logging_is_configured() -> None:
+    """Python's last-resort handler prints WARNING lines of unconfigured loggers."""
+    code = (
+        "from mexc_core.aio.logs import EventLog\n"
+        "from mexc_core.events import ListenKeyCreateFailed\n"
+        "EventLog().event(ListenKeyCreateFailed(error='x', retry_at=1.0, rejected=True))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60
+    )
+    assert proc.stderr == ""

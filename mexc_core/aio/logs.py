@@ -59,6 +59,10 @@ from mexc_core.rest import shorten
 
 __all__ = ("LOGGER_NAMES", "EventLog")
 
+# A library's loggers stay silent until the application configures logging: without
+# this, Python's last-resort handler would print WARNING lines to stderr.
+logging.getLogger("mexc_core").addHandler(logging.NullHandler())
+
 client_log: Final = logging.getLogger("mexc_core.client")
 connection_log: Final = logging.getLogger("mexc_core.connection")
 gap_log: Final = client_log

@@ -596,3 +596,67 @@ def test_an_invalidated_key_is_replaced_while_its_keepalive_hangs(
         "listen key closed (deleted)",
     ]
     assert all(key not in caplog.text for key in keys)
+
+
+class KeyEvents:
+    """A plugin that keeps the listen-key events, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    @hookimpl
+    def mexc_listen_key_created(self, event: ListenKeyCreated) -> None:
+        self.events.append(event)
+
+    @hookimpl
+    def mexc_listen_key_lost(self, event: ListenKeyLost) -> None:
+        self.events.append(event)
+
+
+@pytest.mark.slow
+def test_the_client_replaces_an_invalidated_key_while_its_keepalive_hangs(
+    anyio_backend: str,
+) -> None:
+    time = SteppedTime()
+    keys = KeyEvents()
+    orders = "spot@private.orders.v3.api.pb"
+    with serve_in_thread(SimConfig(), clock=time.sim_clock()) as sim:
+
+        def wall_ms() -> int:
+            return int(sim.call(lambda: sim.server.exchange.epoch_ms(sim.server.now())))
+
+        async def scenario() -> None:
+            async with quiet_client(
+                sim.ws_url,
+                clock=time,
+                plugins=[keys],
+                credentials=Credentials(sim.api_key, sim.api_secret),
+                rest_url=sim.rest_url,
+                wall_ms=wall_ms,
+                listen_key=ListenKeyConfig(keepalive_interval=60.0),
+            ) as client:
+                with anyio.fail_after(10 * FACTOR):
+                    await client.subscribe([orders])
+                faults = sim.server.sim.rest_faults
+                sim.call(lambda: faults.hang.update({"/api/v3/userDataStream": 1}))
+                await time.advance(61.0, sim, step=1.0)  # the keepalive goes out, hangs
+                listen_keys = client.core.listen_keys
+                assert listen_keys is not None
+                assert listen_keys.state is ListenKeyState.RENEWING
+                first = listen_keys.key
+                assert first is not None
+                sim.call(lambda: sim.server.exchange.expire_listen_key(first, time.now()))
+                # the hanging keepalive (HTTP timeout: 10 s of real time) holds nothing back
+                with anyio.fail_after(5 * FACTOR):
+                    took = await time.until(
+                        lambda: (
+                            len([e for e in keys.events if isinstance(e, ListenKeyCreated)]) == 2
+                        ),
+                        sim,
+                        within=5.0,
+                    )
+                assert took < 1.0  # virtual seconds from the invalidation to the new key
+
+        anyio.run(scenario, backend=anyio_backend)
+    kinds = [type(e).__name__ for e in keys.events]
+    assert kinds == ["ListenKeyCreated", "ListenKeyLost", "ListenKeyCreated"]

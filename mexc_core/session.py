@@ -94,6 +94,13 @@ Rules that do not fit in the tables:
    maps to its channel's record class, kept up to date as topics change state.
    Strays feed the silence watchdog like pushes (the link is alive); unknown
    bodies and fields are counted in :attr:`Session.schema_drift` either way.
+7. A PING counts as sent when it is queued, unless the caller reports its writes
+   (:meth:`Session.data_written`): then its pong deadline counts from the first
+   write reported after the PING left :meth:`Session.messages_to_send`.
+8. A topic whose subscription may be held by MEXC without our knowing (its ack
+   never came: ``FAILED``, or a ``CANCELLING`` topic whose ack timed out) is
+   unsubscribed on the wire before it is forgotten: MEXC would otherwise go on
+   pushing it and count it against the connection's 30.
 """
 
 from __future__ import annotations
@@ -397,7 +404,7 @@ _SUBSCRIPTION_TRANSITIONS: Final[
         (_S.CANCELLING, _I.UNSUBSCRIBE): _S.CANCELLING,
         (_S.CANCELLING, _I.ACK): _S.UNSUBSCRIBE_PENDING,
         (_S.CANCELLING, _I.REJECT): _S.UNSUBSCRIBED,
-        (_S.CANCELLING, _I.TIMEOUT): _S.FAILED,
+        (_S.CANCELLING, _I.TIMEOUT): _S.UNSUBSCRIBE_PENDING,
         (_S.ACTIVE, _I.SUBSCRIBE): _S.ACTIVE,
         (_S.ACTIVE, _I.UNSUBSCRIBE): _S.UNSUBSCRIBE_PENDING,
         (_S.UNSUBSCRIBE_PENDING, _I.SUBSCRIBE): _S.ACTIVE,
@@ -414,7 +421,7 @@ _SUBSCRIPTION_TRANSITIONS: Final[
         (_S.REJECTED, _I.SUBSCRIBE): _S.PENDING,
         (_S.REJECTED, _I.UNSUBSCRIBE): _S.UNSUBSCRIBED,
         (_S.FAILED, _I.SUBSCRIBE): _S.PENDING,
-        (_S.FAILED, _I.UNSUBSCRIBE): _S.UNSUBSCRIBED,
+        (_S.FAILED, _I.UNSUBSCRIBE): _S.UNSUBSCRIBE_PENDING,
     }
 )
 
@@ -518,6 +525,10 @@ class Session:
         self._ping_wanted = False
         self._next_ping: float = math.inf
         self._ping_sent_at: float | None = None
+        # The PING in flight is still in the outbox / taken but not known written
+        # (rule 7): its pong deadline counts from the write once one is reported.
+        self._ping_queued = False
+        self._ping_unwritten = False
         self._silence_origin: float | None = None
         self._idle_since: float | None = None
         self._rotate_at: float = math.inf
@@ -574,7 +585,25 @@ class Session:
     def messages_to_send(self) -> list[str]:
         """Take the request texts to send, in order, each as one text message."""
         out, self._outbox = self._outbox, []
+        if self._ping_queued:
+            self._ping_queued = False
+            self._ping_unwritten = True
         return out
+
+    def data_written(self, now: float) -> None:
+        """Everything taken from :meth:`messages_to_send` so far was written at ``now``.
+
+        Optional: a caller that reports its writes gets a pong deadline counted
+        from when the PING was written rather than queued (rule 7), so a writer
+        held up (a blocking callback) causes no false keepalive timeout.
+
+        :raises StateError: the session is in ``ERROR``.
+        """
+        self._tick(now)
+        if self._ping_unwritten:
+            self._ping_unwritten = False
+            if self._ping_sent_at is not None:
+                self._ping_sent_at = now
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or ``None`` for never."""
@@ -662,8 +691,9 @@ class Session:
     def unsubscribe(self, topics: Iterable[str | Topic], now: float) -> None:
         """Unsubscribe ``topics``.
 
-        A topic not sent yet, rejected or failed is forgotten at once, with no
-        request and no event; any other ends in
+        A topic not sent yet or rejected is forgotten at once, with no request
+        and no event; one whose ack never came (``FAILED``: MEXC may hold it) is
+        unsubscribed on the wire first. Any other ends in
         :class:`~mexc_core.events.Unsubscribed` or
         :class:`~mexc_core.events.UnsubscriptionFailed`.
 
@@ -703,6 +733,7 @@ class Session:
                 offset=exc.offset,
                 field=exc.field,
                 excerpt=exc.excerpt,
+                channel=wire.peek_channel(data),
             )
             return
         self._bad_in_a_row = 0
@@ -743,6 +774,7 @@ class Session:
                 offset=None,
                 field=None,
                 excerpt=exc.text,
+                channel=None,
             )
             return
         self._bad_in_a_row = 0
@@ -913,6 +945,7 @@ class Session:
             if self._ping_wanted:
                 self._ping_wanted = False
                 self._ping_sent_at = now
+                self._ping_queued = True
                 self._next_ping = now + self.config.ping_interval
                 self._outbox.append(wire.encode_ping())
                 self.stats.pings_sent += 1
@@ -1018,6 +1051,7 @@ class Session:
             return  # an unsolicited or duplicate PONG: nothing waits for it
         self._events.append(PongReceived(round_trip=now - self._ping_sent_at))
         self._ping_sent_at = None
+        self._ping_queued = self._ping_unwritten = False
 
     def _reject_frame(
         self,
@@ -1028,6 +1062,7 @@ class Session:
         offset: int | None,
         field: str | None,
         excerpt: str,
+        channel: str | None,
     ) -> None:
         self.stats.bad_frames += 1
         self._bad_in_a_row += 1
@@ -1041,6 +1076,7 @@ class Session:
                 excerpt=excerpt,
                 consecutive=self._bad_in_a_row,
                 total=self.stats.bad_frames,
+                channel=channel,
             )
         )
         limit = self.config.max_consecutive_bad_frames

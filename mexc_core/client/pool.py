@@ -111,6 +111,7 @@ from mexc_core.client.link import (
     LinkState,
 )
 from mexc_core.client.shards import consolidate, place
+from mexc_core.client.silence import check_overrides, silence_limit
 from mexc_core.connection import (
     DEFAULT_HOST,
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -148,6 +149,7 @@ from mexc_core.events import (
     StrayReason,
     Subscribed,
     SubscriptionFailed,
+    TopicSilent,
     TopicsRejected,
     TopicsSubscribed,
     UnexpectedReplyReceived,
@@ -203,6 +205,12 @@ class PoolConfig:
         rest fit in fewer links.
     :ivar dedup: drop duplicate pushes (by trade id, version or identity).
     :ivar extra_headers: more request headers for the upgrade.
+    :ivar silence: silence limits that override the channel defaults, as pairs of
+        a channel's short name (``"aggre_deals"``) or a whole topic and seconds
+        (``None``: not watched); a topic's own entry wins over its channel's
+        (:mod:`mexc_core.client.silence`).
+    :ivar silence_defaults: watch the channels that push on a timer (klines, one
+        pair's mini ticker) with their default limits; off: only ``silence``.
     """
 
     host: str = DEFAULT_HOST
@@ -218,6 +226,8 @@ class PoolConfig:
     consolidate: bool = True
     dedup: bool = True
     extra_headers: tuple[tuple[bytes, bytes], ...] = ()
+    silence: tuple[tuple[str, float | None], ...] = ()
+    silence_defaults: bool = True
 
     def __post_init__(self) -> None:
         for name in (
@@ -235,8 +245,13 @@ class PoolConfig:
             raise InvalidConfig(
                 f"max_held must be an int >= 1, got {self.max_held!r}", setting="max_held"
             )
+        check_overrides(self.silence)
         # Everything else is checked where it is used: by the first Connection.
         self.connection()
+
+    def silence_of(self, topic: str) -> float | None:
+        """The silence limit of ``topic`` in seconds, or ``None`` when it is not watched."""
+        return silence_limit(topic, dict(self.silence), defaults=self.silence_defaults)
 
     def connection(self, listen_key: str | None = None) -> Connection:
         """A new connection with these settings (``listen_key`` for a private link)."""
@@ -416,6 +431,9 @@ class PoolStats:
         read them (late pushes around an unsubscription or a hand-over), dropped.
     :ivar strays: :class:`~mexc_core.events.StrayPushReceived` events of every
         link, per reason.
+    :ivar gaps: :class:`~mexc_core.events.GapDetected` events emitted.
+    :ivar gaps_folded: gap signals folded into an outage already reported (rule 10).
+    :ivar silences: :class:`~mexc_core.events.TopicSilent` events (rule 11).
     """
 
     pushes: int = 0
@@ -427,18 +445,36 @@ class PoolStats:
     disconnects: int = 0
     rotations: int = 0
     gaps: int = 0
+    gaps_folded: int = 0
+    silences: int = 0
 
 
 @final
 class _Topic:
-    __slots__ = ("carriers", "down_since", "home", "machine", "name", "private")
+    __slots__ = (
+        "carriers",
+        "down_cause",
+        "down_since",
+        "home",
+        "last_data",
+        "machine",
+        "name",
+        "private",
+        "silence",
+    )
 
-    def __init__(self, name: str, *, private: bool, home: int) -> None:
+    def __init__(self, name: str, *, private: bool, home: int, silence: float | None) -> None:
         self.name: Final = name
         self.private: Final = private
         self.home = home
         self.carriers: set[int] = set()
         self.down_since: float | None = None
+        #: What the gap that ``down_since`` opened will be reported as.
+        self.down_cause = GapCause.DISCONNECTED
+        #: The silence limit (``None``: not watched), and the time of the last push
+        #: or (re)subscription the watchdog counts from.
+        self.silence: Final = silence
+        self.last_data = 0.0
         self.machine: Final = Machine("topic", _TOPIC_TRANSITIONS, TopicState.PENDING, _T.ERROR)
 
 
@@ -448,6 +484,9 @@ _SESSION_LIVE: Final = frozenset(
 _CONNECTION_LIVE: Final = frozenset(
     {ConnectionState.IDLE, ConnectionState.CONNECTING, ConnectionState.OPEN}
 )
+
+#: Strays whose push was meant for its topic but did not carry its channel's body.
+_LOST_BODY: Final = frozenset({StrayReason.UNKNOWN_BODY, StrayReason.FOREIGN_BODY})
 
 E = TypeVar("E", bound=Event)
 _Handler = Callable[["ConnectionPool", Link, Event, float], None]
@@ -505,6 +544,10 @@ class ConnectionPool:
         self._topics: dict[str, _Topic] = {}
         self._handovers: dict[str, Handover] = {}
         self._rotations: dict[int, Rotation] = {}
+        #: Topics whose outage was reported and no push came since (rule 10).
+        self._open_gaps: set[str] = set()
+        #: When the silence watchdog must look next (rule 11), or ``None``.
+        self._silence_at: float | None = None
         self._events: deque[Event] = deque()
         self._intents: list[TransportIntent] = []
         self._next_link = 0
@@ -594,6 +637,22 @@ class ConnectionPool:
             return b""
         return link.conn.data_to_send()
 
+    def data_written(self, cid: int, now: float) -> None:
+        """Everything :meth:`data_to_send` returned for ``cid`` was written at ``now``.
+
+        Optional: with it, a PING's pong deadline counts from its write, not from
+        when it was queued (:meth:`Connection.data_written
+        <mexc_core.connection.Connection.data_written>`). An unknown ``cid`` is
+        ignored.
+        """
+        self._tick(now)
+        link = self._by_cid.get(cid)
+        if link is None or link.state not in TRANSPORT_UP:
+            return
+        assert link.conn is not None
+        link.conn.data_written(now)
+        self._changed.add(link)  # the pong deadline may have moved
+
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or ``None`` for never.
 
@@ -626,6 +685,8 @@ class ConnectionPool:
         found = [h.switch_at for h in self._handovers.values() if h.switch_at is not None]
         if heap:
             found.append(heap[0][0])
+        if self._silence_at is not None:
+            found.append(self._silence_at)
         return min(found) if found else None
 
     # ------------------------------------------------------------ commands
@@ -723,6 +784,8 @@ class ConnectionPool:
         self._topics.clear()
         self._handovers.clear()
         self._rotations.clear()
+        self._open_gaps.clear()
+        self._silence_at = None
         for link in self._sorted_links():
             link.topics.clear()
             link.leaving.clear()
@@ -811,6 +874,8 @@ class ConnectionPool:
         for handover in list(self._handovers.values()):
             if handover.timer(now):
                 self._finish_handover(handover, now)
+        if self._silence_at is not None and self._silence_at <= now:
+            self._watch_silence(now)
         self._reconnect_due(now)
 
     # ------------------------------------------------------------ internals: commands
@@ -853,7 +918,9 @@ class ConnectionPool:
 
     def _home(self, link: Link, names: Iterable[str], *, private: bool) -> None:
         for name in names:
-            self._topics[name] = _Topic(name, private=private, home=link.id)
+            self._topics[name] = _Topic(
+                name, private=private, home=link.id, silence=self.config.silence_of(name)
+            )
             link.topics[name] = None
 
     def _new_link(self, now: float, *, private: bool) -> Link:
@@ -985,9 +1052,15 @@ class ConnectionPool:
         link.conn = None
         link.deadline = None
 
-    def _carry(self, link: Link, record: _Topic) -> float | None:
+    def _carry(self, link: Link, record: _Topic, now: float) -> float | None:
         """``link`` holds ``record`` now; returns when its gap began, if one closed."""
         link.carried.add(record.name)
+        if not record.carriers and record.silence is not None:
+            # (re)subscribed: the watchdog counts from the ack
+            record.last_data = now
+            due = now + record.silence
+            if self._silence_at is None or due < self._silence_at:
+                self._silence_at = due
         record.carriers.add(link.id)
         since, record.down_since = record.down_since, None
         record.machine.step(TopicInput.CARRY)
@@ -1077,6 +1150,7 @@ class ConnectionPool:
         for name in names:
             record = self._topics.pop(name)
             self.dedup.forget(name)
+            self._open_gaps.discard(name)
             handover = self._handovers.pop(name, None)
             sources = handover.sources if handover is not None else set()
             for link_id in sorted({record.home, *sources}):
@@ -1187,6 +1261,7 @@ class ConnectionPool:
         if record is None or (name not in link.topics and name not in link.leaving):
             self.stats.unwanted += 1
             return
+        record.last_data = now
         handover = self._handovers.get(name) if self.config.dedup else None
         if handover is None:
             self._deliver(push, now)
@@ -1207,13 +1282,68 @@ class ConnectionPool:
                 return
             if dedup.breaks:
                 for topic, cause in dedup.take_breaks():
-                    self.stats.gaps += 1
-                    self._events.append(
-                        GapDetected(topics=(topic,), cause=cause, started_at=now, ended_at=now)
-                    )
+                    self._gap_seen((topic,), cause, now)
             push = admitted
         self.stats.pushes += 1
         self._events.append(push)
+        if self._open_gaps:
+            self._open_gaps.discard(push.channel)  # data flows: the outage is over
+
+    def _gap_seen(self, topics: Iterable[str], cause: GapCause, now: float) -> None:
+        """Pushes of ``topics`` were lost on a live link: report the outage of each
+        topic that has none open; fold the others into theirs (rule 10)."""
+        new: list[str] = []
+        for name in topics:
+            if name in self._open_gaps:
+                self.stats.gaps_folded += 1
+            else:
+                new.append(name)
+        if new:
+            self.stats.gaps += 1
+            self._open_gaps.update(new)
+            self._events.append(
+                GapDetected(topics=tuple(new), cause=cause, started_at=now, ended_at=now)
+            )
+
+    def _watch_silence(self, now: float) -> None:
+        """Replace the links of watched topics silent past their limit (rule 11)."""
+        due: float | None = None
+        silent: list[_Topic] = []
+        for record in self._topics.values():
+            if record.silence is None or not record.carriers:
+                continue
+            expiry = record.last_data + record.silence
+            if expiry <= now:
+                silent.append(record)
+            elif due is None or expiry < due:
+                due = expiry
+        self._silence_at = due
+        for record in silent:
+            if not record.carriers:
+                continue  # a link failed for an earlier topic carried it too
+            origin = record.last_data
+            assert record.silence is not None
+            for link_id in sorted(record.carriers):
+                self.stats.silences += 1
+                self._events.append(
+                    TopicSilent(
+                        topic=record.name, link=link_id, last_data=origin, limit=record.silence
+                    )
+                )
+            for link_id in sorted(record.carriers):
+                self._fail(
+                    self._links[link_id],
+                    now,
+                    DisconnectCause.UNHEALTHY,
+                    f"{record.name} sent nothing for {now - origin:g} s "
+                    f"(limit {record.silence:g} s)",
+                    FailureKind.TRANSIENT,
+                    abort=True,
+                )
+            if record.name in self._topics and record.machine.state is TopicState.DOWN:
+                # reported at the re-ack, from the last push (rule 10)
+                record.down_since = origin
+                record.down_cause = GapCause.SILENCE
 
     def _on_opened(self, link: Link, event: ConnectionOpened, now: float) -> None:
         link.step(LinkInput.WEBSOCKET_OPEN)
@@ -1233,15 +1363,16 @@ class ConnectionPool:
 
     def _on_subscribed(self, link: Link, event: Subscribed, now: float) -> None:
         held: list[str] = []
-        gaps: dict[float, list[str]] = {}
+        gaps: dict[tuple[float, GapCause], list[str]] = {}
         for name in event.topics:
             record = self._topics.get(name)
             if record is None or (name not in link.topics and name not in link.leaving):
                 continue
             held.append(name)
-            since = self._carry(link, record)
+            cause, record.down_cause = record.down_cause, GapCause.DISCONNECTED
+            since = self._carry(link, record, now)
             if since is not None:
-                gaps.setdefault(since, []).append(name)
+                gaps.setdefault((since, cause), []).append(name)
             # The new home's ack starts the switch; an old link's late ack does not.
             handover = self._handovers.get(name)
             if handover is not None and handover.target == link.id:
@@ -1249,15 +1380,13 @@ class ConnectionPool:
         if not held:
             return
         self._events.append(TopicsSubscribed(link=link.id, topics=tuple(held)))
-        for since, group in sorted(gaps.items()):
+        for (since, cause), group in sorted(gaps.items(), key=lambda item: item[0][0]):
+            # One report per outage, at its end (rule 10); in-band signals until
+            # the next push belong to it.
             self.stats.gaps += 1
+            self._open_gaps.update(group)
             self._events.append(
-                GapDetected(
-                    topics=tuple(group),
-                    cause=GapCause.DISCONNECTED,
-                    started_at=since,
-                    ended_at=now,
-                )
+                GapDetected(topics=tuple(group), cause=cause, started_at=since, ended_at=now)
             )
 
     def _on_subscription_failed(self, link: Link, event: SubscriptionFailed, now: float) -> None:
@@ -1348,11 +1477,21 @@ class ConnectionPool:
         self._events.append(event)
 
     def _on_stray(self, link: Link, event: StrayPushReceived, now: float) -> None:
-        # Reported, never delivered as a push (rule 7). A stray on a topic this
-        # link carries (an unknown body on a depth topic) is a frame lost to
-        # that topic; it is not turned into a gap here.
+        # Reported, never delivered as a push (rule 7). A mismatched body on a
+        # topic this link carries is a push lost to that topic: a gap (rule 10).
         self.stats.strays[event.reason] += 1
         self._events.append(event)
+        name = event.push.channel
+        if event.reason in _LOST_BODY and name in link.carried:
+            self._gap_seen((name,), GapCause.BODY_MISMATCH, now)
+
+    def _on_rejected(self, link: Link, event: FrameRejected, now: float) -> None:
+        # The frame may have carried any topic of this link: the one its readable
+        # part names, when the link carries it, else every one it carries (rule 10).
+        self._events.append(event)
+        name = event.channel
+        topics = (name,) if name is not None and name in link.carried else sorted(link.carried)
+        self._gap_seen(topics, GapCause.FRAME_REJECTED, now)
 
     def _ignore(self, link: Link, event: Event, now: float) -> None:
         # A PONG, an unacknowledged unsubscription (the topic is gone from the pool
@@ -1374,7 +1513,7 @@ _ON_EVENT: Final[Mapping[type[Event], _Handler]] = {
     HandshakeRejected: _on(HandshakeRejected, ConnectionPool._on_refused),
     ListenKeyInvalidated: _on(ListenKeyInvalidated, ConnectionPool._on_key_invalidated),
     StrayPushReceived: _on(StrayPushReceived, ConnectionPool._on_stray),
-    FrameRejected: ConnectionPool._pass_on,
+    FrameRejected: _on(FrameRejected, ConnectionPool._on_rejected),
     ServerNoticeReceived: ConnectionPool._pass_on,
     ErrorReplyReceived: ConnectionPool._pass_on,
     UnexpectedReplyReceived: ConnectionPool._pass_on,

@@ -600,10 +600,9 @@ class Session:
         :raises StateError: the session is in ``ERROR``.
         """
         self._tick(now)
-        if self._ping_unwritten:
+        if self._ping_unwritten:  # (only a PONG ends the PING in flight: it clears this)
             self._ping_unwritten = False
-            if self._ping_sent_at is not None:
-                self._ping_sent_at = now
+            self._ping_sent_at = now
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or ``None`` for never."""

@@ -1318,32 +1318,38 @@ class ConnectionPool:
             elif due is None or expiry < due:
                 due = expiry
         self._silence_at = due
+        failing: dict[int, str] = {}
         for record in silent:
-            if not record.carriers:
-                continue  # a link failed for an earlier topic carried it too
-            origin = record.last_data
             assert record.silence is not None
             for link_id in sorted(record.carriers):
                 self.stats.silences += 1
                 self._events.append(
                     TopicSilent(
-                        topic=record.name, link=link_id, last_data=origin, limit=record.silence
+                        topic=record.name,
+                        link=link_id,
+                        last_data=record.last_data,
+                        limit=record.silence,
                     )
                 )
-            for link_id in sorted(record.carriers):
-                self._fail(
-                    self._links[link_id],
-                    now,
-                    DisconnectCause.UNHEALTHY,
-                    f"{record.name} sent nothing for {now - origin:g} s "
+                failing.setdefault(
+                    link_id,
+                    f"{record.name} sent nothing for {now - record.last_data:g} s "
                     f"(limit {record.silence:g} s)",
-                    FailureKind.TRANSIENT,
-                    abort=True,
                 )
-            if record.name in self._topics and record.machine.state is TopicState.DOWN:
-                # reported at the re-ack, from the last push (rule 10)
-                record.down_since = origin
-                record.down_cause = GapCause.SILENCE
+        for link_id, reason in sorted(failing.items()):
+            self._fail(
+                self._links[link_id],
+                now,
+                DisconnectCause.UNHEALTHY,
+                reason,
+                FailureKind.TRANSIENT,
+                abort=True,
+            )
+        for record in silent:
+            # every carrier failed: it is DOWN, its gap reported at the re-ack from
+            # its last push (rule 10)
+            record.down_since = record.last_data
+            record.down_cause = GapCause.SILENCE
 
     def _on_opened(self, link: Link, event: ConnectionOpened, now: float) -> None:
         link.step(LinkInput.WEBSOCKET_OPEN)
@@ -1391,6 +1397,10 @@ class ConnectionPool:
 
     def _on_subscription_failed(self, link: Link, event: SubscriptionFailed, now: float) -> None:
         if event.cause is FailureCause.ACK_TIMEOUT:
+            if not any(name in link.topics or name in link.leaving for name in event.topics):
+                # Given up before the ack: the session unsubscribes them on the
+                # wire (MEXC may hold them); nothing here waits for them.
+                return
             # The topics stay wanted (rule 4): the server ignores requests, so the
             # link reconnects with backoff and subscribes them again.
             self._fail(

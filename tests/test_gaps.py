@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import runpy
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +39,7 @@ from mexc_sim.exchange import ExchangeConfig, default_markets
 from mexc_sim.faults import Faults
 from mexc_sim.protocol import SimConfig
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 MARKETS = default_markets(4)
 SYMBOLS = [m.symbol for m in MARKETS]
 DEALS = [f"spot@public.aggre.deals.v3.api.pb@100ms@{s}" for s in SYMBOLS]
@@ -453,3 +456,15 @@ def test_the_pool_passes_writes_on_and_ignores_unknown_transports() -> None:
     loop.pool.data_written(cid, loop.now)
     loop.run_for(20.0)
     assert not loop.of(HealthCheckFailed)
+
+
+def test_the_gap_example_prints_one_gap_per_loss(capsys: pytest.CaptureFixture[str]) -> None:
+    runpy.run_path(str(EXAMPLES / "gap_signals.py"), run_name="__main__")
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0].split(" silent")[0] for line in lines] == [
+        "gap frame_rejected",
+        "spot@public.kline.v3.api.pb@BTCUSDT@Min1",
+        "gap silence",
+        "gap disconnected",
+        "3 gaps, 0 folded",
+    ]

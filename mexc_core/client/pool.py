@@ -30,6 +30,8 @@ Three kinds of machine, each a table:
   topic, then ``CARRIED``, or ``DOWN`` while no link holds it. ``DOWN`` back to
   ``CARRIED`` closes a gap: :class:`~mexc_core.events.GapDetected` reports it
   (what "no data loss" honestly means: every gap is detected and signalled);
+  pushes lost on a live link are gaps too (rule 10), and so is a topic silent
+  past its limit (rule 11);
 - **hand-overs and rotations** (:mod:`mexc_core.client.handover`): a topic moves
   to another link make-before-break, without a hole and without a repeat.
 
@@ -57,7 +59,9 @@ Rules:
 4. A topic MEXC rejects is reported and forgotten. A subscription that is not
    acknowledged in time stays wanted: the server ignores requests, so the link
    is reconnected with backoff and subscribes again, until the caller gives the
-   topic up or MEXC rejects it.
+   topic up or MEXC rejects it. A topic given up before its ack is unsubscribed
+   on the wire by the session whether or not the ack comes (MEXC may hold it);
+   its ack timeout then fails nothing.
 5. :class:`~mexc_core.events.RotationDue` starts a rotation: a new link takes
    every home topic of the old one by hand-over; the old link closes when all
    are handed over, and :class:`~mexc_core.events.LinkRotated` is reported.
@@ -75,12 +79,35 @@ Rules:
    as a push: an unknown or foreign body, an unknown channel, a topic it does not
    hold) is counted per reason (:attr:`PoolStats.strays`) and passed on as it
    is, from every link: it is no push, so it is neither deduplicated nor part of
-   a hand-over, and feeds no book.
+   a hand-over, and feeds no book. One with an unknown or foreign body on a
+   topic the link carries is a push lost to that topic: a gap (rule 10).
 8. Inputs for a ``cid`` the pool no longer uses (a transport it already let go)
    are ignored: adapters may report late. Commands after :meth:`~ConnectionPool.close`
    raise :class:`~mexc_core.errors.StateError` and change nothing.
 9. After any input at ``now``, :meth:`~ConnectionPool.next_deadline` is ``None``
    or later than ``now``: a driver that sleeps until it never spins.
+10. **One gap report per topic per outage.** A disconnect is one outage of each
+    topic its link carried alone: it is reported once, when the topic is
+    subscribed and confirmed again (cause ``DISCONNECTED``, from when it went
+    down), however many reconnects that took. Pushes lost on a live link are
+    reported at once: a :class:`~mexc_core.events.FrameRejected` for the topic
+    its readable part names when the link carries it, otherwise for every topic
+    the link carries (``FRAME_REJECTED``); a mismatched body (``BODY_MISMATCH``);
+    a diff-depth version break (``VERSION_GAP``, ``OUT_OF_ORDER``). A reported
+    outage stays open until a push of the topic is delivered: signals of the
+    topic until then are folded into it (:attr:`PoolStats.gaps_folded`), so a
+    rejected diff and the version break the next diff shows make one report,
+    and so do the bad frames of a burst.
+11. **Silence watchdog.** A topic with a silence limit
+    (:mod:`mexc_core.client.silence`: by default klines and one pair's mini
+    ticker; the rest opt in through ``PoolConfig.silence``) that gets no push
+    for that long while carried, counted from its last push or its ack, is
+    reported as :class:`~mexc_core.events.TopicSilent` and every link carrying
+    it is aborted and reconnected (``docs/faults.rst`` section 2): a server that
+    dropped a stream without a word is not trusted to restart it on request,
+    and a new connection subscribes afresh. The topic's gap is reported at its
+    re-ack with cause ``SILENCE`` from its last push; the link's other topics
+    get their ``DISCONNECTED`` gap.
 """
 
 from __future__ import annotations

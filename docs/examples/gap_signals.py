@@ -25,7 +25,7 @@ config = PoolConfig(
     # trades of this pair are busy: watch them too (klines are watched by default)
     silence=(("aggre_deals", 5.0),),
 )
-# [config]
+# [/config]
 sim = SimConfig(
     exchange=ExchangeConfig(markets=default_markets(1)),
     faults=Faults(truncate_at={12}),

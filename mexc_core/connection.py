@@ -71,9 +71,9 @@ Rules that do not fit in the table:
    the end of the answer's blank line and the frames that follow it in the same
    read start at a frame boundary.
 9. :meth:`Connection.data_written` passes a completed write on to the session
-   (its PING timing, session rule 7) only when every byte queued so far had been
-   taken by :meth:`Connection.data_to_send`: a PING still waiting here is not
-   written yet.
+   (its PING timing, session rule 7) as covering every message only when every
+   byte queued so far had been taken by :meth:`Connection.data_to_send`: a PING
+   still waiting here is not written yet.
 """
 
 from __future__ import annotations
@@ -388,9 +388,9 @@ class Connection:
         """
         self._tick(now)
         # Bytes queued since the last data_to_send are not written yet: the
-        # session learns of the write only when nothing is left behind.
-        if self._machine.state is ConnectionState.OPEN and not self._out:
-            self.session.data_written(now)
+        # session times its PING from a write only when nothing is left behind.
+        if self._machine.state is ConnectionState.OPEN:
+            self.session.data_written(now, everything=not self._out)
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or ``None`` for never."""

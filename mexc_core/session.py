@@ -96,7 +96,10 @@ Rules that do not fit in the tables:
    bodies and fields are counted in :attr:`Session.schema_drift` either way.
 7. A PING counts as sent when it is queued, unless the caller reports its writes
    (:meth:`Session.data_written`): then its pong deadline counts from the first
-   write reported after the PING left :meth:`Session.messages_to_send`.
+   write reported after the PING left :meth:`Session.messages_to_send`, and
+   until that write is reported the deadline is ``ping_interval`` later than it
+   would be (a writer held up, by a blocking callback or a slow socket, causes
+   no false timeout; one stuck for good is still caught).
 8. A topic whose subscription may be held by MEXC without our knowing (its ack
    never came: ``FAILED``, or a ``CANCELLING`` topic whose ack timed out) is
    unsubscribed on the wire before it is forgotten: MEXC would otherwise go on
@@ -529,6 +532,7 @@ class Session:
         # (rule 7): its pong deadline counts from the write once one is reported.
         self._ping_queued = False
         self._ping_unwritten = False
+        self._writes_reported = False
         self._silence_origin: float | None = None
         self._idle_since: float | None = None
         self._rotate_at: float = math.inf
@@ -590,31 +594,49 @@ class Session:
             self._ping_unwritten = True
         return out
 
-    def data_written(self, now: float) -> None:
+    def data_written(self, now: float, *, everything: bool = True) -> None:
         """Everything taken from :meth:`messages_to_send` so far was written at ``now``.
 
         Optional: a caller that reports its writes gets a pong deadline counted
         from when the PING was written rather than queued (rule 7), so a writer
         held up (a blocking callback) causes no false keepalive timeout.
 
+        :param everything: ``False`` when some of the messages taken are still
+            held by the caller, unwritten: the write is noted, the PING's timing
+            waits for a later call.
         :raises StateError: the session is in ``ERROR``.
         """
         self._tick(now)
-        if self._ping_unwritten:  # (only a PONG ends the PING in flight: it clears this)
+        self._writes_reported = True
+        if everything and self._ping_unwritten:  # (only a PONG ends the PING in flight: it clears this)
             self._ping_unwritten = False
             self._ping_sent_at = now
+
+    def _pong_deadline(self) -> float | None:
+        """When the PING in flight times out (rule 7), or ``None`` without one."""
+        sent = self._ping_sent_at
+        if sent is None:
+            return None
+        cfg = self.config
+        if self._writes_reported and (self._ping_queued or self._ping_unwritten):
+            # not written yet: its deadline waits for the write, within a bound
+            return sent + cfg.ping_interval + cfg.pong_timeout
+        return sent + cfg.pong_timeout
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or ``None`` for never."""
         if self._machine.state not in _LIVE:
             return None
         cfg = self.config
-        deadline = self._next_ping
+        # (the next PING waits for the one in flight: rule 7 may let it outlast
+        # ping_interval)
+        deadline = self._next_ping if self._ping_sent_at is None else math.inf
         if self._ping_wanted or self._to_subscribe or self._to_unsubscribe:
             # The queue is only left non-empty when the rate window is full.
             deadline = min(deadline, self._sent_at[0] + 1.0)
-        if self._ping_sent_at is not None:
-            deadline = min(deadline, self._ping_sent_at + cfg.pong_timeout)
+        pong = self._pong_deadline()
+        if pong is not None:
+            deadline = min(deadline, pong)
         if self._requests:
             deadline = min(deadline, self._requests[0].deadline)
         if self._silence_origin is not None and cfg.data_silence_timeout is not None:
@@ -805,7 +827,8 @@ class Session:
         cfg = self.config
         while self._requests and self._requests[0].deadline <= now:
             self._expire(self._requests.popleft(), now)
-        if self._ping_sent_at is not None and self._ping_sent_at + cfg.pong_timeout <= now:
+        pong = self._pong_deadline()
+        if pong is not None and pong <= now:
             self._unhealthy(
                 HealthCause.PONG_TIMEOUT,
                 f"no PONG within {cfg.pong_timeout:g} s of the PING sent at {self._ping_sent_at:g}",
@@ -823,7 +846,7 @@ class Session:
                 f"(limit {silence:g} s)",
             )
             return
-        if self._next_ping <= now:
+        if self._ping_sent_at is None and self._next_ping <= now:
             self._ping_wanted = True
             self._next_ping = math.inf
         idle = cfg.idle_timeout
@@ -1051,6 +1074,10 @@ class Session:
         self._events.append(PongReceived(round_trip=now - self._ping_sent_at))
         self._ping_sent_at = None
         self._ping_queued = self._ping_unwritten = False
+        if self._next_ping <= now:  # a PING that outlasted ping_interval (rule 7)
+            self._ping_wanted = True
+            self._next_ping = math.inf
+            self._flush(now)
 
     def _reject_frame(
         self,

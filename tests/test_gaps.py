@@ -428,10 +428,42 @@ def test_a_write_reported_while_the_ping_still_waits_does_not_time_it() -> None:
     conn = open_connection(PING_CONFIG)
     conn.handle_timer(20.0)  # the PING is queued in the connection, not taken
     conn.data_written(21.0)  # an earlier write completing
-    assert conn.next_deadline() == 24.0
+    # not written: its deadline waits, within ping_interval (20 s) more
+    conn.handle_timer(30.0)
+    assert health(conn) == []
     assert conn.data_to_send()
-    conn.data_written(22.0)
-    assert conn.next_deadline() == 26.0
+    conn.data_written(31.0)
+    conn.handle_timer(34.9)
+    assert health(conn) == []
+    conn.handle_timer(35.0)
+    assert health(conn) == ["pong_timeout"]
+
+
+def test_a_write_that_never_completes_still_times_the_ping_out() -> None:
+    conn = open_connection(PING_CONFIG)
+    conn.data_written(1.0)  # the adapter reports its writes
+    conn.handle_timer(20.0)
+    assert conn.data_to_send()  # taken, never reported written
+    conn.handle_timer(43.9)
+    assert health(conn) == []
+    conn.handle_timer(44.0)  # ping_interval + pong_timeout after the queueing
+    assert health(conn) == ["pong_timeout"]
+
+
+def test_a_pong_after_the_next_ping_was_due_sends_it_at_once() -> None:
+    session = Session(PING_CONFIG)
+    session.start(0.0)
+    session.data_written(0.5)
+    session.handle_timer(20.0)
+    assert session.messages_to_send() == [wire.encode_ping()]
+    session.handle_timer(40.0)  # unwritten: no second PING while one is in flight
+    assert session.messages_to_send() == []
+    session.data_written(41.0)
+    session.receive_text('{"id":0,"code":0,"msg":"PONG"}', 41.5)
+    assert session.messages_to_send() == [wire.encode_ping()]
+    assert session.next_deadline() == 41.5 + 20.0 + 4.0  # not written yet
+    session.data_written(42.0)
+    assert session.next_deadline() == 46.0
 
 
 def test_the_round_trip_counts_from_the_write() -> None:

@@ -608,7 +608,8 @@ class Session:
         """
         self._tick(now)
         self._writes_reported = True
-        if everything and self._ping_unwritten:  # (only a PONG ends the PING in flight: it clears this)
+        # (only a PONG ends the PING in flight, and it clears _ping_unwritten)
+        if everything and self._ping_unwritten:
             self._ping_unwritten = False
             self._ping_sent_at = now
 

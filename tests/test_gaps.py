@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import runpy
 from pathlib import Path
 
@@ -152,9 +153,7 @@ def test_a_mismatched_body_on_a_carried_topic_is_a_gap_and_an_unheld_topic_is_no
         StrayReason.FOREIGN_BODY,
         StrayReason.NOT_HELD,
     ]
-    assert [(g.topics, g.cause) for g in gaps(loop)] == [
-        ((DEALS[0],), GapCause.BODY_MISMATCH)
-    ] * 2
+    assert [(g.topics, g.cause) for g in gaps(loop)] == [((DEALS[0],), GapCause.BODY_MISMATCH)] * 2
 
 
 def test_signals_of_one_outage_are_folded_until_data_flows_again() -> None:
@@ -164,9 +163,7 @@ def test_signals_of_one_outage_are_folded_until_data_flows_again() -> None:
     loop.run_for(60.0)
     assert len([e for e in loop.events if isinstance(e, FrameRejected)]) == 4
     found = gaps(loop)
-    assert [(g.topics, g.cause) for g in found] == [
-        ((DEALS[0],), GapCause.FRAME_REJECTED)
-    ] * 2
+    assert [(g.topics, g.cause) for g in found] == [((DEALS[0],), GapCause.FRAME_REJECTED)] * 2
     assert loop.pool.stats.gaps_folded == 2
     # a push was delivered between the two reports
     first, second = (loop.events.index(g) for g in found)
@@ -177,9 +174,7 @@ def test_a_depth_break_after_a_rejected_frame_is_the_same_outage() -> None:
     loop = Loop(pool_config(), sim_config(faults=Faults(truncate_at={30})))
     loop.subscribe(DEPTHS[:1])
     loop.run_for(30.0)
-    assert [(g.topics, g.cause) for g in gaps(loop)] == [
-        ((DEPTHS[0],), GapCause.FRAME_REJECTED)
-    ]
+    assert [(g.topics, g.cause) for g in gaps(loop)] == [((DEPTHS[0],), GapCause.FRAME_REJECTED)]
     # the next diff does not start where the last delivered one ended: folded
     assert loop.pool.stats.gaps_folded == 1
 
@@ -206,11 +201,11 @@ def test_one_gap_per_topic_through_a_reconnect_storm() -> None:
     # each report is one outage: between two reports of a topic, it was lost again
     for topic in DEALS[:3]:
         reports = [loop.events.index(g) for g in gaps(loop) if topic in g.topics]
-        for a, b in zip(reports, reports[1:], strict=False):
+        for a, b in itertools.pairwise(reports):
             between = loop.events[a:b]
-            assert any(
-                isinstance(e, LinkDisconnected) and topic in e.topics for e in between
-            ), "a second report without a second outage"
+            assert any(isinstance(e, LinkDisconnected) and topic in e.topics for e in between), (
+                "a second report without a second outage"
+            )
 
 
 def test_a_disconnect_is_reported_once_however_many_reconnects_it_takes() -> None:

@@ -39,6 +39,7 @@ def test_a_write_held_up_past_the_pong_timeout_causes_no_false_timeout(
                 with anyio.fail_after(10 * FACTOR):
                     await client.subscribe([DEALS])
                 (info,) = client.pool.links()
+                assert info.cid is not None
                 conn = client.pool._by_cid[info.cid].conn
                 assert conn is not None
                 stream: Any = client._transports[info.cid].stream
@@ -61,9 +62,7 @@ def test_a_write_held_up_past_the_pong_timeout_causes_no_false_timeout(
                 await time.advance(session.pong_timeout + 1.0, sim)
                 assert client.stats.disconnects == 0
                 release.set()
-                await time.until(
-                    lambda: conn.session.stats.pongs_received == 1, sim, within=3.0
-                )
+                await time.until(lambda: conn.session.stats.pongs_received == 1, sim, within=3.0)
                 await time.advance(2 * session.ping_interval, sim)
                 assert client.stats.disconnects == 0
                 assert conn.session.stats.pongs_received >= 2

@@ -495,3 +495,15 @@ def test_the_gap_example_prints_one_gap_per_loss(capsys: pytest.CaptureFixture[s
         "gap disconnected",
         "3 gaps, 0 folded",
     ]
+
+
+def test_other_replies_pass_through_and_are_no_gap() -> None:
+    loop = Loop(pool_config(), sim_config())
+    loop.subscribe([DEALS[0]])
+    loop.run_for(2.0)
+    (cid,) = loop.wires
+    payload = b'{"id":0,"code":0,"msg":"spot@public.nope"}'
+    loop.pool.receive_data(cid, b"\x81" + bytes([len(payload)]) + payload, loop.now)
+    events = list(loop.pool.events())
+    assert [type(e).__name__ for e in events] == ["UnexpectedReplyReceived"]
+    assert loop.pool.stats.gaps == 0

@@ -96,10 +96,12 @@ Rules that do not fit in the tables:
    bodies and fields are counted in :attr:`Session.schema_drift` either way.
 7. A PING counts as sent when it is queued, unless the caller reports its writes
    (:meth:`Session.data_written`): then its pong deadline counts from the first
-   write reported after the PING left :meth:`Session.messages_to_send`, and
-   until that write is reported the deadline is ``ping_interval`` later than it
-   would be (a writer held up, by a blocking callback or a slow socket, causes
-   no false timeout; one stuck for good is still caught).
+   write reported after the PING left :meth:`Session.messages_to_send`; and if
+   its deadline (from the queueing) comes before that write is reported, it is
+   put off once by ``ping_interval``: a writer held up, by a blocking callback
+   or a slow socket, causes no false timeout, and one stuck for good is still
+   caught. The deadline never moves earlier than one reported before
+   (:meth:`Session.next_deadline`), so a driver's timer is never late.
 8. A topic whose subscription may be held by MEXC without our knowing (its ack
    never came: ``FAILED``, or a ``CANCELLING`` topic whose ack timed out) is
    unsubscribed on the wire before it is forgotten: MEXC would otherwise go on
@@ -533,6 +535,9 @@ class Session:
         self._ping_queued = False
         self._ping_unwritten = False
         self._writes_reported = False
+        self._ping_grace = False
+        #: When the PING in flight times out (rule 7), or ``None`` without one.
+        self._pong_due: float | None = None
         self._silence_origin: float | None = None
         self._idle_since: float | None = None
         self._rotate_at: float = math.inf
@@ -612,17 +617,8 @@ class Session:
         if everything and self._ping_unwritten:
             self._ping_unwritten = False
             self._ping_sent_at = now
-
-    def _pong_deadline(self) -> float | None:
-        """When the PING in flight times out (rule 7), or ``None`` without one."""
-        sent = self._ping_sent_at
-        if sent is None:
-            return None
-        cfg = self.config
-        if self._writes_reported and (self._ping_queued or self._ping_unwritten):
-            # not written yet: its deadline waits for the write, within a bound
-            return sent + cfg.ping_interval + cfg.pong_timeout
-        return sent + cfg.pong_timeout
+            assert self._pong_due is not None  # a PING is in flight
+            self._pong_due = max(self._pong_due, now + self.config.pong_timeout)
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or ``None`` for never."""
@@ -635,9 +631,8 @@ class Session:
         if self._ping_wanted or self._to_subscribe or self._to_unsubscribe:
             # The queue is only left non-empty when the rate window is full.
             deadline = min(deadline, self._sent_at[0] + 1.0)
-        pong = self._pong_deadline()
-        if pong is not None:
-            deadline = min(deadline, pong)
+        if self._pong_due is not None:
+            deadline = min(deadline, self._pong_due)
         if self._requests:
             deadline = min(deadline, self._requests[0].deadline)
         if self._silence_origin is not None and cfg.data_silence_timeout is not None:
@@ -828,7 +823,18 @@ class Session:
         cfg = self.config
         while self._requests and self._requests[0].deadline <= now:
             self._expire(self._requests.popleft(), now)
-        pong = self._pong_deadline()
+        pong = self._pong_due
+        if (
+            pong is not None
+            and pong <= now
+            and not self._ping_grace
+            and self._writes_reported
+            and (self._ping_queued or self._ping_unwritten)
+        ):
+            # Due but not written yet: the writer is held up. Wait for the write,
+            # within ping_interval more (rule 7).
+            self._ping_grace = True
+            pong = self._pong_due = pong + cfg.ping_interval
         if pong is not None and pong <= now:
             self._unhealthy(
                 HealthCause.PONG_TIMEOUT,
@@ -968,6 +974,7 @@ class Session:
             if self._ping_wanted:
                 self._ping_wanted = False
                 self._ping_sent_at = now
+                self._pong_due = now + self.config.pong_timeout
                 self._ping_queued = True
                 self._next_ping = now + self.config.ping_interval
                 self._outbox.append(wire.encode_ping())
@@ -1073,8 +1080,8 @@ class Session:
         if self._ping_sent_at is None:
             return  # an unsolicited or duplicate PONG: nothing waits for it
         self._events.append(PongReceived(round_trip=now - self._ping_sent_at))
-        self._ping_sent_at = None
-        self._ping_queued = self._ping_unwritten = False
+        self._ping_sent_at = self._pong_due = None
+        self._ping_queued = self._ping_unwritten = self._ping_grace = False
         if self._next_ping <= now:  # a PING that outlasted ping_interval (rule 7)
             self._ping_wanted = True
             self._next_ping = math.inf

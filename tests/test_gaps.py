@@ -509,3 +509,12 @@ def test_other_replies_pass_through_and_are_no_gap() -> None:
     events = list(loop.pool.events())
     assert [type(e).__name__ for e in events] == ["UnexpectedReplyReceived"]
     assert loop.pool.stats.gaps == 0
+
+
+def test_a_write_before_the_websocket_opens_times_nothing() -> None:
+    conn = Connection(session_config=PING_CONFIG)
+    conn.connect(0.0)
+    assert conn.data_to_send()  # the upgrade request
+    conn.data_written(0.1)
+    assert conn.session.next_deadline() is None
+    assert conn.next_deadline() == conn.open_timeout

@@ -7,8 +7,6 @@ All in the sans-IO core on virtual time, against the simulator in memory.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import itertools
 import runpy
 from pathlib import Path
@@ -19,7 +17,7 @@ from mexc_core import wire
 from mexc_core.channels import CHANNELS
 from mexc_core.client.pool import PoolConfig, TopicState
 from mexc_core.client.silence import DEFAULT_SILENCE, silence_limit
-from mexc_core.connection import Connection
+from mexc_core.connection import Connection, ConnectionState
 from mexc_core.errors import DecodeError, InvalidConfig
 from mexc_core.events import (
     FrameRejected,
@@ -38,7 +36,7 @@ from mexc_core.session import Session, SessionConfig, SubscriptionState
 from mexc_core.testing.harness import Loop
 from mexc_sim.exchange import ExchangeConfig, default_markets
 from mexc_sim.faults import Faults
-from mexc_sim.protocol import SimConfig
+from mexc_sim.protocol import SimConfig, Simulator
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 MARKETS = default_markets(4)
@@ -372,20 +370,13 @@ def test_a_pool_topic_given_up_before_its_ack_is_unsubscribed_on_the_wire() -> N
 
 
 def open_connection(config: SessionConfig) -> Connection:
+    """A connection past its handshake, answered by the simulator (then left alone)."""
     conn = Connection(session_config=config)
+    server = Simulator(sim_config()).connect(0.0)
     conn.connect(0.0)
-    request = conn.data_to_send()
-    key = next(
-        line.split(b":", 1)[1].strip()
-        for line in request.split(b"\r\n")
-        if line.lower().startswith(b"sec-websocket-key:")
-    )
-    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
-    conn.receive_data(
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n",
-        0.0,
-    )
+    server.receive_data(conn.data_to_send(), 0.0)
+    conn.receive_data(server.data_to_send(), 0.0)
+    assert conn.state is ConnectionState.OPEN
     list(conn.events())
     conn.data_to_send()
     return conn

@@ -1108,6 +1108,7 @@ class MexcClient:
             try:
                 if data:
                     await stream.send(data)
+                    self.core.data_written(cid, self.clock.now())
                 if final is not None:
                     await stream.aclose()
             except _TRANSPORT_ERRORS as exc:

@@ -395,6 +395,15 @@ class ClientCore:
         """Bytes to write on transport ``cid`` (``b""`` if none)."""
         return self.pool.data_to_send(cid)
 
+    def data_written(self, cid: int, now: float) -> None:
+        """Everything :meth:`data_to_send` returned for ``cid`` was written at ``now``.
+
+        Optional: a PING's pong deadline then counts from its write rather than
+        from when it was queued (see :meth:`ConnectionPool.data_written
+        <mexc_core.client.pool.ConnectionPool.data_written>`).
+        """
+        self.pool.data_written(cid, now)
+
     def writable(self) -> list[int]:
         """The transports that may have bytes to write since the last call.
 

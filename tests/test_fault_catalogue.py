@@ -199,7 +199,9 @@ def test_01_reset_mid_stream_is_seen_at_once_and_repaired_each_time(anyio_backen
                     sizes = []
                     for n in range(1, 6):
                         assert proxy.reset() == 1
-                        await real(lambda n=n: len(downs(recorder)) == n)  # no virtual time
+                        seen = len(downs(recorder))
+                        await real(lambda: len(downs(recorder)) > seen)  # no virtual time
+                        assert len(downs(recorder)) == n
                         assert downs(recorder)[-1].cause is DisconnectCause.LOST
                         retry_in = downs(recorder)[-1].retry_in
                         assert retry_in is not None
@@ -217,7 +219,7 @@ def test_01_reset_mid_stream_is_seen_at_once_and_repaired_each_time(anyio_backen
 
         anyio.run(scenario, backend=anyio_backend)
     retries = [d.retry_in for d in downs(recorder)]
-    assert all(r is not None and 0 < r < 5.0 for r in retries)
+    assert all(r is not None and r > 0 for r in retries)
     assert len(set(retries)) > 1  # jittered
     for gap in recorder.of(GapDetected):
         assert set(gap.topics) == set(TOPICS)
@@ -631,7 +633,7 @@ def test_12_a_name_that_does_not_resolve_is_retried_with_backoff_until_it_does(
 # ---------------------------------------------------------------- 13: TLS
 
 
-def test_13_tls_verification_failure_waits_long_and_a_handshake_reset_is_transient(
+def test_13_a_tls_verification_failure_waits_a_configuration_pause(
     anyio_backend: str,
 ) -> None:
     """A certificate the client does not trust: a configuration error, retried only after
@@ -778,11 +780,11 @@ def test_16_one_byte_segments_and_latency_decode_without_false_timeouts(
     anyio_backend: str,
 ) -> None:
     """Real time: every byte in its own segment, 150 ms each way and a 50 kB/s line,
-    with PING every 1 s and a 0.8 s pong deadline (above the 0.3 s round trip): no link
+    with PING every 2 s and a 1.5 s pong deadline (above the 0.3 s round trip): no link
     falls, nothing is rejected."""
     recorder = Tally()
     session = SessionConfig(
-        max_subscriptions=5, ping_interval=1.0 * FACTOR, pong_timeout=0.8 * FACTOR
+        max_subscriptions=5, ping_interval=2.0 * FACTOR, pong_timeout=1.5 * FACTOR
     )
     with no_socket_leaks(), serve_in_thread(sim_config()) as sim:
 
@@ -800,8 +802,9 @@ def test_16_one_byte_segments_and_latency_decode_without_false_timeouts(
                     with anyio.fail_after(10 * FACTOR):
                         await client.subscribe(DEPTHS[:1])
                     (info,) = client.pool.links()
-                    stats = client.pool._by_cid[info.cid].conn.session.stats
-                    await real(lambda: stats.pongs_received >= 5, within=20.0)
+                    link: Any = client.pool._by_cid[info.cid or 0]  # the session inside
+                    stats = link.conn.session.stats
+                    await real(lambda: stats.pongs_received >= 3, within=30.0)
                     assert client.stats.disconnects == 0
                     assert recorder.count(DEPTHS[0]) > 5
 

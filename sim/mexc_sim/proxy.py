@@ -217,8 +217,25 @@ class FaultProxy:
         listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port)
         self.port = listener.extra(SocketAttribute.local_port)  # noqa: S610 - anyio, not Django
         async with listener, anyio.create_task_group() as tg:
-            tg.start_soon(listener.serve, self._handle, tg)
+            # Every accepting task runs before the proxy says it is serving (anyio's
+            # ``listener.serve`` would start them later, at the scheduler's whim), so a
+            # caller that counts tasks from then on sees only those of its connections.
+            for each in listener.listeners:
+                assert isinstance(each, anyio.abc.SocketListener)  # a TCP listener's parts
+                await tg.start(self._accept, each, tg)
             task_status.started(self)
+
+    async def _accept(
+        self,
+        listener: anyio.abc.SocketListener,
+        tg: anyio.abc.TaskGroup,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        task_status.started()
+        while True:
+            client = await listener.accept()
+            tg.start_soon(self._handle, client)
 
     async def _handle(self, client: anyio.abc.SocketStream) -> None:
         self.accepted += 1

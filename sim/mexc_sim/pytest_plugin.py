@@ -168,11 +168,7 @@ def mexc_proxy(mexc_sim: RunningSimulator) -> Iterator[RunningProxy]:
 
 @dataclass
 class SimProcess:
-    """A simulator running in a subprocess (see ``mexc_proxy``
-        A :class:`~mexc_sim.proxy.RunningProxy`: a TCP fault proxy on loopback in
-        front of ``mexc_sim`` (point the client at its ``ws_url`` / ``rest_url``;
-        switch faults with ``set(...)``, ``reset()``, ``blackhole_open()``).
-    ``mexc_sim_process``)."""
+    """A simulator running in a subprocess (see ``mexc_sim_process``)."""
 
     process: subprocess.Popen[str]
     info: dict[str, Any]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import anyio
 
 from mexc_core.aio.client import MexcClient
-from mexc_core.events import DisconnectCause, Event, GapDetected, LinkDisconnected
+from mexc_core.events import DisconnectCause, Event, GapDetected, LinkDisconnected, Push
 from mexc_core.hookspecs import hookimpl
 from mexc_sim.proxy import RunningProxy
 
@@ -19,11 +19,16 @@ TOPIC = "spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT"
 
 
 class Watch:
-    """Keeps the disconnects and gaps the client reports."""
+    """Counts pushes, keeps the disconnects and gaps the client reports."""
 
     def __init__(self) -> None:
+        self.pushes = 0
         self.downs: list[LinkDisconnected] = []
         self.gaps: list[GapDetected] = []
+
+    @hookimpl
+    def mexc_push_received(self, push: Push) -> None:
+        self.pushes += 1
 
     @hookimpl
     def mexc_link_disconnected(self, event: LinkDisconnected) -> None:
@@ -44,7 +49,9 @@ def test_a_reset_under_the_client_is_a_gap_and_a_reconnect(mexc_proxy: RunningPr
         async with client:
             await client.subscribe([TOPIC])
             mexc_proxy.set(segment=1, latency_down=20.0)  # every byte its own segment
-            await anyio.sleep(0.5)
+            with anyio.fail_after(10):  # a few pushes through the slow line first
+                while watch.pushes < 5:
+                    await anyio.sleep(0.05)
             mexc_proxy.reset()  # an RST, as a NAT or a load balancer sends one
             with anyio.fail_after(10):
                 while not (watch.gaps and client.pool.is_carried(TOPIC)):

@@ -70,6 +70,8 @@ _READ_SIZE: Final = 65536
 _QUEUE: Final = 256
 _ACTIONS: Final = ("blackhole", "close", "reset")
 _ERRORS: Final = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+#: With ``bandwidth``, the writer sleeps once it is this far ahead of its schedule.
+_PACE: Final = 0.005
 
 #: A chunk read, with the time it may be written; ``None``: the end of the stream.
 _Chunk = tuple[float, bytes | None]
@@ -122,6 +124,8 @@ class _Link:
         self.blackholed = False
         self.ending: Literal["close", "reset"] = "close"
         self.eofs = 0
+        #: Per direction, when the bytes written so far are due at ``bandwidth``.
+        self.due: dict[_Way, float] = {"up": 0.0, "down": 0.0}
 
     def end(self, how: Literal["close", "reset"]) -> None:
         self.ending = how
@@ -358,7 +362,18 @@ class FaultProxy:
             else:
                 self.bytes_down += len(piece)
             if faults.bandwidth is not None:
-                await anyio.sleep(len(piece) / faults.bandwidth)
+                # Pace against a schedule rather than sleeping after each piece: a sleep
+                # of 20 microseconds (one byte at 50 kB/s) lasts far longer on a busy
+                # machine, and the line would be as slow as the machine is busy. A
+                # writer behind its schedule (a sleep overshot) may catch up by _PACE.
+                now = anyio.current_time()
+                due = max(link.due[way], now - _PACE) + len(piece) / faults.bandwidth
+                link.due[way] = due
+                ahead = due - now
+            else:
+                ahead = 0.0
+            if ahead >= _PACE:
+                await anyio.sleep(ahead)
             elif data:
                 await anyio.lowlevel.checkpoint()  # one write per segment, not one sendall
             if self._silent(link):

@@ -1,4 +1,4 @@
-"""The fault catalogue (docs/faults.rst, "The catalogue"): one test per scenario, #1-#17.
+"""Every scenario of docs/faults.rst ("The catalogue and its tests"), #1-#17, tested.
 
 Each test runs the real anyio client (:class:`mexc_core.aio.MexcClient`) against the
 simulator on 127.0.0.1, on asyncio and trio, with the transport faults injected by

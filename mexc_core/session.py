@@ -96,7 +96,7 @@ Rules that do not fit in the tables:
    bodies and fields are counted in :attr:`Session.schema_drift` either way.
 7. While the :attr:`Session.shedder` given by the pool is active (the client's
    consumer side is full), a binary frame whose channel
-   (:func:`~mexc_core.client.backpressure.peek_channel`) is a topic received
+   (:func:`~mexc_core.wire.peek_channel`) is a topic received
    here is counted in it and in :attr:`SessionStats.shed` instead of being
    decoded; it feeds the silence watchdog. Text frames are never shed.
 8. A PING counts as sent when it is queued, unless the caller reports its writes
@@ -128,7 +128,7 @@ from mexc_core._clock import checked_now
 from mexc_core._machine import Machine, frozen_table
 from mexc_core._topics import Topic
 from mexc_core.channels import body_type, spec_of, topic_names
-from mexc_core.client.backpressure import Shedder, peek_channel
+from mexc_core.client.backpressure import Shedder
 from mexc_core.errors import (
     ArgumentTypeError,
     ControlFrameError,
@@ -756,7 +756,7 @@ class Session:
         stats.binary_frames += 1
         shedder = self.shedder
         if shedder is not None and shedder.active:
-            channel = peek_channel(data)
+            channel = wire.peek_channel(data)
             if channel is not None and channel in self._receiving:
                 shedder.count(channel)
                 stats.shed += 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from mexc_core import wire
-from mexc_core.client.backpressure import Inbox, Shedder, peek_channel
+from mexc_core.client.backpressure import Inbox, Shedder
 from mexc_core.client.core import CoreConfig
 from mexc_core.client.pool import PoolConfig
 from mexc_core.events import (
@@ -28,6 +28,7 @@ from mexc_core.events import (
 from mexc_core.messages import PublicAggreDealsV3Api, PublicSpotKlineV3Api
 from mexc_core.session import Session, SessionConfig
 from mexc_core.testing.harness import CoreLoop, Loop
+from mexc_core.wire import peek_channel
 from mexc_sim.exchange import ExchangeConfig, default_markets
 from mexc_sim.protocol import SimConfig
 
@@ -49,13 +50,13 @@ def sim() -> SimConfig:
 # ---------------------------------------------------------------- peek_channel
 
 
-def test_peek_channel_reads_the_first_field_only() -> None:
+def test_peek_channel_reads_the_channel_without_decoding() -> None:
     topic = DEALS[0]
     assert peek_channel(frame(topic)) == topic
     long = "spot@public.kline.v3.api.pb@" + "X" * 200 + "@Min1"  # a two-byte length
     assert len(long) >= 0x80
     assert peek_channel(frame(long)) == long
-    # not a frame that starts with its channel: the caller decodes it
+    # no channel that can be read: the caller decodes the frame
     assert peek_channel(b"") is None
     assert peek_channel(b"\x0a") is None
     assert peek_channel(b"\x1a\x03abc") is None  # the symbol first
@@ -63,6 +64,8 @@ def test_peek_channel_reads_the_first_field_only() -> None:
     assert peek_channel(b"\x0a\x80") is None  # a length cut short
     assert peek_channel(b"\x0a\x80\x80\x01") is None  # a length of three bytes
     assert peek_channel(b"\x0a\x02\xff\xfe") is None  # not UTF-8
+    assert peek_channel(b"\x1a\x01a\x0a\x02\xff\xfe") is None  # not UTF-8, not first
+    assert peek_channel(b"\x1a\x01a\x0a\x03abc") == "abc"  # found by the walk
 
 
 # ---------------------------------------------------------------- Shedder

@@ -47,7 +47,7 @@ pushes it then throws away. So the client sheds earlier: while the inbox holds
 :attr:`Inbox.shed_at` pushes or more (three quarters of its capacity by
 default), and until the dispatcher has taken it down to :attr:`Inbox.resume_at`
 (a quarter), it runs a *shedding episode*. During an episode each session looks
-at a binary frame's channel only (:func:`peek_channel`: the wrapper's first
+at a binary frame's channel only (:func:`~mexc_core.wire.peek_channel`: the wrapper's first
 field, a few bytes in) and, if the channel is a public topic it receives, counts
 the frame in the pool's :class:`Shedder` instead of decoding it. Nothing else is
 shed: text frames (acks, rejections, PONGs, errors) are read as always, so the
@@ -77,7 +77,7 @@ from typing import Final, Generic, TypeVar, final
 from mexc_core.errors import InvalidConfig
 from mexc_core.events import Event, GapCause, GapDetected, Push, StrayPushReceived
 
-__all__ = ("BoundedBuffer", "Inbox", "OverflowPolicy", "Shedder", "channel_key", "peek_channel")
+__all__ = ("BoundedBuffer", "Inbox", "OverflowPolicy", "Shedder", "channel_key")
 
 T = TypeVar("T")
 
@@ -187,34 +187,6 @@ class BoundedBuffer(Generic[T]):
                 raise IndexError("take from an empty buffer")
             return items.popitem(last=False)[1]
         return items.popleft()
-
-
-def peek_channel(data: bytes) -> str | None:
-    """The channel of a binary push frame, read without decoding the frame.
-
-    MEXC writes the wrapper's ``channel`` (field 1) first, so it is the first
-    bytes of the frame: tag ``0x0a``, a length of one or two bytes, the text.
-
-    :returns: the channel, or ``None`` when the frame does not start that way
-        (the caller then decodes it, and the decoder judges it). Never raises.
-    """
-    end = len(data)
-    if end < 2 or data[0] != 0x0A:
-        return None
-    size = data[1]
-    start = 2
-    if size >= 0x80:
-        if end < 3 or data[2] >= 0x80:
-            return None
-        size = (size & 0x7F) | (data[2] << 7)
-        start = 3
-    stop = start + size
-    if stop > end:
-        return None
-    try:
-        return data[start:stop].decode()
-    except UnicodeDecodeError:
-        return None
 
 
 @final

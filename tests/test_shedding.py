@@ -206,6 +206,41 @@ def test_an_episode_is_one_gap_naming_each_topic_shed_once() -> None:
     assert pool.stats.shed_episodes == 2
 
 
+def test_an_episode_folds_into_an_outage_already_reported_and_ends_with_the_pool() -> None:
+    loop = Loop(PoolConfig(host="127.0.0.1", session=SessionConfig(max_subscriptions=2)), sim())
+    loop.subscribe(DEALS)
+    loop.run_for(3.0)
+    pool = loop.pool
+    # an outage of DEALS[0] reported and no push of it since: rule 10 holds it open
+    pool._gap_seen((DEALS[0],), GapCause.VERSION_GAP, loop.now)
+    pool._open_gaps.discard(DEALS[1])
+    pool.start_shedding(loop.now)
+    loop.run_for(3.0)
+    shed = dict(pool.shedder.counts)
+    assert DEALS[0] in shed
+    folded = pool.stats.gaps_folded
+    pool.stop_shedding(loop.now)
+    loop.settle()
+    gaps = [g for g in loop.of(GapDetected) if isinstance(g, GapDetected)]
+    assert gaps[-1].cause is GapCause.OVERFLOW
+    assert DEALS[0] not in gaps[-1].topics  # folded into the open outage
+    assert set(gaps[-1].topics) == set(shed) - {DEALS[0]}
+    assert gaps[-1].missed == sum(n for t, n in shed.items() if t != DEALS[0])
+    assert pool.stats.gaps_folded == folded + 1
+    # closing the pool in an episode reports what was shed before the topics go
+    loop.run_for(2.0)
+    pool.start_shedding(loop.now)
+    loop.run_for(2.0)
+    second = dict(pool.shedder.counts)
+    assert second
+    signals = pool.stats.gaps + pool.stats.gaps_folded
+    pool.close(loop.now)
+    assert not pool.shedder.active
+    assert pool.stats.shed == sum(shed.values()) + sum(second.values())
+    # each topic shed is reported or folded, once
+    assert pool.stats.gaps + pool.stats.gaps_folded > signals
+
+
 def test_private_links_are_never_shed() -> None:
     loop = Loop(PoolConfig(host="127.0.0.1"), sim(), listen_key="k" * 64)
     loop.hold_open = True  # the connections exist; no transport needed

@@ -80,10 +80,10 @@ def test_the_shedder_counts_per_topic_within_an_episode() -> None:
     for topic in ("b", "a", "b"):
         shedder.count(topic)
     assert dict(shedder.counts) == {"b": 2, "a": 1}
-    assert repr(shedder) == "<Shedder shedding shed=3 episodes=1>"
+    assert repr(shedder) == "<Shedder shedding shed=3 conflated=0 episodes=1>"
     assert shedder.stop(4.0) == ({"b": 2, "a": 1}, 2.0)
     assert (shedder.active, shedder.shed, dict(shedder.counts)) == (False, 3, {})
-    assert repr(shedder) == "<Shedder idle shed=3 episodes=1>"
+    assert repr(shedder) == "<Shedder idle shed=3 conflated=0 episodes=1>"
 
 
 # ---------------------------------------------------------------- Session (rule 7)
@@ -130,6 +130,67 @@ def test_a_session_sheds_only_received_topics_and_never_text(
     assert session.stats.binary_frames == (
         session.stats.pushes + session.stats.shed + session.stats.strays.total() + 1
     )
+
+
+KLINE = "spot@public.kline.v3.api.pb@BTCUSDT@Min1"
+
+
+def kline(close: str) -> bytes:
+    body = PublicSpotKlineV3Api(interval="Min1", closing_price=close)
+    return wire.encode_push(KLINE, body, symbol="BTCUSDT")
+
+
+def test_a_conflated_topic_keeps_its_newest_frame_and_decodes_it_when_the_episode_ends() -> None:
+    session = Session()
+    session.subscribe([KLINE, DEALS[0]], 0.0)
+    session.start(0.0)
+    session.messages_to_send()
+    session.receive_text('{"id":0,"code":0,"msg":"' + f"{KLINE},{DEALS[0]}" + '"}', 0.1)
+    list(session.events())
+    session.shedder = shedder = Shedder()
+    shedder.start(1.0)
+    for at, close in ((1.0, "1"), (1.1, "2"), (1.2, "3")):
+        session.receive_binary(kline(close), at)
+    session.receive_binary(frame(DEALS[0]), 1.3)
+    assert not list(session.events())  # nothing decoded yet
+    assert (session.stats.conflated, shedder.conflated, session.stats.shed) == (2, 2, 1)
+    assert dict(shedder.counts) == {DEALS[0]: 1}  # the kline is no gap
+    shedder.stop(1.4)
+    assert session.release_held(1.4) == 1
+    (push,) = session.events()
+    assert isinstance(push, Push)
+    assert isinstance(push.body, PublicSpotKlineV3Api)
+    assert push.body.closing_price == "3"  # the newest state
+    assert session.release_held(1.5) == 0  # released once
+    stats = session.stats
+    assert stats.binary_frames == stats.pushes + stats.shed + stats.conflated
+    # a session that cannot read any more drops what it holds, unread
+    shedder.start(2.0)
+    session.receive_binary(kline("4"), 2.0)
+    session.close()
+    assert session.release_held(2.2) == 1
+    assert not [e for e in session.events() if isinstance(e, Push)]
+
+
+def test_the_pool_delivers_the_newest_state_of_conflated_topics_after_an_episode() -> None:
+    klines = [f"spot@public.kline.v3.api.pb@{s}@Min1" for s in SYMBOLS]
+    loop = Loop(PoolConfig(host="127.0.0.1"), sim())
+    loop.subscribe([*klines, *DEALS])
+    loop.run_for(3.0)
+    pool = loop.pool
+    before = len(loop.pushes())
+    pool.start_shedding(loop.now)
+    loop.run_for(5.0)
+    assert len(loop.pushes()) == before  # nothing decoded in the episode
+    assert set(pool.shedder.counts) <= set(DEALS)  # klines are never shed
+    pool.stop_shedding(loop.now)
+    loop.settle()
+    released = [p for p in loop.pushes()[before:] if p.channel in klines]
+    assert released
+    assert len({p.channel for p in released}) == len(released)  # one per topic: the newest
+    assert pool.stats.conflated > 0  # the older klines of the episode were skipped
+    gaps = [g for g in loop.of(GapDetected) if isinstance(g, GapDetected)]
+    assert all(t not in klines for g in gaps for t in g.topics)
 
 
 def test_a_shed_frame_feeds_the_silence_watchdog() -> None:

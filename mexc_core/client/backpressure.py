@@ -56,6 +56,13 @@ matter more than market data); a frame whose channel cannot be peeked, or that
 is not a topic the session receives, is decoded and judged as usual. Shed
 frames still count as data for the silence watchdog.
 
+Channels whose every push is the whole current state (:data:`CONFLATED_BODIES`:
+partial depth, book tickers, mini tickers, klines) are *conflated* instead of
+shed: the session keeps the newest frame of each such topic, unread, replacing
+the one before (counted in :attr:`Shedder.conflated`), and decodes the kept
+frames when the episode ends, so a consumer sees the latest state and no gap:
+only states that were already out of date are skipped.
+
 When the episode ends the pool reports it as one
 :class:`~mexc_core.events.GapDetected` (cause ``OVERFLOW``) naming every topic
 shed, from the episode's start to its end, with ``missed`` the frames shed in
@@ -74,10 +81,42 @@ from collections.abc import Callable, Hashable, Mapping
 from types import MappingProxyType
 from typing import Final, Generic, TypeVar, final
 
+from mexc_core._generated.records import (
+    PublicAggreBookTickerV3Api,
+    PublicBookTickerBatchV3Api,
+    PublicBookTickerV3Api,
+    PublicLimitDepthsV3Api,
+    PublicMiniTickersV3Api,
+    PublicMiniTickerV3Api,
+    PublicSpotKlineV3Api,
+)
 from mexc_core.errors import InvalidConfig
 from mexc_core.events import Event, GapCause, GapDetected, Push, StrayPushReceived
 
-__all__ = ("BoundedBuffer", "Inbox", "OverflowPolicy", "Shedder", "channel_key")
+__all__ = (
+    "CONFLATED_BODIES",
+    "BoundedBuffer",
+    "Inbox",
+    "OverflowPolicy",
+    "Shedder",
+    "channel_key",
+)
+
+#: The body types of channels conflated rather than shed in an episode: each push
+#: carries the whole current state of its topic (a snapshot of the best levels, the
+#: best bid and ask, a ticker, the current kline), so the newest one is all a
+#: consumer needs.
+CONFLATED_BODIES: Final[frozenset[type]] = frozenset(
+    {
+        PublicLimitDepthsV3Api,
+        PublicAggreBookTickerV3Api,
+        PublicBookTickerBatchV3Api,
+        PublicBookTickerV3Api,
+        PublicMiniTickersV3Api,
+        PublicMiniTickerV3Api,
+        PublicSpotKlineV3Api,
+    }
+)
 
 T = TypeVar("T")
 
@@ -199,13 +238,15 @@ class Shedder:
     :meth:`count` what they shed.
     """
 
-    __slots__ = ("_counts", "_since", "active", "episodes", "shed")
+    __slots__ = ("_counts", "_since", "active", "conflated", "episodes", "shed")
 
     def __init__(self) -> None:
         #: Whether an episode runs: sessions shed while it is true.
         self.active = False
         #: Frames shed, in total.
         self.shed = 0
+        #: Frames of conflated topics replaced by a newer one unread, in total.
+        self.conflated = 0
         #: Episodes started, in total.
         self.episodes = 0
         self._counts: dict[str, int] = {}
@@ -213,7 +254,10 @@ class Shedder:
 
     def __repr__(self) -> str:
         state = "shedding" if self.active else "idle"
-        return f"<Shedder {state} shed={self.shed} episodes={self.episodes}>"
+        return (
+            f"<Shedder {state} shed={self.shed} conflated={self.conflated} "
+            f"episodes={self.episodes}>"
+        )
 
     @property
     def counts(self) -> Mapping[str, int]:

@@ -465,6 +465,8 @@ class PoolStats:
         (:meth:`ConnectionPool.start_shedding`),
         counted when each episode ends (:attr:`ConnectionPool.shedder` counts live).
     :ivar shed_episodes: shedding episodes started.
+    :ivar conflated: frames of conflated topics skipped in shedding episodes for a
+        newer one of the same topic (session rule 7), counted when each ends.
     :ivar gaps: :class:`~mexc_core.events.GapDetected` events emitted.
     :ivar gaps_folded: gap signals folded into an outage already reported (rule 10).
     :ivar silences: :class:`~mexc_core.events.TopicSilent` events (rule 11).
@@ -482,6 +484,7 @@ class PoolStats:
     push_bytes: Counter[str] = field(default_factory=Counter)
     shed: int = 0
     shed_episodes: int = 0
+    conflated: int = 0
     gaps_folded: int = 0
     silences: int = 0
 
@@ -797,6 +800,12 @@ class ConnectionPool:
         self._tick(now)
         counts, since = self.shedder.stop(now)
         self.stats.shed += sum(counts.values())
+        self.stats.conflated = self.shedder.conflated
+        for link in self._sorted_links():
+            # the newest state of each conflated topic, decoded now (session rule 7)
+            conn = link.conn
+            if conn is not None and conn.session.release_held(now):
+                self._handle_events(link, now)
         topics = [name for name in counts if name in self._topics]
         for name in topics:
             self.dedup.interrupt(name)

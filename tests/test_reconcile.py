@@ -925,3 +925,23 @@ def test_a_failed_reconciliation_retries_from_the_same_window() -> None:
     bench.listen()
     windows = [r.start_time for r in truth.requests if isinstance(r, FetchAllOrders)]
     assert windows[-1] == 12_000
+
+
+def test_an_order_both_unlisted_and_named_by_a_fill_is_asked_for_once() -> None:
+    bench = Bench()
+    rec, truth = bench.rec, bench.truth
+    truth.order("o", "NEW")
+    bench.baseline()
+    rec.observe(order_push("odd", 1, "n/a"), 0.0)  # an amount that is not a number
+    bench.outage()
+    del truth.orders["o"]  # older than the allOrders window: only GET /api/v3/order sees it
+    truth.trades.append(rest_trade("t", "o", 100))
+    truth.order("odd", "PARTIALLY_FILLED", "0.5")
+    rec.listening(bench.now, carried=True)
+    for intent in rec.intents():
+        rec.receive_result(intent.request_id, truth.answer(intent), bench.now)
+    (query,) = rec.intents()
+    assert isinstance(query, FetchOrder)
+    rec.receive_result(query.request_id, rest_order("o", "FILLED", "1"), bench.now)
+    reported = [(e.order_id, e.status) for e in rec.events() if isinstance(e, OrderReconciled)]
+    assert reported == [("odd", OrderState.PARTIALLY_FILLED), ("o", OrderState.FILLED)]

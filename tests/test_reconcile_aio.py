@@ -214,7 +214,7 @@ def test_changes_during_an_outage_are_reported_once_after_recovery(anyio_backend
     assert (ghost.status.value, ghost.previous_status, Decimal(ghost.executed_qty)) == (
         "CANCELED",
         None,
-        0,
+        Decimal(0),
     )
     (summary,) = [
         e for e in seen.of(ReconcileCompleted) if e.trigger is ReconcileTrigger.LISTEN_KEY

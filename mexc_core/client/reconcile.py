@@ -23,10 +23,10 @@ topics are carried again, reads the truth over REST and reports the difference:
   cancelled, that differs from what was seen, as
   :class:`~mexc_core.events.OrderReconciled` -- so an order placed and cancelled
   unfilled during the outage is reported too;
-- ``GET /api/v3/order`` (weight 2) for each order that was open and is listed
-  neither open nor by ``allOrders``, and each order a recovered fill names that
-  is not known closed: its final state (filled, cancelled), as
-  :class:`~mexc_core.events.OrderReconciled`;
+- ``GET /api/v3/order`` (weight 2) for each order still known open (after
+  ``allOrders``) that ``openOrders`` does not list, and each order a recovered
+  fill names that is neither listed open nor known closed: its final state
+  (filled, cancelled), as :class:`~mexc_core.events.OrderReconciled`;
 - then one :class:`~mexc_core.events.ReconcileCompleted` with the counts, or
   :class:`~mexc_core.events.ReconcileFailed` with the cause and the retry time.
 

@@ -240,12 +240,17 @@ def balances(api: RestApi, now: float) -> dict[str, tuple[Decimal, Decimal]]:
     return {b["asset"]: (Decimal(b["free"]), Decimal(b["locked"])) for b in body["balances"]}
 
 
+def under_the_bid(exchange: Exchange) -> str:
+    """A BTCUSDT buy price that rests in the book (at 1 s)."""
+    bid = exchange.market("BTCUSDT", 1.0).best_bid
+    assert bid is not None
+    return exchange.markets["BTCUSDT"].spec.price_text(bid[0] - 50)
+
+
 def test_a_resting_limit_order_locks_and_cancel_unlocks() -> None:
     exchange = Exchange()
     api = RestApi(exchange)
-    bid = exchange.market("BTCUSDT", 1.0).best_bid
-    assert bid is not None
-    price = exchange.markets["BTCUSDT"].spec.price_text(bid[0] - 50)
+    price = under_the_bid(exchange)
     params = {
         "symbol": "BTCUSDT",
         "side": "BUY",
@@ -540,9 +545,7 @@ def test_sim_truth_endpoints() -> None:
 def test_all_orders_lists_every_state_within_its_window_and_limit() -> None:
     exchange = Exchange()
     api = RestApi(exchange)
-    bid = exchange.market("BTCUSDT", 1.0).best_bid
-    assert bid is not None
-    price = exchange.markets["BTCUSDT"].spec.price_text(bid[0] - 50)
+    price = under_the_bid(exchange)
     limit_buy = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01"}
     ids = []
     for i in range(4):  # one a second: created at 1 s, 2 s, 3 s, 4 s

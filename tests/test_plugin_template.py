@@ -3,11 +3,12 @@
 The fast tests generate projects in memory-cheap temporary directories and read
 them: names, files, the entry point, the imports, the plugin's hooks. The slow
 ones do what a third party does with the project (docs/plugin_guide.rst): lint
-and type-check it with its own configuration, install it editable into a fresh
-virtual environment layered on this project's (so that mexc-core and the
-simulator are the checkout's, as ``uv run --with-editable`` gives them), run its
-own test suite there, list it with ``mexc plugins`` and build its wheel with
-``uv build``. Nothing is downloaded: ``uv`` runs ``--offline`` from its cache.
+and type-check it with its own configuration, install it editable without its
+dependencies (``uv pip install --no-deps -e``) into an environment that has the
+checkout's mexc-core and simulator (a fresh one layered on this project's, which
+is left as it was), run its own test suite there, list it with ``mexc plugins``
+and build its wheel with ``uv build``. Nothing is downloaded: ``uv`` runs
+``--offline`` from its cache.
 """
 
 from __future__ import annotations
@@ -166,9 +167,14 @@ def test_the_command_says_what_it_wrote_and_what_next(
     monkeypatch.chdir(tmp_path)
     assert cli.main(["plugin", "new", "alerts"]) == EXIT_OK
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "wrote mexc-plugin-alerts/, the project of the plugin 'alerts':"
-    assert {line.strip() for line in out[1:-1]} == {f.format(name="alerts") for f in EXPECTED_FILES}
-    assert out[-1].startswith("next: `uv run --with-editable mexc-plugin-alerts pytest")
+    assert out[0] == "wrote the project of the plugin 'alerts' into mexc-plugin-alerts:"
+    assert {line.strip() for line in out[1:-1]} == {
+        "mexc-plugin-alerts/" + f.format(name="alerts") for f in EXPECTED_FILES
+    }
+    assert out[-1].startswith(
+        "next, in a checkout of mexc-core: `uv pip install --no-deps -e mexc-plugin-alerts` "
+        "and `uv run pytest mexc-plugin-alerts/tests`;"
+    )
     assert (tmp_path / "mexc-plugin-alerts" / "pyproject.toml").is_file()
 
 
@@ -350,9 +356,10 @@ def test_a_third_party_tests_lists_and_builds_the_generated_plugin(tmp_path: Pat
     uv = shutil.which("uv")
     assert uv is not None, "the project's environment manager, uv, is needed"
     _, root = new(tmp_path, "alerts")
-    # a fresh environment that sees this one's packages (mexc-core and mexc-sim from
-    # the checkout, pytest), as `uv run --with-editable` layers one: the plugin is
-    # installed there alone, editable, and this environment is left as it was
+    # the guide installs the project into the checkout's environment, editable and
+    # without dependencies; here the same goes into a fresh environment layered on
+    # this one (it sees mexc-core and mexc-sim of the checkout, pytest ...), so that
+    # this environment is left as it was
     venv = tmp_path / "venv"
     made = run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path)
     assert made.returncode == 0, made.stderr
@@ -367,8 +374,10 @@ def test_a_third_party_tests_lists_and_builds_the_generated_plugin(tmp_path: Pat
     )
     assert installed.returncode == 0, installed.stderr
 
-    # its own test suite, as `uv run pytest` runs it in the project
-    tested = run(python, "-m", "pytest", "-p", "no:cacheprovider", cwd=root)
+    # its own test suite, from the checkout as the guide runs it (with the project's
+    # own pytest configuration)
+    checkout = Path(__file__).resolve().parents[1]
+    tested = run(python, "-m", "pytest", "-p", "no:cacheprovider", root / "tests", cwd=checkout)
     assert tested.returncode == 0, tested.stdout + tested.stderr
     summary = tested.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"=+ 9 passed in [\d.]+s( \(\S+\))? =+", summary), summary

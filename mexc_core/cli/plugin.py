@@ -200,13 +200,14 @@ def _cmd_new(args: argparse.Namespace) -> int:
         )
     target: Path = args.dir if args.dir is not None else Path(names.distribution)
     written = write_project(names, target)
-    print(f"wrote {target}/, the project of the plugin {names.name!r}:")
+    print(f"wrote the project of the plugin {names.name!r} into {target}:")
     for path in written:
-        print(f"  {path}")
+        print(f"  {target / path}")
     print(
-        f"next: `uv run --with-editable {target} pytest {target / 'tests'}` in a checkout of "
-        f"mexc-core, or `uv sync && uv run pytest` in {target}; see the guide "
-        '"Writing a plugin, start to finish" (docs/plugin_guide.rst)'
+        f"next, in a checkout of mexc-core: `uv pip install --no-deps -e {target}` and "
+        f"`uv run pytest {target / 'tests'}`; with mexc-core from your package index: "
+        f'`uv sync` and `uv run pytest` in {target}. The guide: "Writing a plugin, start '
+        'to finish" (docs/plugin_guide.rst)'
     )
     return EXIT_OK
 

@@ -37,6 +37,7 @@ from mexc_core.cli import plugin as template
 from mexc_core.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from mexc_core.hookspecs import MexcHooks
 from mexc_core.plugins import plugin_manager
+from tests.test_plugin_console import ALLOWED
 from tests.util import FACTOR
 
 #: The longest name accepted, to check that no generated line grows too long.
@@ -51,16 +52,6 @@ EXPECTED_FILES = {
     "src/mexc_plugin_{name}/__init__.py",
     "src/mexc_plugin_{name}/py.typed",
     "tests/test_plugin.py",
-}
-
-#: The public modules a plugin may import (docs/architecture.rst, rule 6).
-PLUGIN_API = {
-    "mexc_core.hookspecs",
-    "mexc_core.events",
-    "mexc_core.wire",
-    "mexc_core.channels",
-    "mexc_core.messages",
-    "mexc_core.errors",
 }
 
 
@@ -182,7 +173,17 @@ def test_an_empty_directory_is_used(tmp_path: Path) -> None:
     (tmp_path / "alerts").mkdir()
     status, root = new(tmp_path, "alerts")
     assert status == EXIT_OK
-    assert "pyproject.toml" in files_of(root)
+    assert files_of(root) == {f.format(name="alerts") for f in EXPECTED_FILES}
+
+
+def test_the_current_directory_is_used_when_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["plugin", "new", "alerts", "--dir", "."]) == EXIT_OK
+    assert files_of(tmp_path) == {f.format(name="alerts") for f in EXPECTED_FILES}
+    assert Path.cwd() == tmp_path  # written in place: the directory is still the one we are in
+    assert "  pyproject.toml" in capsys.readouterr().out.splitlines()
 
 
 # ---------------------------------------------------------------- refusals
@@ -235,8 +236,12 @@ def test_a_place_below_a_file_is_refused(
     )
 
 
+@pytest.mark.parametrize("existing", [False, True])
 def test_a_failure_while_writing_leaves_nothing_behind(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    existing: bool,
 ) -> None:
     real = template._template_text
     written: list[str] = []
@@ -248,13 +253,17 @@ def test_a_failure_while_writing_leaves_nothing_behind(
         return real(name)
 
     monkeypatch.setattr(template, "_template_text", full_disk)
+    if existing:
+        (tmp_path / "alerts").mkdir()
     status, root = new(tmp_path, "alerts")
     assert status == EXIT_FAILED
     assert capsys.readouterr().err == (
         f"mexc plugin new: cannot write {root}: No space left on device; "
         "choose a writable place with --dir\n"
     )
-    assert list(tmp_path.iterdir()) == []  # neither the project nor its staging directory
+    # neither the project nor its staging directory; an empty directory given stays, empty
+    assert [p.name for p in tmp_path.iterdir()] == (["alerts"] if existing else [])
+    assert not existing or list(root.iterdir()) == []
 
 
 def test_plugin_needs_a_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
@@ -289,7 +298,7 @@ def imports_of(path: Path) -> set[str]:
 def test_the_plugin_imports_only_the_public_plugin_api(generated: Path) -> None:
     imported = imports_of(generated / "src" / "mexc_plugin_alerts" / "__init__.py")
     ours = {name for name in imported if name.split(".")[0] == "mexc_core"}
-    assert ours <= PLUGIN_API, ours - PLUGIN_API
+    assert ours <= ALLOWED, ours - ALLOWED
     others = {name.split(".")[0] for name in imported - ours}
     assert others <= sys.stdlib_module_names, others
 

@@ -11,8 +11,8 @@ written (``tests/test_plugin_template.py`` holds it to that).
 The files are package data, ``mexc_core/cli/templates/plugin/*.tmpl``; a
 ``{{key}}`` in them is replaced by the value of :class:`Names` (no template
 engine). Nothing is written over: the target directory must not exist or be
-empty, and the project is written into a temporary directory beside it first, so
-that a failure leaves nothing behind.
+empty; a new one is written into a temporary directory beside it first, so that
+a failure leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -125,8 +125,9 @@ def _template_text(name: str) -> str:
     )
 
 
-def _usable(target: Path) -> None:
-    """Refuse a target that is a file, a directory with something in it, or below a file."""
+def _usable(target: Path) -> bool:
+    """Whether ``target`` exists (an empty directory); refuse a file, a directory
+    with something in it, and a place below a file."""
     for parent in target.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -136,50 +137,76 @@ def _usable(target: Path) -> None:
                 )
             break
     if target.is_dir():
-        if any(target.iterdir()):
+        try:
+            empty = not any(target.iterdir())
+        except OSError as exc:
+            raise CommandFailed(
+                f"cannot read {target}: {exc.strerror or exc}; choose another place with --dir"
+            ) from None
+        if not empty:
             raise CommandFailed(
                 f"{target} exists and is not empty; choose a new directory with --dir, "
                 "or remove that one",
                 status=EXIT_USAGE,
             )
-    elif target.exists():
+        return True
+    if target.exists():
         raise CommandFailed(
             f"{target} exists and is not a directory; choose another with --dir",
             status=EXIT_USAGE,
         )
+    return False
 
 
 def write_project(names: Names, target: Path) -> list[Path]:
     """Write the project of ``names`` into ``target``; the files written, relative.
 
+    A new directory is written beside ``target`` first and renamed when complete;
+    an existing empty directory (``--dir .``) is written in place and emptied
+    again if writing fails.
+
     :raises CommandFailed: ``target`` is a file or a non-empty directory, or lies
         below a file (status 2); it cannot be written (status 1): nothing is left
         behind then.
     """
-    _usable(target)
+    existing = _usable(target)
     files = [(source, Path(render(path, names))) for source, path in FILES]
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        if existing:
+            root = target
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            root = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     except OSError as exc:
         raise CommandFailed(
             f"cannot create {target}: {exc.strerror or exc}; choose a writable place with --dir"
         ) from None
     try:
         for source, path in files:
-            out = staging / path
+            out = root / path
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(render(_template_text(source), names), encoding="utf-8")
-        staging.chmod(0o777 & ~_umask())
-        if target.is_dir():
-            target.rmdir()  # empty (checked above)
-        staging.rename(target)
+        if not existing:
+            root.chmod(0o777 & ~_umask())  # mkdtemp made it private
+            root.rename(target)
     except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove(root, keep=existing)
         raise CommandFailed(
             f"cannot write {target}: {exc.strerror or exc}; choose a writable place with --dir"
         ) from None
     return [path for _, path in files]
+
+
+def _remove(root: Path, *, keep: bool) -> None:
+    """Remove ``root`` (with ``keep``: only what is in it), as far as possible."""
+    if not keep:
+        shutil.rmtree(root, ignore_errors=True)
+        return
+    for child in root.iterdir():
+        if child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
 
 
 def _umask() -> int:

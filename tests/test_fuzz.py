@@ -22,6 +22,7 @@ and keeps its book in sync; and what it buffers stays bounded.
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 from collections.abc import Callable
@@ -73,7 +74,7 @@ LATER = f"spot@public.aggre.deals.v3.api.pb@100ms@{MARKETS[2].symbol}"
 MAX_SIZE = 4096
 #: Examples per property: a share of the profile's (tests/conftest.py), each
 #: example runs a whole client for about a minute of virtual time.
-EXAMPLES = max(10, settings.default.max_examples // 8)
+EXAMPLES = max(10, settings().max_examples // 8)
 #: Items any one buffer of the client may hold after the attack, at most.
 BOUND = 1000
 
@@ -225,9 +226,7 @@ class Message:
 
 messages = st.one_of(
     st.builds(Message, st.just(FrameKind.BINARY), binary_payloads, st.integers(1, 3)),
-    st.builds(
-        Message, st.just(FrameKind.TEXT), text_payloads.map(str.encode), st.integers(1, 3)
-    ),
+    st.builds(Message, st.just(FrameKind.TEXT), text_payloads.map(str.encode), st.integers(1, 3)),
 )
 
 hostile_frames = st.builds(
@@ -258,7 +257,7 @@ chunks = st.one_of(
 def cut(data: bytes, points: list[int]) -> list[bytes]:
     """``data`` cut at ``points`` (positions, in any order; empty pieces dropped)."""
     bounds = [0, *sorted({p % (len(data) + 1) for p in points}), len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if a < b]
+    return [data[a:b] for a, b in itertools.pairwise(bounds) if a < b]
 
 
 # ---------------------------------------------------------------- the client

@@ -45,9 +45,7 @@ def _response(status: str, body: bytes, *headers: str) -> bytes:
 
 
 def _sized(status: str, body: bytes, content_type: str = "application/json") -> bytes:
-    return _response(
-        status, body, f"Content-Type: {content_type}", f"Content-Length: {len(body)}"
-    )
+    return _response(status, body, f"Content-Type: {content_type}", f"Content-Length: {len(body)}")
 
 
 GOOD = _sized("200 OK", b'{"lastUpdateId":7,"bids":[["1","2"]],"asks":[]}')
@@ -68,20 +66,35 @@ HOSTILE: list[tuple[str, bytes, type[Exception]]] = [
         _sized("200 OK", b'{"lastUpdateId":[7],"bids":"1","asks":{}}'),
         rest.InvalidResponse,
     ),
-    ("levels of objects", _sized("200 OK", b'{"lastUpdateId":7,"bids":[{}],"asks":[]}'),
-     rest.InvalidResponse),
+    (
+        "levels of objects",
+        _sized("200 OK", b'{"lastUpdateId":7,"bids":[{}],"asks":[]}'),
+        rest.InvalidResponse,
+    ),
     ("deep nesting", _sized("200 OK", b"[" * 50_000), rest.InvalidResponse),
-    ("huge number", _sized("200 OK", b'{"lastUpdateId":' + b"9" * 5000 + b',"bids":[],"asks":[]}'),
-     rest.InvalidResponse),
-    ("invalid utf-8", _sized("200 OK", b'{"lastUpdateId":7,"bids":[["\xff","1"]],"asks":[]}'),
-     rest.InvalidResponse),
-    ("error json of wrong types", _sized("400 Bad Request", b'{"code":"x","msg":[1]}'),
-     rest.ApiError),
+    (
+        "huge number",
+        _sized("200 OK", b'{"lastUpdateId":' + b"9" * 5000 + b',"bids":[],"asks":[]}'),
+        rest.InvalidResponse,
+    ),
+    (
+        "invalid utf-8",
+        _sized("200 OK", b'{"lastUpdateId":7,"bids":[["\xff","1"]],"asks":[]}'),
+        rest.InvalidResponse,
+    ),
+    (
+        "error json of wrong types",
+        _sized("400 Bad Request", b'{"code":"x","msg":[1]}'),
+        rest.ApiError,
+    ),
     ("huge body, sized", _sized("200 OK", b"[" + b"0," * LIMIT + b"0]"), ResponseTooLarge),
     (
         "huge body, chunked",
-        _response("200 OK", (b"4000\r\n" + b"a" * 0x4000 + b"\r\n") * 8 + b"0\r\n\r\n",
-                  "Transfer-Encoding: chunked"),
+        _response(
+            "200 OK",
+            (b"4000\r\n" + b"a" * 0x4000 + b"\r\n") * 8 + b"0\r\n\r\n",
+            "Transfer-Encoding: chunked",
+        ),
         ResponseTooLarge,
     ),
     ("body cut short", _response("200 OK", b'{"lastUpd', "Content-Length: 100"), TransportError),
@@ -93,8 +106,11 @@ HOSTILE: list[tuple[str, bytes, type[Exception]]] = [
         TransportError,
     ),
     ("negative content length", _response("200 OK", b"{}", "Content-Length: -2"), TransportError),
-    ("content length not a number", _response("200 OK", b"{}", "Content-Length: two"),
-     TransportError),
+    (
+        "content length not a number",
+        _response("200 OK", b"{}", "Content-Length: two"),
+        TransportError,
+    ),
     (
         "enormous header line",
         _response("200 OK", b"{}", "X-Junk: " + "a" * 200_000, "Content-Length: 2"),
@@ -123,15 +139,19 @@ HOSTILE: list[tuple[str, bytes, type[Exception]]] = [
     ("bad status line", b"HTTP/1.1 abc OK\r\nContent-Length: 2\r\n\r\n{}", TransportError),
     ("not http", bytes(range(256)) * 4, TransportError),
     ("header without colon", _response("200 OK", b"{}", "Content-Length 2"), TransportError),
-    ("header with a newline in it", b"HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 2\r\n\r\n{}",
-     TransportError),
+    (
+        "header with a newline in it",
+        b"HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 2\r\n\r\n{}",
+        TransportError,
+    ),
 ]
 
 
 @pytest.mark.anyio
 @pytest.mark.slow
-@pytest.mark.parametrize(("answer", "error"), [(a, e) for _, a, e in HOSTILE],
-                         ids=[i for i, _, _ in HOSTILE])
+@pytest.mark.parametrize(
+    ("answer", "error"), [(a, e) for _, a, e in HOSTILE], ids=[i for i, _, _ in HOSTILE]
+)
 async def test_a_hostile_answer_is_a_typed_error_and_the_client_goes_on(
     answer: bytes, error: type[Exception]
 ) -> None:
@@ -149,9 +169,7 @@ async def test_a_hostile_answer_is_a_typed_error_and_the_client_goes_on(
     depth = rest.RestClient().depth("BTCUSDT")
     async with (
         serving(server) as port,
-        HttpClient(
-            f"http://127.0.0.1:{port}", timeout=5 * FACTOR, max_response_size=LIMIT
-        ) as http,
+        HttpClient(f"http://127.0.0.1:{port}", timeout=5 * FACTOR, max_response_size=LIMIT) as http,
     ):
         with pytest.raises(error) as info:
             await http.request(depth)

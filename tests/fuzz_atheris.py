@@ -13,7 +13,10 @@ atheris is not a dependency of the project (it ships wheels for Linux only)::
     uv run --with atheris python tests/fuzz_atheris.py -max_total_time=300
     uv run --with atheris python tests/fuzz_atheris.py crash-<hash>   # replay one input
 
-Arguments go to libFuzzer (``-runs=N``, ``-max_total_time=S``, a corpus directory).
+Arguments go to libFuzzer (``-runs=N``, ``-max_total_time=S``, ``-max_len=N``, a
+corpus folder); an empty corpus folder is first filled with the real pushes of
+``tests/test_fuzz.py`` to start from. Each input runs a fresh client for about 35 s
+of virtual time (its recovery is the check), so expect about one input a second.
 The pure-Python build is what atheris can instrument: set ``MEXC_CORE_PURE=1``.
 """
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 os.environ.setdefault("MEXC_CORE_PURE", "1")
 
@@ -59,8 +63,18 @@ def one_input(data: bytes) -> None:
     check_recovered(client, since)
 
 
+def seed_corpus(folder: Path) -> None:
+    """Fill an empty corpus folder with real pushes, framed (mode 1), to start from."""
+    if folder.is_dir() and not any(folder.iterdir()):
+        for i, seed in enumerate(SEEDS):
+            (folder / f"seed-{i}").write_bytes(bytes([0, 0, 0, 1]) + seed)
+
+
 def main() -> None:
     """Run atheris on :func:`one_input` with the command line's libFuzzer options."""
+    for arg in sys.argv[1:]:
+        if not arg.startswith("-"):
+            seed_corpus(Path(arg))
     atheris.Setup(sys.argv, one_input)
     atheris.Fuzz()
 

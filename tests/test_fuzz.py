@@ -44,7 +44,6 @@ from mexc_core.events import (
     Event,
     FrameKind,
     FrameRejected,
-    GapCause,
     GapDetected,
     LinkDisconnected,
     PluginFailed,
@@ -138,7 +137,7 @@ _VECTORS = Path(__file__).parent / "vectors" / "push_frames.json"
 #: Real push frames to mutate: a corpus slice, the codec vectors, and pushes of
 #: the topics the client holds (so that mutations reach held topics). The corpus
 #: has depth pushes of the book's symbol whose versions run far ahead of the
-#: simulator's: they hit a known bug (``_poisoned``).
+#: simulator's: one such push is one break, and the book syncs again.
 SEEDS: tuple[bytes, ...] = (
     *build(30, seed=13).frames,
     *(bytes.fromhex(v["hex"]) for v in json.loads(_VECTORS.read_text())),
@@ -368,16 +367,6 @@ def check_bounded(client: Client) -> None:
     assert len(client.dispatcher._plans) < BOUND
 
 
-def _poisoned(client: Client, since: int) -> bool:
-    """Whether a depth push from the attack ran ahead of the stream: every later
-    push of the topic is then a gap and the book never stays synced (a known bug,
-    ``test_one_push_far_ahead_does_not_break_every_later_push``)."""
-    return any(
-        isinstance(e, GapDetected) and e.cause is GapCause.OUT_OF_ORDER and DEPTH in e.topics
-        for e in client.loop.events[since:]
-    )
-
-
 def check_recovered(client: Client, since: int) -> None:
     """The client carries its topics again and delivers fresh pushes, takes a new
     subscription, keeps its book in sync, and no plugin saw a broken promise."""
@@ -393,7 +382,7 @@ def check_recovered(client: Client, since: int) -> None:
     done = [e for e in client.of(SubscribeCompleted, since) if e.ticket == ticket]  # type: ignore[attr-defined]
     assert len(done) == 1
     assert done[0].confirmed == (LATER,)  # type: ignore[attr-defined]
-    if DEPTH in loop.pool.topics and not _poisoned(client, since):
+    if DEPTH in loop.pool.topics:
         assert loop.core.book(BOOK_SYMBOL).state is BookState.SYNCED
     assert client.failed == []
     assert client.dispatcher.failures == {}
@@ -544,13 +533,6 @@ def test_a_message_above_the_limit_in_fragments_is_refused() -> None:
     check_recovered(client, since)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mexc_core/client/dedup.py: after one diff-depth push far ahead of the "
-    "stream (a corrupted or forged version), every later push is OUT_OF_ORDER: a "
-    "GapDetected and a book resync per push (362 in 60 s), the book never stays "
-    "synced until the link reconnects",
-)
 def test_one_push_far_ahead_does_not_break_every_later_push() -> None:
     """One well-formed depth push whose versions run far ahead of the stream is one
     break: the stream after it is read as a new run, and the book syncs again."""

@@ -202,12 +202,6 @@ async def test_a_server_that_trickles_its_answer_forever_times_out() -> None:
 
 @pytest.mark.anyio
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="aio/http.py reuses a connection whose h11 buffer still holds bytes past the "
-    "answer (h11's trailing_data): the next request reads them as its response. "
-    "Fix: do not keep a connection with trailing data (owner: helper hardening)",
-)
 async def test_extra_bytes_after_a_sized_body_do_not_poison_the_next_request() -> None:
     """A body longer than its Content-Length: the answer is read as sized, and the
     connection holding the excess is not reused, so the excess (here a second

@@ -138,12 +138,27 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     return 1 if broken else 0
 
 
+class _Version(argparse.Action):
+    """``--version``: one line, never wrapped (argparse's own action wraps it)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"mexc-core {__version__} ({build_info().describe()})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = CommandParser(prog="mexc", description="Tools for the MEXC Spot V3 WebSocket API.")
     parser.add_argument(
         "--version",
-        action="version",
-        version=f"mexc-core {__version__} ({build_info().describe()})",
+        action=_Version,
+        nargs=0,
+        help="show the version and which build runs (compiled or pure Python), and exit",
     )
     add_debug_argument(parser, main=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -470,13 +470,13 @@ def test_06b_a_rejected_frame_is_a_gap_on_the_topics_it_may_have_carried(
     truncated, garbage = recorder.of(FrameRejected)
     assert truncated.channel in DEALS[:2]
     assert garbage.channel is None
-    gaps = recorder.of(GapDetected)
+    gaps: list[GapDetected] = recorder.of(GapDetected)
     assert [(g.topics, g.cause) for g in gaps] == [
         ((truncated.channel,), GapCause.FRAME_REJECTED),
         (tuple(sorted(DEALS[:2])), GapCause.FRAME_REJECTED),
     ]
     # each gap right after its rejection: detected at once, no push in between
-    for rejected, gap in zip((truncated, garbage), gaps, strict=True):
+    for rejected, gap in zip([truncated, garbage], gaps, strict=True):
         assert recorder.events[recorder.events.index(rejected) + 1] is gap
         assert gap.started_at == gap.ended_at
 

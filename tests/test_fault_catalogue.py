@@ -452,8 +452,8 @@ def test_06b_a_rejected_frame_is_a_gap_on_the_topics_it_may_have_carried(
     time = SteppedTime()
     recorder = Tally()
     with no_socket_leaks(), simulator(time) as sim:
-        # the market's 4th and 12th pushes on this connection (deals topics: a share of
-        # the book events, some seconds apart)
+        # the 4th and 12th pushes of this connection (deals topics push a share of the
+        # book events: seconds apart, hence the long bound)
         sim.call(lambda: sim.server.sim.queue_faults(Faults(truncate_at={4}, garbage_at={12})))
 
         async def scenario() -> None:

@@ -12,7 +12,7 @@ bounded by ``tests.util.FACTOR``.
 
 Behaviour another part of the work still owes is written to its target and marked
 ``xfail(strict=True)`` with the reason: the mark fails the suite as soon as the
-behaviour lands, so the mark is removed then.
+behaviour lands, so the mark is removed then (none is owed now).
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ import trustme
 
 from mexc_core import rest
 from mexc_core.aio.client import MexcClient
+from mexc_core.aio.errors import TlsVerificationError
 from mexc_core.aio.http import HttpClient
 from mexc_core.client.pool import PoolConfig
+from mexc_core.client.reconcile import ReconcileConfig
 from mexc_core.errors import SubscriptionError
 from mexc_core.events import (
     BookResyncStarted,
@@ -46,10 +48,15 @@ from mexc_core.events import (
     GapDetected,
     LinkDisconnected,
     LinkRotated,
+    OrderReconciled,
     Push,
+    ReconcileCompleted,
+    ReconcileTrigger,
     StrayPushReceived,
+    TopicSilent,
     TopicsRejected,
     TopicsSubscribed,
+    TradeRecovered,
 )
 from mexc_core.hookspecs import ClientContext, hookimpl
 from mexc_core.session import SessionConfig
@@ -103,13 +110,15 @@ async def client_of(
     time: SteppedTime,
     *plugins: object,
     session: SessionConfig | None = None,
+    silence: tuple[tuple[str, float | None], ...] = (),
     **kwargs: Any,
 ) -> AsyncIterator[MexcClient]:
-    """The real client on ``url``; on exit, no task it started is left running."""
+    """The real client on ``url`` (``silence``: ``PoolConfig.silence``); on exit, no
+    task it started is left running."""
     before = Counter(task.name for task in anyio.get_running_tasks())
     client = MexcClient(
         url,
-        config=PoolConfig(session=session or SessionConfig(max_subscriptions=5)),
+        config=PoolConfig(session=session or SessionConfig(max_subscriptions=5), silence=silence),
         clock=time,
         plugins=plugins,
         entry_points=False,
@@ -434,29 +443,42 @@ def test_06_malformed_frames_are_counted_dropped_and_reading_goes_on(anyio_backe
     assert len(recorder.of(FrameRejected)) >= 3 + 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gaps: a rejected frame is not yet a gap signal on the topics it may have "
-    "carried (FrameRejected names no topic; no GapDetected for a deals topic)",
-)
 def test_06b_a_rejected_frame_is_a_gap_on_the_topics_it_may_have_carried(
     anyio_backend: str,
 ) -> None:
+    """A truncated frame still names its channel (``wire.peek_channel``): a gap of that
+    topic alone; garbage names none: a gap of every topic of the link. Each is reported
+    in the instant of the rejection, and the link stays up."""
     time = SteppedTime()
     recorder = Tally()
-    with simulator(time) as sim:
-        sim.call(lambda: sim.server.sim.queue_faults(Faults(garbage_at={4})))
+    with no_socket_leaks(), simulator(time) as sim:
+        # the 4th and 12th pushes of this connection (deals topics push a share of the
+        # book events: seconds apart, hence the long bound)
+        sim.call(lambda: sim.server.sim.queue_faults(Faults(truncate_at={4}, garbage_at={12})))
 
         async def scenario() -> None:
             async with client_of(sim.ws_url, time, recorder) as client:
                 with anyio.fail_after(10 * FACTOR):
-                    await client.subscribe([DEALS[0]])
-                await time.until(lambda: bool(recorder.of(FrameRejected)), sim, within=5.0)
+                    await client.subscribe(DEALS[:2])
+                await time.until(lambda: len(recorder.of(FrameRejected)) == 2, sim, within=60.0)
                 await time.advance(1.0, sim)
+                assert client.pool.is_carried(DEALS[0])
+                assert client.pool.is_carried(DEALS[1])
 
         anyio.run(scenario, backend=anyio_backend)
     assert not downs(recorder)
-    assert [g.topics for g in recorder.of(GapDetected)] == [(DEALS[0],)]
+    truncated, garbage = recorder.of(FrameRejected)
+    assert truncated.channel in DEALS[:2]
+    assert garbage.channel is None
+    gaps: list[GapDetected] = recorder.of(GapDetected)
+    assert [(g.topics, g.cause) for g in gaps] == [
+        ((truncated.channel,), GapCause.FRAME_REJECTED),
+        (tuple(sorted(DEALS[:2])), GapCause.FRAME_REJECTED),
+    ]
+    # each gap right after its rejection: detected at once, no push in between
+    for rejected, gap in zip([truncated, garbage], gaps, strict=True):
+        assert recorder.events[recorder.events.index(rejected) + 1] is gap
+        assert gap.started_at == gap.ended_at
 
 
 # ---------------------------------------------------------------- 7: unknown channel and fields
@@ -516,23 +538,29 @@ def test_08_duplicate_reordered_and_skipped_depth_versions_resync_the_book(
 # ---------------------------------------------------------------- 9: listen key
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reconcile: no REST reconciliation after a listen-key loss yet (orders placed "
-    "while no key was valid are never reported)",
-)
 def test_09_a_listen_key_lost_mid_stream_is_replaced_and_private_state_reconciled(
     anyio_backend: str,
 ) -> None:
-    """tests/test_aio_client.py::test_private_topics_ride_a_listen_key_through_its_loss
-    covers the new key, the gap and the resubscription; the reconciliation is owed."""
+    """The key expires mid-stream; an order placed and left open, and one placed and
+    filled, while no key is valid: their pushes are lost for good. The client gets a
+    new key, reports the gap, resubscribes and reconciles over REST: both orders and
+    the fill are reported. (The new key, the gap and the resubscription alone:
+    tests/test_aio_client.py::test_private_topics_ride_a_listen_key_through_its_loss;
+    reconciliation in depth: tests/test_reconcile_aio.py. An order placed and
+    cancelled unfilled during the outage is not listed by openOrders nor named by a
+    fill, so it is not reported yet.)"""
     time = SteppedTime()
     recorder = Tally()
     orders = "spot@private.orders.v3.api.pb"
-    with simulator(time) as sim:
+    symbol = "BTCUSDT"
+    placed: list[str] = []
+    with no_socket_leaks(), simulator(time) as sim:
 
         def wall_ms() -> int:
             return int(sim.call(lambda: sim.server.exchange.epoch_ms(sim.server.now())))
+
+        def done(trigger: ReconcileTrigger) -> bool:
+            return any(e.trigger is trigger for e in recorder.of(ReconcileCompleted))
 
         async def scenario() -> None:
             credentials = rest.Credentials(sim.api_key, sim.api_secret)
@@ -544,26 +572,37 @@ def test_09_a_listen_key_lost_mid_stream_is_replaced_and_private_state_reconcile
                 credentials=credentials,
                 rest_url=sim.rest_url,
                 wall_ms=wall_ms,
+                reconcile=ReconcileConfig(symbols=(symbol,)),
             ) as client:
                 with anyio.fail_after(10 * FACTOR):
                     await client.subscribe([orders])
+                await time.until(lambda: done(ReconcileTrigger.BASELINE), sim, within=10.0)
                 keys = sim.call(lambda: list(sim.server.exchange.listen_keys))
                 sim.call(lambda: sim.server.exchange.expire_listen_key(keys[0], sim.server.now()))
-                # an order placed while no key is valid: its push is lost for good
                 async with HttpClient(sim.rest_url, timeout=5 * FACTOR) as http:
-                    await http.request(
-                        signer.place_order(
-                            "BTCUSDT", "BUY", "LIMIT", wall_ms(), quantity="0.001", price="9"
+                    for kind, price in (("LIMIT", "9"), ("MARKET", None)):
+                        order = await http.request(
+                            signer.place_order(
+                                symbol, "BUY", kind, wall_ms(), quantity="0.001", price=price
+                            )
                         )
-                    )
+                        placed.append(str(order.order_id))
                 took = await time.until(lambda: bool(recorder.of(GapDetected)), sim, within=30.0)
                 assert took <= 1.0
                 await time.until(lambda: client.pool.is_carried(orders), sim, within=30.0)
-                await time.advance(3.0, sim)
+                took = await time.until(
+                    lambda: done(ReconcileTrigger.LISTEN_KEY) or done(ReconcileTrigger.GAP),
+                    sim,
+                    within=30.0,
+                )
+                assert took <= 5.0
 
         anyio.run(scenario, backend=anyio_backend)
-    names = {type(e).__name__ for e in recorder.events}
-    assert "OrderReconciled" in names
+    resting, filled = placed
+    reported = {e.order_id: e.status.value for e in recorder.of(OrderReconciled)}
+    assert reported == {resting: "NEW", filled: "FILLED"}
+    assert {e.order_id for e in recorder.of(TradeRecovered)} == {filled}
+    assert recorder.count(orders) == 0  # their pushes were lost: REST told
 
 
 # ---------------------------------------------------------------- 10: 24 h cut-off
@@ -685,17 +724,17 @@ def test_13_a_tls_verification_failure_waits_a_configuration_pause(
     assert down.retry_in >= PoolConfig().backoff.configuration_pause / 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hardening: subscribe() waits for the next retry (minutes away) after a TLS "
-    "verification failure instead of failing within its ack deadline with the cause",
-)
 def test_13b_subscribe_fails_fast_on_a_tls_verification_failure(anyio_backend: str) -> None:
+    """Not after the configuration pause (minutes): within the ack deadline, with the
+    cause (a refused upgrade, ``HandshakeFailed``: tests/test_client_hardening.py)."""
     ca = trustme.CA()
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(server_context)
     time = SteppedTime()
-    with serve_in_thread(sim_config(), clock=time.sim_clock(), ssl_context=server_context) as sim:
+    with (
+        no_socket_leaks(),
+        serve_in_thread(sim_config(), clock=time.sim_clock(), ssl_context=server_context) as sim,
+    ):
 
         async def scenario() -> None:
             async with client_of(sim.ws_url, time, Tally()) as client:
@@ -705,16 +744,18 @@ def test_13b_subscribe_fails_fast_on_a_tls_verification_failure(anyio_backend: s
                     async def subscribe() -> None:
                         try:
                             await client.subscribe(TOPICS)
-                        except SubscriptionError as exc:
+                        except TlsVerificationError as exc:
                             outcome.append(exc)
 
                     tg.start_soon(subscribe)
                     ack = SessionConfig().ack_timeout
                     try:
-                        await time.until(lambda: bool(outcome), sim, within=ack + 1.0)
+                        took = await time.until(lambda: bool(outcome), sim, within=ack + 1.0)
                     finally:
                         tg.cancel_scope.cancel()
-                assert "certificate" in str(outcome[0])
+                assert took < ack  # not the configuration pause, nor the ack deadline
+                assert "certificate verification failed" in str(outcome[0])
+                assert set(client.topics) == set(TOPICS)  # still wanted: retried later
 
         anyio.run(scenario, backend=anyio_backend)
 
@@ -820,26 +861,43 @@ def test_15_the_keepalive_outruns_the_servers_idle_rule_on_a_quiet_topic(
     assert sim.server.sim.injected["silenced"] >= 100
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gaps: no per-topic silence watchdog yet: a topic that stops while its "
-    "connection lives is never signalled",
-)
 def test_15b_a_topic_silent_while_its_connection_lives_is_signalled(anyio_backend: str) -> None:
+    """The first connection stops one depth topic 2 s in while the rest flow and PONGs
+    come back. A diff-depth topic pushes on change only, so it is not watched by
+    default: the test opts it in (``PoolConfig.silence``, 3 s). The client reports it
+    silent within its limit, reconnects the link and reports the topic's gap."""
     time = SteppedTime()
     recorder = Tally()
-    with simulator(time) as sim:
+    limit = 3.0
+    with no_socket_leaks(), simulator(time) as sim:
         sim.call(lambda: sim.server.sim.queue_faults(Faults(silence={DEPTHS[0]: 2.0})))
 
         async def scenario() -> None:
-            async with client_of(sim.ws_url, time, recorder) as client:
+            async with client_of(
+                sim.ws_url, time, recorder, silence=((DEPTHS[0], limit),)
+            ) as client:
                 with anyio.fail_after(10 * FACTOR):
                     await client.subscribe(TOPICS)
-                await time.until(lambda: bool(recorder.of(GapDetected)), sim, within=30.0)
+                took = await time.until(lambda: bool(recorder.of(TopicSilent)), sim, within=30.0)
+                assert took <= 2.0 + limit + 0.5  # its last push, then the limit
+                await time.until(
+                    lambda: any(g.cause is GapCause.SILENCE for g in recorder.of(GapDetected)),
+                    sim,
+                    within=10.0,
+                )
+                await recovered(client, recorder, time, sim)
 
         anyio.run(scenario, backend=anyio_backend)
-    (gap,) = recorder.of(GapDetected)
-    assert gap.topics == (DEPTHS[0],)
+    (silent,) = recorder.of(TopicSilent)
+    assert silent.topic == DEPTHS[0]
+    assert silent.limit == limit
+    (down,) = downs(recorder)  # the link replaced once
+    assert down.cause is DisconnectCause.UNHEALTHY
+    # one gap per topic: the silent one from its last push, the others for the reconnect
+    assert sorted((g.cause.value, tuple(sorted(g.topics))) for g in recorder.of(GapDetected)) == [
+        ("disconnected", tuple(sorted(TOPICS[1:]))),
+        ("silence", (DEPTHS[0],)),
+    ]
 
 
 # ---------------------------------------------------------------- 16: fragmentation, latency

@@ -546,9 +546,8 @@ def test_09_a_listen_key_lost_mid_stream_is_replaced_and_private_state_reconcile
     new key, reports the gap, resubscribes and reconciles over REST: both orders and
     the fill are reported. (The new key, the gap and the resubscription alone:
     tests/test_aio_client.py::test_private_topics_ride_a_listen_key_through_its_loss;
-    reconciliation in depth: tests/test_reconcile_aio.py. An order placed and
-    cancelled unfilled during the outage is not listed by openOrders nor named by a
-    fill, so it is not reported yet.)"""
+    reconciliation in depth, with an order placed and cancelled unfilled during an
+    outage reported through allOrders: tests/test_reconcile_aio.py.)"""
     time = SteppedTime()
     recorder = Tally()
     orders = "spot@private.orders.v3.api.pb"

@@ -52,6 +52,7 @@ __all__ = ("EXIT_NO_SIMULATOR", "SIMULATOR_COMMANDS", "build_parser", "main")
 SIMULATOR_COMMANDS = {
     "sim": "run the exchange simulator on loopback (needs mexc-sim)",
     "demo": "the client and the console plugin against a local simulator (needs mexc-sim)",
+    "soak": "the client against a faulty simulator, checked against its truth (needs mexc-sim)",
 }
 
 

@@ -7,25 +7,19 @@
   no-op plugin hook, against wsproto and websockets framing plus upb.
 - ``scale [--topics N] [--flood R] [--rate R] [--seconds S] [--json-only]``: one
   MexcClient against the blaster process on loopback.
-- ``all [--smoke] [--json]``: every benchmark; ``--json`` prints only one JSON line each.
+- ``ccxt [--messages N] [--rounds R] [--seed S] [--json-only]``: ccxt's MEXC message
+  handling against the pipeline; needs ccxt: ``uv run --with ccxt python -m bench ccxt``.
+- ``all [--smoke] [--json]``: every benchmark; ``--json`` prints only one JSON line each
+  (ccxt only where it is installed, otherwise reported as skipped).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 
-from bench import book, decode, pipeline, scale
-
-#: Why ``all`` has no ccxt figures (see the performance page).
-CCXT_REASON = (
-    "not measured: ccxt 4.5.90 installs and has a MEXC protobuf path, but locking it "
-    "downgrades cffi, charset-normalizer, idna and pycparser for the whole workspace, "
-    "and its handlers need loaded markets and a running event loop (order book "
-    "snapshots), so no offline like-for-like benchmark was built"
-)
+from bench import book, ccxt, decode, pipeline, scale
 
 
 def _positive(text: str) -> int:
@@ -118,6 +112,17 @@ def _parser() -> argparse.ArgumentParser:
         action="store_false",
         help="run the client with gc_freeze=False (default: frozen at start-up)",
     )
+    cmd = _subcommand(
+        commands,
+        "ccxt",
+        ccxt.__doc__,
+        "ccxt's MEXC message handling on the same frames (needs ccxt, not in the lock)",
+    )
+    cmd.add_argument(
+        "--messages", type=_positive, default=20_200, help="corpus size (default 20200)"
+    )
+    cmd.add_argument("--rounds", type=_positive, default=5, help="interleaved rounds (default 5)")
+    cmd.add_argument("--seed", type=int, default=1, help="corpus seed (default 1)")
     cmd = commands.add_parser("all", help="every benchmark, one after the other")
     cmd.add_argument("--smoke", action="store_true", help="tiny sizes (seconds in all)")
     cmd.add_argument("--json", action="store_true", help="print only one JSON line per benchmark")
@@ -152,13 +157,22 @@ def _all(*, smoke: bool, json_only: bool) -> None:
         seconds=1.0 if smoke else 10.0,
         json_only=json_only,
     )
-    print(json.dumps({"bench": "ccxt", "available": False, "reason": CCXT_REASON}))
+    try:
+        ccxt.load_ccxt()
+    except ccxt.CcxtMissing as exc:
+        reason = str(exc)
+        print(ccxt.skipped_json(reason) if json_only else f"ccxt: skipped: {reason}")
+        return
+    ccxt.run(
+        messages=2000 if smoke else 20_200, rounds=1 if smoke else 5, seed=1, json_only=json_only
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark named in ``argv``; return the exit status.
 
-    A disagreement between the implementations prints an error and returns 1.
+    A disagreement between the implementations prints an error and returns 1; ``ccxt``
+    without ccxt installed prints one line and returns :data:`bench.ccxt.MISSING_STATUS`.
     """
     args = _parser().parse_args(argv)
     try:
@@ -173,6 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 json_only=args.json_only,
                 gc_freeze=args.gc_freeze,
                 hook_us=args.hook_us,
+            )
+        elif args.command == "ccxt":
+            ccxt.run(
+                messages=args.messages, rounds=args.rounds, seed=args.seed, json_only=args.json_only
             )
         elif args.command == "pipeline":
             pipeline.run(
@@ -190,7 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             decode.run(
                 messages=args.messages, repeat=args.repeat, seed=args.seed, json_only=args.json_only
             )
-    except (decode.BenchError, book.BenchError, pipeline.BenchError) as exc:
+    except ccxt.CcxtMissing as exc:
+        print(f"python -m bench ccxt: {exc}", file=sys.stderr)
+        return ccxt.MISSING_STATUS
+    except (decode.BenchError, book.BenchError, pipeline.BenchError, ccxt.BenchError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -14,6 +14,7 @@ bytes equal Google's for the same message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from codegen.schema import WRAPPER, Field, Message, Schema
@@ -43,8 +44,10 @@ def _read_varint(w: Writer, var: str) -> None:
 
 
 def _read_long_varint(w: Writer, var: str) -> None:
-    """A varint that is often long (millisecond timestamps take 6 bytes): the loop
-    is inlined, which saves a call per value on the hot path."""
+    """An ``int64`` varint, often long (millisecond timestamps take 6 bytes): the loop
+    is inlined for up to 9 bytes, whose value (below 2**63) needs no masking or sign
+    fix, which saves a call and big-int arithmetic per value on the hot path; a 10th
+    byte goes to :func:`~mexc_core._pbwire.int64_last`."""
     w(f"{var} = data[pos]", "pos += 1")
     with w.block(f"if {var} >= 0x80:"):
         w(f"{var} &= 0x7F", "shift = 7")
@@ -53,9 +56,8 @@ def _read_long_varint(w: Writer, var: str) -> None:
             with w.block("if byte < 0x80:"):
                 w("break")
             w("shift += 7")
-            with w.block("if shift >= 70:"):
-                w("raise too_long(data, pos - 1)")
-        w(f"{var} &= 0xFFFFFFFFFFFFFFFF")
+            with w.block("if shift == 63:"):
+                w(f"{var}, pos = int64_last(data, pos, {var})", "break")
 
 
 def _read_tag(w: Writer, var: str) -> None:
@@ -103,17 +105,15 @@ def _decode_field(
         if _is_leaf(item):
             _emit_loop(w, schema, item, stop, depth + 1, lambda g: _local(g, depth + 1))
             args = ", ".join(_local(g, depth + 1) for g in item.fields)
-            w(f"{target}.append(_new({item.name}, ({args},)))")
+            w(f"{target}.append(_NEW({_cls(item.name)}, ({args},)))")
         else:
             w(f"{target}.append(_dec_{f.message}(data, pos, {stop}, unknown))", f"pos = {stop}")
     elif f.kind == "bool":
         _read_varint(w, "value")
         w(f"{target} = value != 0")
     elif f.kind == "int64":
-        _read_long_varint(w, "value")
-        with w.block("if value >= 0x8000000000000000:"):
-            w("value -= 0x10000000000000000")
-        w(f"{target} = value")
+        _read_long_varint(w, "big")
+        w(f"{target} = big")
     elif f.kind == "int32":
         _read_varint(w, "value")
         with w.block("if value >= 0x80000000:"):
@@ -121,6 +121,26 @@ def _decode_field(
         w(f"{target} = value")
     else:  # pragma: no cover - schema.py rejects other kinds
         raise AssertionError(f.kind)
+
+
+def _cls(name: str) -> str:
+    """The ``Final`` alias of a record class: mypyc keeps it in a C static, where the
+    class's own name would be looked up in the module's dict on every record."""
+    return f"_CLS_{name}"
+
+
+#: Locals of the decoders that hold positions, tags, lengths and varint bytes: native
+#: 64-bit integers (``i64``) for mypyc, plain ints in pure Python (annotations only).
+_NATIVE = re.compile(
+    r"\b(?:pos|end|size|byte|shift|big|start|stop\d*|tag\d*|body_tag|body_start|body_stop)\b"
+)
+
+
+def _declare(w: Writer, body: Writer, skip: tuple[str, ...] = ()) -> None:
+    """Declare the native-int locals ``body`` uses, then emit ``body``."""
+    used = sorted(set(_NATIVE.findall(body.text())) - set(skip))
+    w(*(f"{name}: i64 = 0" for name in used))
+    w.extend(body)
 
 
 def _local(f: Field, depth: int = 0) -> str:
@@ -187,40 +207,40 @@ def _emit_decoder(w: Writer, schema: Schema, msg: Message) -> None:
     _names_table(w, msg)
     w.blank(2)
     sig = (
-        f"def _dec_{msg.name}(data: bytes, pos: int, end: int, "
+        f"def _dec_{msg.name}(data: bytes, pos: i64, end: i64, "
         f"unknown: list[UnknownField]) -> {msg.name}:"
     )
     with w.block(sig):
-        w("tag = 0")
-        with w.block("try:"):
-            _emit_loop(w, schema, msg, "end", 0, _local)
-        _error_handlers(w, msg.name)
+        body = Writer()
+        with body.block("try:"):
+            _emit_loop(body, schema, msg, "end", 0, _local)
+        _error_handlers(body, msg.name)
         args = ", ".join(f"tuple({_local(f)})" if f.repeated else _local(f) for f in msg.fields)
-        w(f"return _new({msg.name}, ({args},))")
+        body(f"return _NEW({_cls(msg.name)}, ({args},))")
+        _declare(w, body, skip=("pos", "end"))
 
 
 def _emit_push_decoder(w: Writer, schema: Schema) -> None:
     wrapper = schema.wrapper
     body = schema.body_fields()
     plain = [f for f in wrapper.fields if f.oneof is None]
-    w("_BODY_DECODERS: Final[dict[int, Callable[[bytes, int, int, list[UnknownField]], Body]]] = {")
-    for f in body:
-        w(f"    {f.tag}: _dec_{f.message},  # {f.name} = {f.number}")
-    w("}")
+    tags = ", ".join(str(f.tag) for f in body)
+    w(f"_BODY_TAGS: Final = frozenset(({tags}))")
     _names_table(w, wrapper)
     w.blank(2)
     sig = (
-        "def _decode_body(tag: int, data: bytes, start: int, stop: int, "
+        "def _decode_body(tag: i64, data: bytes, start: i64, stop: i64, "
         "merged: list[tuple[int, int]] | None, unknown: list[UnknownField]) -> Body:"
     )
     with w.block(sig):
         w('"""Decode the body field ``tag``, merging its repeated occurrences if any."""')
-        w("decode = _BODY_DECODERS[tag]")
-        with w.block("if merged is None:"):
-            w("return decode(data, start, stop, unknown)")
-        # a message field seen more than once merges: decode the concatenation
-        w('joined = b"".join([data[a:b] for a, b in merged])')
-        w("return decode(joined, 0, len(joined), unknown)")
+        with w.block("if merged is not None:"):
+            # a message field seen more than once merges: decode the concatenation
+            w('data = b"".join([data[a:b] for a, b in merged])', "start = 0", "stop = len(data)")
+        for f in body:
+            with w.block(f"if tag == {f.tag}:  # {f.name} = {f.number}"):
+                w(f"return _dec_{f.message}(data, start, stop, unknown)")
+        w("raise AssertionError(tag)  # pragma: no cover - the caller checked _BODY_TAGS")
     w.blank(2)
     with w.block("def decode_push(data: bytes | bytearray | memoryview) -> Push:"):
         w(
@@ -237,21 +257,21 @@ def _emit_push_decoder(w: Writer, schema: Schema) -> None:
         )
         with w.block("if type(data) is not bytes:"):
             w("data = as_bytes(data)")
-        w("pos = 0", "end = len(data)")
+        w("pos: i64 = 0", "end: i64 = len(data)")
         for f in plain:
             w(f"{_local(f)}: {_local_type(f)} = {_init_value(f)}")
         w("unknown: list[UnknownField] = []")
-        w("body_tag = 0", "body_start = body_stop = 0")
         w("merged: list[tuple[int, int]] | None = None")
         w("new_body: UnknownBody | None = None")
-        w("tag = 0")
+        outer = w
+        w = Writer()
         with w.block("try:"):
             with w.block("while pos < end:"):
                 _read_tag(w, "tag")
                 for i, f in enumerate(plain):
                     with w.block(f"{'if' if i == 0 else 'elif'} tag == {f.tag}:"):
                         _decode_field(w, schema, WRAPPER, f, _local(f), "end", 0)
-                with w.block("elif tag in _BODY_DECODERS:"):
+                with w.block("elif tag in _BODY_TAGS:"):
                     label = f'field_label("{WRAPPER}", _NAMES_{WRAPPER}, tag)'
                     _read_len(w, label, "end", "stop")
                     # protobuf semantics: a repeated occurrence of the same message
@@ -277,6 +297,8 @@ def _emit_push_decoder(w: Writer, schema: Schema) -> None:
             with w.block("if pos != end:"):
                 w(f'raise overrun(data, pos, field_label("{WRAPPER}", _NAMES_{WRAPPER}, tag))')
         _error_handlers(w, WRAPPER)
+        _declare(outer, w, skip=("pos", "end"))
+        w = outer
         w("body: Body")
         with w.block("if body_tag:"):
             w("body = _decode_body(body_tag, data, body_start, body_stop, merged, unknown)")
@@ -290,7 +312,7 @@ def _emit_push_decoder(w: Writer, schema: Schema) -> None:
         fields["body"] = "body"
         fields["unknown_fields"] = "tuple(unknown) if unknown else ()"
         order = ", ".join(fields[name] for name in PUSH_FIELDS)
-        w(f"return _new(Push, ({order}))")
+        w(f"return _NEW(_CLS_Push, ({order}))")
 
 
 # ---------------------------------------------------------------- encoder
@@ -378,12 +400,14 @@ def _emit_push_encoder(w: Writer, schema: Schema) -> None:
         w("return bytes(out)")
 
 
-def _header(w: Writer, schema: Schema, doc: str, pbwire: list[str], extra: list[str]) -> None:
+def _header(
+    w: Writer, schema: Schema, doc: str, pbwire: list[str], extra: list[str], typing: str = "Final"
+) -> None:
     """The opening of codec.py and encode.py: docstring and imports."""
     w(BANNER + f'"""{doc}"""', "")
     w("from __future__ import annotations", "")
     w("from collections.abc import Callable")
-    w("from typing import Final", "")
+    w(f"from typing import {typing}", "")
     w("from mexc_core._pbwire import (")
     for name in pbwire:
         w(f"    {name},")
@@ -405,9 +429,9 @@ def emit(schema: Schema) -> str:
         "empty_push",
         "field_label",
         "int32",
+        "int64_last",
         "overrun",
         "skip_field",
-        "too_long",
         "truncated",
         "unknown_body",
         "varint32_tail",
@@ -418,10 +442,15 @@ def emit(schema: Schema) -> str:
     # TypeError) before the encoder can raise its documented EncodeError.
     extra = ["from mexc_core._generated.encode import encode_push"]
     doc = "Schema-specialised protobuf decoder for MEXC push frames."
-    _header(w, schema, doc, pbwire, extra)
+    _header(w, schema, doc, pbwire, extra, typing="TYPE_CHECKING, Final")
     w("from mexc_core.events import Push", "")
+    w("if TYPE_CHECKING:")
+    w("    from mypy_extensions import i64", "")
     w('__all__ = ("decode_push", "encode_push")', "")
-    w("_new = tuple.__new__")
+    w("#: Records are tuples: built without their keyword-checking ``__new__``.")
+    w("_NEW: Final = tuple.__new__")
+    for name in ["Push", *schema.messages]:
+        w(f"{_cls(name)}: Final = {name}")
     for msg in schema.messages.values():
         w.blank(2)
         _emit_decoder(w, schema, msg)

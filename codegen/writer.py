@@ -29,6 +29,10 @@ class Writer:
         finally:
             self._level -= 1
 
+    def extend(self, other: Writer) -> None:
+        """Append the lines of ``other``, indented at this writer's level."""
+        self(*other._lines)
+
     def blank(self, count: int = 1) -> None:
         self._lines.extend([""] * count)
 

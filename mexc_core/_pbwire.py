@@ -166,6 +166,21 @@ def varint32_tail(data: bytes, pos: int, first: int) -> tuple[int, int]:
             )
 
 
+def int64_last(data: bytes, pos: int, value: int) -> tuple[int, int]:
+    """Finish an ``int64`` varint at its 10th byte, at ``pos``.
+
+    :param value: the 63 bits of the first nine bytes.
+    :returns: the two's complement of the low 64 bits, and the position after it.
+    :raises IndexError: the data ends inside the varint (callers convert it).
+    :raises DecodeError: the varint is longer than 10 bytes.
+    """
+    byte = data[pos]
+    if byte >= 0x80:
+        raise too_long(data, pos)
+    # of the 10th byte only bit 63 is kept; set, it makes the int64 negative
+    return (value - (1 << 63) if byte & 1 else value), pos + 1
+
+
 def int32(value: int) -> int:
     """Narrow a decoded varint to ``int32`` exactly as protobuf does."""
     value &= _MASK32

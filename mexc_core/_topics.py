@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Final, final
 
-from mexc_core.errors import InvalidTopic
+from mexc_core.errors import InvalidTopic, TopicTypeError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -58,7 +58,7 @@ class ParamKind:
         """
         if self.integer:
             if type(value) is not int:
-                raise InvalidTopic(
+                raise TopicTypeError(
                     f"{param} must be an int, one of {_shown(self.values)}; got {value!r}",
                     topic=topic,
                     part=param,
@@ -68,7 +68,7 @@ class ParamKind:
         elif type(value) is str:
             text = value
         else:
-            raise InvalidTopic(
+            raise TopicTypeError(
                 f"{param} must be a str, got {type(value).__name__}",
                 topic=topic,
                 part=param,

@@ -158,13 +158,23 @@ def topic_names(topics: Iterable[str | Topic], *, validate: bool = True) -> list
         something that is no topic.
     :raises InvalidTopic: with ``validate``, a string is not a topic MEXC accepts.
     """
-    if isinstance(topics, str | Topic) or not isinstance(topics, Iterable):
+    if isinstance(topics, str | Topic):
         raise ArgumentTypeError(
-            f"topics must be a collection of topics, not {type(topics).__name__};"
-            " wrap a single one in a list"
+            f"topics must be a collection of topics (str or Topic), not one "
+            f"{type(topics).__name__}; wrap it in a list: [{str(topics)!r}]"
+        )
+    if isinstance(topics, bytes | bytearray | memoryview):
+        raise ArgumentTypeError(
+            f"topics must be a collection of topics (str or Topic), not "
+            f"{type(topics).__name__}; decode it and wrap it in a list"
+        )
+    if isinstance(topics, Mapping) or not isinstance(topics, Iterable):
+        raise ArgumentTypeError(
+            f"topics must be a collection of topics (str or Topic), not {type(topics).__name__}"
         )
     names: dict[str, None] = {}
-    for topic in topics:
+    for index, item in enumerate(topics):
+        topic: object = item  # the annotation is what callers should pass, not a fact
         if isinstance(topic, Topic):
             names[str(topic)] = None
         elif type(topic) is str:
@@ -172,5 +182,8 @@ def topic_names(topics: Iterable[str | Topic], *, validate: bool = True) -> list
                 parse(topic)
             names[topic] = None
         else:
-            raise ArgumentTypeError(f"a topic is a str or Topic, not {type(topic).__name__}")
+            raise ArgumentTypeError(
+                f"topics[{index}] must be a str or Topic, not {type(topic).__name__}"
+                + ("; decode it first" if isinstance(topic, bytes | bytearray) else "")
+            )
     return list(names)

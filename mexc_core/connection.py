@@ -70,6 +70,10 @@ Rules that do not fit in the table:
    The handshake answer goes to wsproto line by line, so the WebSocket opens at
    the end of the answer's blank line and the frames that follow it in the same
    read start at a frame boundary.
+9. :meth:`Connection.data_written` passes a completed write on to the session
+   (its PING timing, session rule 8) as covering every message only when every
+   byte queued so far had been taken by :meth:`Connection.data_to_send`: a PING
+   still waiting here is not written yet.
 """
 
 from __future__ import annotations
@@ -369,6 +373,24 @@ class Connection:
         out = bytes(self._out)
         self._out.clear()
         return out
+
+    def data_written(self, now: float) -> None:
+        """Everything :meth:`data_to_send` returned so far was written to the socket at
+        ``now``.
+
+        Optional: with it, a PING's pong deadline counts from its write rather
+        than from when it was queued, so a writer held up (a blocking callback)
+        causes no false keepalive timeout (rule 9). Adapters call it after each
+        completed write.
+
+        :raises ClockError: ``now`` is not finite or went backwards.
+        :raises StateError: the connection is in ``ERROR``.
+        """
+        self._tick(now)
+        # Bytes queued since the last data_to_send are not written yet: the
+        # session times its PING from a write only when nothing is left behind.
+        if self._machine.state is ConnectionState.OPEN:
+            self.session.data_written(now, everything=not self._out)
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or ``None`` for never."""

@@ -37,6 +37,7 @@ __all__ = (
     "SubscriptionError",
     "SubscriptionLimitExceeded",
     "SubscriptionStateError",
+    "TopicTypeError",
     "WebSocketError",
     "hex_excerpt",
 )
@@ -84,7 +85,15 @@ class InvalidTopic(LocalProtocolError, ValueError):
 
 
 class ArgumentTypeError(LocalProtocolError, TypeError):
-    """An argument has the wrong type (for example ``str`` where bytes are needed)."""
+    """An argument has the wrong type (for example ``str`` where bytes are needed).
+
+    The message names the argument and what it must be.
+    """
+
+
+class TopicTypeError(InvalidTopic, ArgumentTypeError):
+    """A topic parameter (a symbol, an interval) has the wrong type, such as
+    ``watch_book(123)``: both an :class:`InvalidTopic` and a :class:`TypeError`."""
 
 
 class EncodeError(LocalProtocolError, ValueError):

@@ -67,6 +67,7 @@ __all__ = (
     "SubscribeFailure",
     "Subscribed",
     "SubscriptionFailed",
+    "TopicSilent",
     "TopicsRejected",
     "TopicsSubscribed",
     "TradeRecovered",
@@ -272,7 +273,10 @@ class PongReceived(Event):
 class FrameRejected(Event):
     """A frame could not be read and was dropped; the session goes on.
 
-    On a depth channel a dropped frame is a gap: the book must resync.
+    A dropped push is a gap: the connection pool reports a
+    :class:`GapDetected` (cause :attr:`GapCause.FRAME_REJECTED`) for ``channel``
+    when it names a topic the connection holds, otherwise for every topic the
+    connection holds, and books resync.
 
     :ivar kind: the frame's message type.
     :ivar reason: what is wrong, from the decoder.
@@ -282,6 +286,9 @@ class FrameRejected(Event):
     :ivar excerpt: hex of the bytes around ``offset`` (binary) or the text, cut short.
     :ivar consecutive: bad frames in a row, this one included.
     :ivar total: bad frames on this session so far, this one included.
+    :ivar channel: the channel the frame's readable part names
+        (:func:`mexc_core.wire.peek_channel`), or ``None`` when none can be read
+        (always for text frames).
     """
 
     kind: FrameKind
@@ -292,6 +299,7 @@ class FrameRejected(Event):
     excerpt: str
     consecutive: int
     total: int
+    channel: str | None = None
 
 
 @final
@@ -652,6 +660,16 @@ class GapCause(enum.Enum):
     #: A diff-depth push did not start where the previous one ended: pushes between
     #: never arrived.
     VERSION_GAP = "version_gap"
+    #: A frame that may have carried the topic could not be read and was dropped
+    #: (:class:`FrameRejected`).
+    FRAME_REJECTED = "frame_rejected"
+    #: A frame on the topic carried a body that is not its channel's (an unknown
+    #: or another channel's message type, :class:`StrayPushReceived`): that push
+    #: is lost to the topic.
+    BODY_MISMATCH = "body_mismatch"
+    #: The topic sent nothing for longer than its silence limit while its
+    #: connection lived (:class:`TopicSilent`); the connection was replaced.
+    SILENCE = "silence"
 
 
 @final
@@ -787,15 +805,47 @@ class SubscribeCompleted(Event):
 
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TopicSilent(Event):
+    """A topic sent nothing for longer than its silence limit on a live link.
+
+    The pool then aborts the link and reconnects it (a server that silently
+    stopped one stream is not trusted to restart it on request); the topic's
+    :class:`GapDetected` (cause :attr:`GapCause.SILENCE`, from ``last_data``)
+    follows when it is subscribed again.
+
+    :ivar topic: the silent topic.
+    :ivar link: the id of the link that carried it.
+    :ivar last_data: monotonic time of its last push (or of its subscription).
+    :ivar limit: its silence limit, in seconds.
+    """
+
+    topic: str
+    link: int
+    last_data: float
+    limit: float
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GapDetected(Event):
     """Pushes of ``topics`` between ``started_at`` and ``ended_at`` may be missing.
 
-    Fired when the gap closes: the topics are subscribed again after a disconnect,
-    or pushes flow again after the client's buffers overflowed. Resynchronise what
-    depends on continuity: order books from a snapshot, private state over REST.
+    Fired when the gap closes: the topics are subscribed again after a disconnect
+    or a silence, or pushes flow again after the client's buffers overflowed; or
+    at once when a push is known lost on a live link (a version break, a rejected
+    frame, a mismatched body). Resynchronise what depends on continuity: order
+    books from a snapshot, private state over REST.
+
+    One per topic per outage. A disconnect (or silence) is one outage, reported
+    once when the topic is subscribed and confirmed again, however many
+    reconnects that took. Any other signal (a version break, a rejected frame, a
+    mismatched body) opens an outage unless one is open; an outage stays open
+    until a push of the topic is delivered again, and the signals that come
+    while it is open are folded into its report (counted in the pool's
+    ``stats.gaps_folded``).
 
     :ivar topics: the topics concerned.
-    :ivar cause: a disconnect, or an overflow of the client's own buffers.
+    :ivar cause: why pushes may be missing (:class:`GapCause`).
     :ivar started_at: monotonic time the gap began.
     :ivar ended_at: monotonic time the gap was over.
     :ivar missed: pushes known to be lost (overflow; for a shedding episode, the

@@ -427,8 +427,11 @@ def mexc_stream_gap(event: GapDetected) -> None:
     """Pushes of some topics may be missing between two instants.
 
     Fires when the gap closes: after a reconnect resubscribed the topics, or after
-    the client's own buffers overflowed. Resynchronise what needs continuity
-    (order books from a snapshot, private state over REST).
+    the client's own buffers overflowed; or at once when a push is known lost on
+    a live connection (a rejected frame, a mismatched body, a version break).
+    Once per topic per outage (see :class:`~mexc_core.events.GapDetected`).
+    Resynchronise what needs continuity (order books from a snapshot, private
+    state over REST).
 
     :param event: the topics, the cause and the interval.
     """

@@ -43,7 +43,10 @@ Rules the table does not show:
    loses the key at once.
 4. Results of requests the manager no longer waits for (a keepalive answered
    after the key was replaced) are ignored; results for ids it never issued are
-   a caller error.
+   a caller error. When the key is lost, its keepalives not handed out yet are
+   dropped, and those in flight are listed once by
+   :meth:`~ListenKeyManager.abandoned`: the caller cancels them, so a keepalive
+   hanging on a dead key never holds back the new key.
 5. :meth:`~ListenKeyManager.close` deletes the key if there is one, once; a
    failed ``DELETE`` still ends in ``CLOSED`` (the key expires by itself).
 """
@@ -292,6 +295,7 @@ class ListenKeyManager:
         self._next_id = 1
         self._pending: dict[int, tuple[ListenKeyIntent, float]] = {}
         self._outbox: deque[ListenKeyIntent] = deque()
+        self._abandoned: list[int] = []
         self._events: deque[Event] = deque()
         self._last_now = -math.inf
 
@@ -331,6 +335,12 @@ class ListenKeyManager:
         """The requests to send now (each once), in order."""
         out = list(self._outbox)
         self._outbox.clear()
+        return out
+
+    def abandoned(self) -> list[int]:
+        """Ids of requests in flight the manager no longer waits for (rule 4), each
+        once: cancel them; their answers would be ignored anyway."""
+        out, self._abandoned = self._abandoned, []
         return out
 
     def next_deadline(self) -> float | None:
@@ -385,6 +395,8 @@ class ListenKeyManager:
         self._move(ListenKeyInput.CLOSE)
         if before in (_S.CLOSING, _S.CLOSED, _S.IDLE):
             return
+        unsent = {intent.request_id for intent in self._outbox}
+        self._abandoned.extend(i for i in self._pending if i not in unsent)
         self._pending.clear()
         self._outbox.clear()
         self._retry_at = self._keepalive_at = math.inf
@@ -556,10 +568,14 @@ class ListenKeyManager:
         self._move(ListenKeyInput.KEY_LOST)
         assert self._key is not None
         self._events.append(ListenKeyLost(key=self._key, reason=reason, detail=detail))
-        # forget every request about the old key; create a new one at once
+        # forget every request about the old key (rule 4); create a new one at once
+        unsent = {intent.request_id for intent in self._outbox}
         for request_id, (intent, _) in list(self._pending.items()):
             if isinstance(intent, KeepAliveListenKey):
                 del self._pending[request_id]
+                if request_id not in unsent:
+                    self._abandoned.append(request_id)
+        self._outbox = deque(i for i in self._outbox if not isinstance(i, KeepAliveListenKey))
         self._key = None
         self._valid_until = self._keepalive_at = self._retry_at = math.inf
         self._failures = 0

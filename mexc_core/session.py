@@ -99,6 +99,18 @@ Rules that do not fit in the tables:
    (:func:`~mexc_core.client.backpressure.peek_channel`) is a topic received
    here is counted in it and in :attr:`SessionStats.shed` instead of being
    decoded; it feeds the silence watchdog. Text frames are never shed.
+8. A PING counts as sent when it is queued, unless the caller reports its writes
+   (:meth:`Session.data_written`): then its pong deadline counts from the first
+   write reported after the PING left :meth:`Session.messages_to_send`; and if
+   its deadline (from the queueing) comes before that write is reported, it is
+   put off once by ``ping_interval``: a writer held up, by a blocking callback
+   or a slow socket, causes no false timeout, and one stuck for good is still
+   caught. The deadline never moves earlier than one reported before
+   (:meth:`Session.next_deadline`), so a driver's timer is never late.
+9. A topic whose subscription may be held by MEXC without our knowing (its ack
+   never came: ``FAILED``, or a ``CANCELLING`` topic whose ack timed out) is
+   unsubscribed on the wire before it is forgotten: MEXC would otherwise go on
+   pushing it and count it against the connection's 30.
 """
 
 from __future__ import annotations
@@ -403,7 +415,7 @@ _SUBSCRIPTION_TRANSITIONS: Final[
         (_S.CANCELLING, _I.UNSUBSCRIBE): _S.CANCELLING,
         (_S.CANCELLING, _I.ACK): _S.UNSUBSCRIBE_PENDING,
         (_S.CANCELLING, _I.REJECT): _S.UNSUBSCRIBED,
-        (_S.CANCELLING, _I.TIMEOUT): _S.FAILED,
+        (_S.CANCELLING, _I.TIMEOUT): _S.UNSUBSCRIBE_PENDING,
         (_S.ACTIVE, _I.SUBSCRIBE): _S.ACTIVE,
         (_S.ACTIVE, _I.UNSUBSCRIBE): _S.UNSUBSCRIBE_PENDING,
         (_S.UNSUBSCRIBE_PENDING, _I.SUBSCRIBE): _S.ACTIVE,
@@ -420,7 +432,7 @@ _SUBSCRIPTION_TRANSITIONS: Final[
         (_S.REJECTED, _I.SUBSCRIBE): _S.PENDING,
         (_S.REJECTED, _I.UNSUBSCRIBE): _S.UNSUBSCRIBED,
         (_S.FAILED, _I.SUBSCRIBE): _S.PENDING,
-        (_S.FAILED, _I.UNSUBSCRIBE): _S.UNSUBSCRIBED,
+        (_S.FAILED, _I.UNSUBSCRIBE): _S.UNSUBSCRIBE_PENDING,
     }
 )
 
@@ -532,6 +544,14 @@ class Session:
         self._ping_wanted = False
         self._next_ping: float = math.inf
         self._ping_sent_at: float | None = None
+        # The PING in flight is still in the outbox / taken but not known written
+        # (rule 8): its pong deadline counts from the write once one is reported.
+        self._ping_queued = False
+        self._ping_unwritten = False
+        self._writes_reported = False
+        self._ping_grace = False
+        #: When the PING in flight times out (rule 8), or ``None`` without one.
+        self._pong_due: float | None = None
         self._silence_origin: float | None = None
         self._idle_since: float | None = None
         self._rotate_at: float = math.inf
@@ -588,19 +608,45 @@ class Session:
     def messages_to_send(self) -> list[str]:
         """Take the request texts to send, in order, each as one text message."""
         out, self._outbox = self._outbox, []
+        if self._ping_queued:
+            self._ping_queued = False
+            self._ping_unwritten = True
         return out
+
+    def data_written(self, now: float, *, everything: bool = True) -> None:
+        """Everything taken from :meth:`messages_to_send` so far was written at ``now``.
+
+        Optional: a caller that reports its writes gets a pong deadline counted
+        from when the PING was written rather than queued (rule 8), so a writer
+        held up (a blocking callback) causes no false keepalive timeout.
+
+        :param everything: ``False`` when some of the messages taken are still
+            held by the caller, unwritten: the write is noted, the PING's timing
+            waits for a later call.
+        :raises StateError: the session is in ``ERROR``.
+        """
+        self._tick(now)
+        self._writes_reported = True
+        # (only a PONG ends the PING in flight, and it clears _ping_unwritten)
+        if everything and self._ping_unwritten:
+            self._ping_unwritten = False
+            self._ping_sent_at = now
+            assert self._pong_due is not None  # a PING is in flight
+            self._pong_due = max(self._pong_due, now + self.config.pong_timeout)
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or ``None`` for never."""
         if self._machine.state not in _LIVE:
             return None
         cfg = self.config
-        deadline = self._next_ping
+        # (the next PING waits for the one in flight: rule 8 may let it outlast
+        # ping_interval)
+        deadline = self._next_ping if self._ping_sent_at is None else math.inf
         if self._ping_wanted or self._to_subscribe or self._to_unsubscribe:
             # The queue is only left non-empty when the rate window is full.
             deadline = min(deadline, self._sent_at[0] + 1.0)
-        if self._ping_sent_at is not None:
-            deadline = min(deadline, self._ping_sent_at + cfg.pong_timeout)
+        if self._pong_due is not None:
+            deadline = min(deadline, self._pong_due)
         if self._requests:
             deadline = min(deadline, self._requests[0].deadline)
         if self._silence_origin is not None and cfg.data_silence_timeout is not None:
@@ -676,8 +722,9 @@ class Session:
     def unsubscribe(self, topics: Iterable[str | Topic], now: float) -> None:
         """Unsubscribe ``topics``.
 
-        A topic not sent yet, rejected or failed is forgotten at once, with no
-        request and no event; any other ends in
+        A topic not sent yet or rejected is forgotten at once, with no request
+        and no event; one whose ack never came (``FAILED``: MEXC may hold it) is
+        unsubscribed on the wire first. Any other ends in
         :class:`~mexc_core.events.Unsubscribed` or
         :class:`~mexc_core.events.UnsubscriptionFailed`.
 
@@ -726,6 +773,7 @@ class Session:
                 offset=exc.offset,
                 field=exc.field,
                 excerpt=exc.excerpt,
+                channel=wire.peek_channel(data),
             )
             return
         self._bad_in_a_row = 0
@@ -767,6 +815,7 @@ class Session:
                 offset=None,
                 field=None,
                 excerpt=exc.text,
+                channel=None,
             )
             return
         self._bad_in_a_row = 0
@@ -798,7 +847,19 @@ class Session:
         cfg = self.config
         while self._requests and self._requests[0].deadline <= now:
             self._expire(self._requests.popleft(), now)
-        if self._ping_sent_at is not None and self._ping_sent_at + cfg.pong_timeout <= now:
+        pong = self._pong_due
+        if (
+            pong is not None
+            and pong <= now
+            and not self._ping_grace
+            and self._writes_reported
+            and (self._ping_queued or self._ping_unwritten)
+        ):
+            # Due but not written yet: the writer is held up. Wait for the write,
+            # within ping_interval more (rule 8).
+            self._ping_grace = True
+            pong = self._pong_due = pong + cfg.ping_interval
+        if pong is not None and pong <= now:
             self._unhealthy(
                 HealthCause.PONG_TIMEOUT,
                 f"no PONG within {cfg.pong_timeout:g} s of the PING sent at {self._ping_sent_at:g}",
@@ -816,7 +877,7 @@ class Session:
                 f"(limit {silence:g} s)",
             )
             return
-        if self._next_ping <= now:
+        if self._ping_sent_at is None and self._next_ping <= now:
             self._ping_wanted = True
             self._next_ping = math.inf
         idle = cfg.idle_timeout
@@ -937,6 +998,8 @@ class Session:
             if self._ping_wanted:
                 self._ping_wanted = False
                 self._ping_sent_at = now
+                self._pong_due = now + self.config.pong_timeout
+                self._ping_queued = True
                 self._next_ping = now + self.config.ping_interval
                 self._outbox.append(wire.encode_ping())
                 self.stats.pings_sent += 1
@@ -1041,7 +1104,12 @@ class Session:
         if self._ping_sent_at is None:
             return  # an unsolicited or duplicate PONG: nothing waits for it
         self._events.append(PongReceived(round_trip=now - self._ping_sent_at))
-        self._ping_sent_at = None
+        self._ping_sent_at = self._pong_due = None
+        self._ping_queued = self._ping_unwritten = self._ping_grace = False
+        if self._next_ping <= now:  # a PING that outlasted ping_interval (rule 8)
+            self._ping_wanted = True
+            self._next_ping = math.inf
+            self._flush(now)
 
     def _reject_frame(
         self,
@@ -1052,6 +1120,7 @@ class Session:
         offset: int | None,
         field: str | None,
         excerpt: str,
+        channel: str | None,
     ) -> None:
         self.stats.bad_frames += 1
         self._bad_in_a_row += 1
@@ -1065,6 +1134,7 @@ class Session:
                 excerpt=excerpt,
                 consecutive=self._bad_in_a_row,
                 total=self.stats.bad_frames,
+                channel=channel,
             )
         )
         limit = self.config.max_consecutive_bad_frames

@@ -83,6 +83,7 @@ __all__ = (
     "encode_request",
     "encode_subscription",
     "encode_unsubscription",
+    "peek_channel",
     "push_as_dict",
     "push_as_text",
     "record_as_dict",
@@ -304,6 +305,61 @@ def decode_control(frame: str | bytes) -> ControlReply:
             msg=msg,
         )
     return Ack(topics=_split_topics(msg), request_id=request_id, msg=msg)
+
+
+# ---------------------------------------------------------------- rejected frames
+
+
+def _varint_at(data: bytes, pos: int) -> tuple[int, int] | None:
+    """A varint of at most 10 bytes at ``pos`` and the position after it, or ``None``."""
+    value = shift = 0
+    for index in range(pos, min(pos + 10, len(data))):
+        byte = data[index]
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, index + 1
+        shift += 7
+    return None
+
+
+def peek_channel(data: bytes) -> str | None:
+    """The channel a push frame names, read even when the rest does not decode.
+
+    Walks the wrapper's top-level fields (``PushDataV3ApiWrapper``) as far as they
+    are well formed and returns the first ``channel`` (field 1) found whole and in
+    UTF-8; ``None`` when there is none before the frame stops making sense. Used to
+    tell which topic a rejected frame was for (:class:`~mexc_core.events.FrameRejected`).
+    """
+    pos, end = 0, len(data)
+    while pos < end:
+        found = _varint_at(data, pos)
+        if found is None:
+            return None
+        tag, pos = found
+        number, kind = tag >> 3, tag & 7
+        if kind == 0:
+            found = _varint_at(data, pos)
+            if found is None:
+                return None
+            pos = found[1]
+        elif kind in {1, 5}:
+            pos += 8 if kind == 1 else 4
+        elif kind == 2:
+            found = _varint_at(data, pos)
+            if found is None:
+                return None
+            length, pos = found
+            if pos + length > end:
+                return None
+            if number == 1:
+                try:
+                    return data[pos : pos + length].decode("utf-8")
+                except UnicodeDecodeError:
+                    return None
+            pos += length
+        else:
+            return None  # groups and invalid wire types: the frame makes no sense here
+    return None
 
 
 # ---------------------------------------------------------------- stray pushes

@@ -1,4 +1,4 @@
-"""Smoke tests of the benchmarks (``python -m bench decode|book|pipeline|scale``).
+"""Smoke tests of the benchmarks (``python -m bench decode|book|pipeline|scale|ccxt``).
 
 They check that it runs, agrees with itself and reports what it should; they
 never look at how fast anything is.
@@ -7,6 +7,7 @@ never look at how fast anything is.
 from __future__ import annotations
 
 import json
+import sys
 from decimal import Decimal
 from typing import Any
 
@@ -14,8 +15,9 @@ import pytest
 
 from bench import blaster, pipeline
 from bench import book as book_bench
+from bench import ccxt as ccxt_bench
 from bench.__main__ import main
-from bench.corpus import MIX, build
+from bench.corpus import MIX, PAIRS, build
 from bench.decode import BenchError, Decoder, check, decoders
 
 pytestmark = pytest.mark.slow  # runs the benchmark itself
@@ -191,8 +193,36 @@ def test_blaster_topics_are_distinct_and_cover_its_kinds() -> None:
     }
 
 
-def test_all_prints_one_json_object_per_benchmark(capsys: pytest.CaptureFixture[str]) -> None:
+def test_all_prints_one_json_object_per_benchmark(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ccxt", None)  # ccxt missing, whatever is installed
     assert main(["all", "--smoke", "--json"]) == 0
     reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["bench"] for r in reports] == ["decode", "book", "pipeline", "scale", "ccxt"]
-    assert reports[-1]["available"] is False
+    assert reports[-1]["skipped"] is True
+    assert ccxt_bench.COMMAND in reports[-1]["reason"]
+
+
+# ---------------------------------------------------------------- ccxt
+
+
+def test_ccxt_without_ccxt_prints_how_to_run_it_and_exits_3(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ccxt", None)  # import ccxt fails, as without it
+    assert main(["ccxt", "--messages", "50"]) == ccxt_bench.MISSING_STATUS == 3
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("python -m bench ccxt: ccxt is not installed")
+    assert "`uv run --with ccxt python -m bench ccxt`" in captured.err
+
+
+def test_ccxt_fixture_is_the_simulators_exchange_info_for_the_corpus_pairs() -> None:
+    info = ccxt_bench.exchange_info()
+    symbols = {s["symbol"]: s for s in info["symbols"]}
+    assert list(symbols) == [pair[0] for pair in PAIRS]
+    assert (symbols["BTCUSDC"]["baseAsset"], symbols["BTCUSDC"]["quoteAsset"]) == ("BTC", "USDC")
+    assert (symbols["ETHBTC"]["baseAsset"], symbols["ETHBTC"]["quoteAsset"]) == ("ETH", "BTC")
+    assert symbols["PEPEUSDT"]["quotePrecision"] == 10

@@ -23,6 +23,8 @@ from mexc_core.events import (
     BookSynced,
     BookUpdated,
     Event,
+    GapCause,
+    GapDetected,
     LinkDisconnected,
     StrayPushReceived,
     StrayReason,
@@ -136,7 +138,8 @@ def test_every_depth_fault_of_the_wire_leads_to_a_resync_and_never_to_a_wrong_bo
 def test_stray_pushes_on_a_watched_depth_topic_never_reach_the_book() -> None:
     # An unknown body and a foreign body in place of two diffs: each is a stray
     # naming the depth topic, the book is never fed one (it would have crashed on
-    # the body's type), and the diff it replaced is a version gap: a resync.
+    # the body's type), and the diff it replaced is a gap reported at once: a
+    # resync. The version break the next diff shows is the same outage: folded.
     loop = loop_with(Faults(unknown_body_at={20}, foreign_body_at={60}), markets=1)
     checker = Checker(loop)
     loop.start()
@@ -148,8 +151,13 @@ def test_stray_pushes_on_a_watched_depth_topic_never_reach_the_book() -> None:
         (StrayReason.FOREIGN_BODY, DEPTH.format("BTCUSDT")),
     ]
     assert strays[0].expected == "PublicAggreDepthsV3Api"
+    gaps = [e for e in loop.of(GapDetected) if isinstance(e, GapDetected)]
+    assert [(e.topics, e.cause) for e in gaps] == [
+        ((DEPTH.format("BTCUSDT"),), GapCause.BODY_MISMATCH)
+    ] * 2
     causes = [e.cause for e in loop.of(BookResyncStarted) if isinstance(e, BookResyncStarted)]
-    assert causes.count(BookBreak.VERSION_GAP) == 2
+    assert causes == [BookBreak.STREAM_GAP] * 2
+    assert loop.core.pool.stats.gaps_folded == 2
     assert loop.core.book("BTCUSDT").synced
     assert checker.compared > 50
 

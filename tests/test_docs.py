@@ -134,6 +134,15 @@ EXPECTED: dict[str, list[str]] = {
         _line("replayed pushes > 0: True"),
         _line("replayed events equal the live ones: True"),
     ],
+    "logging_and_gaps.py": [
+        _line("mexc_core.client INFO client started: ws://127.0.0.1:") + r"\d+/ws",
+        _line("mexc_core.connection INFO link 1 connected (public, 1 topics)"),
+        _line("mexc_core.connection WARNING link 1 disconnected (lost): read failed:") + r".*",
+        _line("mexc_core.connection INFO link 1 reconnected (public, 1 topics)"),
+        _line("mexc_core.client WARNING gap (disconnected) of") + r".* on 1 topics: .*",
+        _line("gap marker: disconnected on 1 topic"),
+        _line("mexc_core.client INFO client closing"),
+    ],
     "private_rest.py": [
         _line("credentials: Credentials(api_key='mx0a…BWC5', secret_key='***')"),
         _line("USDT free:") + r"\s+\d+(\.\d+)?",

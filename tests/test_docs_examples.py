@@ -580,6 +580,7 @@ KIT = {
     "kit_sim_given.py": 1,
     "kit_plugin.py": 2,
     "kit_sim_speed.py": 1,
+    "kit_proxy.py": 1,
 }
 
 

@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("generated", ("_generated",)),
     ("types", ("events", "messages", "reference", "channels")),
     ("wire", ("wire", "rest", "client.backpressure", "client.dedup", "client.handover")),
-    ("messages", ("session", "listenkey", "book")),
+    ("messages", ("session", "listenkey", "book", "client.silence")),
     ("connection", ("connection",)),
     ("link", ("client.link",)),
     ("pool", ("client.pool",)),

@@ -246,11 +246,44 @@ def test_unsubscribe_timeout_leaves_the_topic_failed() -> None:
         topics=(A,), cause=FailureCause.ACK_TIMEOUT, reason="no reply within 5 s"
     )
     assert session.state_of(A) is SubscriptionState.FAILED
-    session.unsubscribe([A], 7.0)  # forget it locally, no request
+    # MEXC may still hold it: unsubscribing again asks MEXC before forgetting it
+    session.unsubscribe([A], 7.0)
     assert session.messages_to_send() == [
         wire.encode_subscription([A]),
         wire.encode_unsubscription([A]),
+        wire.encode_unsubscription([A]),
     ]
+    assert session.state_of(A) is SubscriptionState.UNSUBSCRIBING
+    session.receive_text(reply(A), 7.1)
+    assert events(session)[-1] == Unsubscribed(topics=(A,))
+    assert session.subscriptions == {}
+
+
+def test_a_subscription_never_acknowledged_is_unsubscribed_on_the_wire() -> None:
+    session = started()
+    session.subscribe([A], 0.0)
+    session.handle_timer(QUIET.ack_timeout)
+    assert session.state_of(A) is SubscriptionState.FAILED
+    sent(session)
+    session.unsubscribe([A], 6.0)
+    assert sent(session) == [{"method": "UNSUBSCRIPTION", "params": [A]}]
+    session.receive_text(reply(A), 6.1)
+    assert events(session)[-1] == Unsubscribed(topics=(A,))
+    assert session.subscriptions == {}
+
+
+def test_a_cancelled_subscription_whose_ack_never_came_is_unsubscribed_on_the_wire() -> None:
+    session = started()
+    session.subscribe([A], 0.0)
+    session.unsubscribe([A], 0.0)
+    assert session.state_of(A) is SubscriptionState.CANCELLING
+    sent(session)
+    session.handle_timer(QUIET.ack_timeout)
+    assert events(session)[-1] == SubscriptionFailed(
+        topics=(A,), cause=FailureCause.ACK_TIMEOUT, reason="no reply within 5 s"
+    )
+    assert sent(session) == [{"method": "UNSUBSCRIPTION", "params": [A]}]
+    session.receive_text(reply(A), 5.1)
     assert session.subscriptions == {}
 
 
@@ -692,10 +725,14 @@ def test_subscription_table_sweep(state: SubscriptionState, inp: SubscriptionInp
         assert session.state is SessionState.OPEN
         return
     act()
-    if inp is SubscriptionInput.SEND or expected is not SubscriptionState.PENDING:
+    queued = {
+        SubscriptionState.PENDING: SubscriptionState.SUBSCRIBING,
+        SubscriptionState.UNSUBSCRIBE_PENDING: SubscriptionState.UNSUBSCRIBING,
+    }
+    if inp is SubscriptionInput.SEND or expected not in queued:
         assert session.state_of(A) is expected
     else:  # re-queued topics go straight out when a slot is free
-        assert session.state_of(A) in (expected, SubscriptionState.SUBSCRIBING)
+        assert session.state_of(A) in (expected, queued[expected])
 
 
 def test_every_state_is_reachable_and_every_table_entry_is_consistent() -> None:

@@ -18,9 +18,17 @@ from mexc_core.events import Push
 from mexc_sim import serve_in_thread
 
 SIM = Path(__file__).resolve().parent.parent / "sim" / "mexc_sim"
-#: The modules that may do I/O: the anyio server, the command line (and the demo's
-#: trading loop), the pytest fixtures, and what re-exports or runs them.
-IO_MODULES = {"server.py", "cli.py", "demo.py", "pytest_plugin.py", "__init__.py", "__main__.py"}
+#: The modules that may do I/O: the anyio server, the fault proxy, the command line
+#: (and the demo's trading loop), the pytest fixtures, and what re-exports or runs them.
+IO_MODULES = {
+    "server.py",
+    "proxy.py",
+    "cli.py",
+    "demo.py",
+    "pytest_plugin.py",
+    "__init__.py",
+    "__main__.py",
+}
 BANNED = {"anyio", "asyncio", "trio", "socket", "ssl", "time", "os", "selectors", "threading"}
 MODULES = sorted(p.stem for p in SIM.glob("*.py") if p.name not in {"__main__.py"})
 

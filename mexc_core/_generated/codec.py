@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from mexc_core._pbwire import (
     UnknownBody,
@@ -15,9 +15,9 @@ from mexc_core._pbwire import (
     empty_push,
     field_label,
     int32,
+    int64_last,
     overrun,
     skip_field,
-    too_long,
     truncated,
     unknown_body,
     varint32_tail,
@@ -49,9 +49,34 @@ from mexc_core._generated.records import (
 )
 from mexc_core.events import Push
 
+if TYPE_CHECKING:
+    from mypy_extensions import i64
+
 __all__ = ("decode_push", "encode_push")
 
-_new = tuple.__new__
+#: Records are tuples: built without their keyword-checking ``__new__``.
+_NEW: Final = tuple.__new__
+_CLS_Push: Final = Push
+_CLS_PrivateAccountV3Api: Final = PrivateAccountV3Api
+_CLS_PrivateDealsV3Api: Final = PrivateDealsV3Api
+_CLS_PrivateOrdersV3Api: Final = PrivateOrdersV3Api
+_CLS_PublicAggreBookTickerV3Api: Final = PublicAggreBookTickerV3Api
+_CLS_PublicAggreDealsV3Api: Final = PublicAggreDealsV3Api
+_CLS_PublicAggreDealsV3ApiItem: Final = PublicAggreDealsV3ApiItem
+_CLS_PublicAggreDepthV3ApiItem: Final = PublicAggreDepthV3ApiItem
+_CLS_PublicAggreDepthsV3Api: Final = PublicAggreDepthsV3Api
+_CLS_PublicBookTickerBatchV3Api: Final = PublicBookTickerBatchV3Api
+_CLS_PublicBookTickerV3Api: Final = PublicBookTickerV3Api
+_CLS_PublicDealsV3Api: Final = PublicDealsV3Api
+_CLS_PublicDealsV3ApiItem: Final = PublicDealsV3ApiItem
+_CLS_PublicIncreaseDepthV3ApiItem: Final = PublicIncreaseDepthV3ApiItem
+_CLS_PublicIncreaseDepthsBatchV3Api: Final = PublicIncreaseDepthsBatchV3Api
+_CLS_PublicIncreaseDepthsV3Api: Final = PublicIncreaseDepthsV3Api
+_CLS_PublicLimitDepthV3ApiItem: Final = PublicLimitDepthV3ApiItem
+_CLS_PublicLimitDepthsV3Api: Final = PublicLimitDepthsV3Api
+_CLS_PublicMiniTickerV3Api: Final = PublicMiniTickerV3Api
+_CLS_PublicMiniTickersV3Api: Final = PublicMiniTickersV3Api
+_CLS_PublicSpotKlineV3Api: Final = PublicSpotKlineV3Api
 
 
 _NAMES_PrivateAccountV3Api: Final[dict[int, str]] = {
@@ -67,9 +92,14 @@ _NAMES_PrivateAccountV3Api: Final[dict[int, str]] = {
 
 
 def _dec_PrivateAccountV3Api(
-    data: bytes, pos: int, end: int, unknown: list[UnknownField]
+    data: bytes, pos: i64, end: i64, unknown: list[UnknownField]
 ) -> PrivateAccountV3Api:
-    tag = 0
+    big: i64 = 0
+    byte: i64 = 0
+    shift: i64 = 0
+    size: i64 = 0
+    stop0: i64 = 0
+    tag: i64 = 0
     try:
         f_vcoin_name: str = ""
         f_coin_id: str = ""
@@ -160,24 +190,22 @@ def _dec_PrivateAccountV3Api(
                 f_type = data[pos:stop0].decode()
                 pos = stop0
             elif tag == 64:
-                value = data[pos]
+                big = data[pos]
                 pos += 1
-                if value >= 0x80:
-                    value &= 0x7F
+                if big >= 0x80:
+                    big &= 0x7F
                     shift = 7
                     while True:
                         byte = data[pos]
                         pos += 1
-                        value |= (byte & 0x7F) << shift
+                        big |= (byte & 0x7F) << shift
                         if byte < 0x80:
                             break
                         shift += 7
-                        if shift >= 70:
-                            raise too_long(data, pos - 1)
-                    value &= 0xFFFFFFFFFFFFFFFF
-                if value >= 0x8000000000000000:
-                    value -= 0x10000000000000000
-                f_time = value
+                        if shift == 63:
+                            big, pos = int64_last(data, pos, big)
+                            break
+                f_time = big
             else:
                 pos = skip_field(data, pos, end, tag, "PrivateAccountV3Api", unknown)
         if pos != end:
@@ -192,8 +220,8 @@ def _dec_PrivateAccountV3Api(
         raise bad_utf8(
             data, pos, field_label("PrivateAccountV3Api", _NAMES_PrivateAccountV3Api, tag), exc
         ) from None
-    return _new(
-        PrivateAccountV3Api,
+    return _NEW(
+        _CLS_PrivateAccountV3Api,
         (
             f_vcoin_name,
             f_coin_id,
@@ -224,9 +252,14 @@ _NAMES_PrivateDealsV3Api: Final[dict[int, str]] = {
 
 
 def _dec_PrivateDealsV3Api(
-    data: bytes, pos: int, end: int, unknown: list[UnknownField]
+    data: bytes, pos: i64, end: i64, unknown: list[UnknownField]
 ) -> PrivateDealsV3Api:
-    tag = 0
+    big: i64 = 0
+    byte: i64 = 0
+    shift: i64 = 0
+    size: i64 = 0
+    stop0: i64 = 0
+    tag: i64 = 0
     try:
         f_price: str = ""
         f_quantity: str = ""
@@ -351,24 +384,22 @@ def _dec_PrivateDealsV3Api(
                 f_fee_currency = data[pos:stop0].decode()
                 pos = stop0
             elif tag == 96:
-                value = data[pos]
+                big = data[pos]
                 pos += 1
-                if value >= 0x80:
-                    value &= 0x7F
+                if big >= 0x80:
+                    big &= 0x7F
                     shift = 7
                     while True:
                         byte = data[pos]
                         pos += 1
-                        value |= (byte & 0x7F) << shift
+                        big |= (byte & 0x7F) << shift
                         if byte < 0x80:
                             break
                         shift += 7
-                        if shift >= 70:
-                            raise too_long(data, pos - 1)
-                    value &= 0xFFFFFFFFFFFFFFFF
-                if value >= 0x8000000000000000:
-                    value -= 0x10000000000000000
-                f_time = value
+                        if shift == 63:
+                            big, pos = int64_last(data, pos, big)
+                            break
+                f_time = big
             else:
                 pos = skip_field(data, pos, end, tag, "PrivateDealsV3Api", unknown)
         if pos != end:
@@ -383,8 +414,8 @@ def _dec_PrivateDealsV3Api(
         raise bad_utf8(
             data, pos, field_label("PrivateDealsV3Api", _NAMES_PrivateDealsV3Api, tag), exc
         ) from None
-    return _new(
-        PrivateDealsV3Api,
+    return _NEW(
+        _CLS_PrivateDealsV3Api,
         (
             f_price,
             f_quantity,
@@ -433,9 +464,14 @@ _NAMES_PrivateOrdersV3Api: Final[dict[int, str]] = {
 
 
 def _dec_PrivateOrdersV3Api(
-    data: bytes, pos: int, end: int, unknown: list[UnknownField]
+    data: bytes, pos: i64, end: i64, unknown: list[UnknownField]
 ) -> PrivateOrdersV3Api:
-    tag = 0
+    big: i64 = 0
+    byte: i64 = 0
+    shift: i64 = 0
+    size: i64 = 0
+    stop0: i64 = 0
+    tag: i64 = 0
     try:
         f_id: str = ""
         f_client_id: str = ""
@@ -614,24 +650,22 @@ def _dec_PrivateOrdersV3Api(
                     value = int32(value)
                 f_status = value
             elif tag == 128:
-                value = data[pos]
+                big = data[pos]
                 pos += 1
-                if value >= 0x80:
-                    value &= 0x7F
+                if big >= 0x80:
+                    big &= 0x7F
                     shift = 7
                     while True:
                         byte = data[pos]
                         pos += 1
-                        value |= (byte & 0x7F) << shift
+                        big |= (byte & 0x7F) << shift
                         if byte < 0x80:
                             break
                         shift += 7
-                        if shift >= 70:
-                            raise too_long(data, pos - 1)
-                    value &= 0xFFFFFFFFFFFFFFFF
-                if value >= 0x8000000000000000:
-                    value -= 0x10000000000000000
-                f_create_time = value
+                        if shift == 63:
+                            big, pos = int64_last(data, pos, big)
+                            break
+                f_create_time = big
             elif tag == 138:
                 size = data[pos]
                 pos += 1
@@ -742,8 +776,8 @@ def _dec_PrivateOrdersV3Api(
         raise bad_utf8(
             data, pos, field_label("PrivateOrdersV3Api", _NAMES_PrivateOrdersV3Api, tag), exc
         ) from None
-    return _new(
-        PrivateOrdersV3Api,
+    return _NEW(
+        _CLS_PrivateOrdersV3Api,
         (
             f_id,
             f_client_id,
@@ -786,9 +820,14 @@ _NAMES_PublicAggreBookTickerV3Api: Final[dict[int, str]] = {
 
 
 def _dec_PublicAggreBookTickerV3Api(
-    data: bytes, pos: int, end: int, unknown: list[UnknownField]
+    data: bytes, pos: i64, end: i64, unknown: list[UnknownField]
 ) -> PublicAggreBookTickerV3Api:
-    tag = 0
+    big: i64 = 0
+    byte: i64 = 0
+    shift: i64 = 0
+    size: i64 = 0
+    stop0: i64 = 0
+    tag: i64 = 0
     try:
         f_bid_price: str = ""
         f_bid_quantity: str = ""
@@ -857,24 +896,22 @@ def _dec_PublicAggreBookTickerV3Api(
                 f_version = data[pos:stop0].decode()
                 pos = stop0
             elif tag == 48:
-                value = data[pos]
+                big = data[pos]
                 pos += 1
-                if value >= 0x80:
-                    value &= 0x7F
+                if big >= 0x80:
+                    big &= 0x7F
                     shift = 7
                     while True:
                         byte = data[pos]
                         pos += 1
-                        value |= (byte & 0x7F) << shift
+                        big |= (byte & 0x7F) << shift
                         if byte < 0x80:
                             break
                         shift += 7
-                        if shift >= 70:
-                            raise too_long(data, pos - 1)
-                    value &= 0xFFFFFFFFFFFFFFFF
-                if value >= 0x8000000000000000:
-                    value -= 0x10000000000000000
-                f_last_order_create_time = value
+                        if shift == 63:
+                            big, pos = int64_last(data, pos, big)
+                            break
+                f_last_order_create_time = big
             else:
                 pos = skip_field(data, pos, end, tag, "PublicAggreBookTickerV3Api", unknown)
         if pos != end:
@@ -896,8 +933,8 @@ def _dec_PublicAggreBookTickerV3Api(
             field_label("PublicAggreBookTickerV3Api", _NAMES_PublicAggreBookTickerV3Api, tag),
             exc,
         ) from None
-    return _new(
-        PublicAggreBookTickerV3Api,
+    return _NEW(
+        _CLS_PublicAggreBookTickerV3Api,
         (
             f_bid_price,
             f_bid_quantity,
@@ -913,9 +950,16 @@ _NAMES_PublicAggreDealsV3Api: Final[dict[int, str]] = {10: "deals", 18: "event_t
 
 
 def _dec_PublicAggreDealsV3Api(
-    data: bytes, pos: int, end: int, unknown: list[UnknownField]
+    data: bytes, pos: i64, end: i64, unknown: list[UnknownField]
 ) -> PublicAggreDealsV3Api:
-    tag = 0
+    big: i64 = 0
+    byte: i64 = 0
+    shift: i64 = 0
+    size: i64 = 0
+    stop0: i64 = 0
+    stop1: i64 = 0
+    tag: i64 = 0
+    tag1: i64 = 0
     try:
         f_deals: list[PublicAggreDealsV3ApiItem] = []
         f_event_type: str = ""
@@ -981,24 +1025,22 @@ def _dec_PublicAggreDealsV3Api(
                             value = int32(value)
                         f1_trade_type = value
                     elif tag1 == 32:
-                        value = data[pos]
+                        big = data[pos]
                         pos += 1
-                        if value >= 0x80:
-                            value &= 0x7F
+                        if big >= 0x80:
+                            big &= 0x7F
                             shift = 7
                             while True:
                                 byte = data[pos]
                                 pos += 1
-                                value |= (byte & 0x7F) << shift
+                                big |= (byte & 0x7F) << shift
                                 if byte < 0x80:
                                     break
                                 shift += 7
-                                if shift >= 70:
-                                    raise too_long(data, pos - 1)
-                            value &= 0xFFFFFFFFFFFFFFFF
-                        if value >= 0x8000000000000000:
-                            value -= 0x10000000000000000
-                        f1_time = value
+                                if shift == 63:
+                                    big, pos = int64_last(data, pos, big)
+                                    break
+                        f1_time = big
                     elif tag1 == 42:
                         size = data[pos]
                         pos += 1
@@ -1022,8 +1064,8 @@ def _dec_PublicAggreDealsV3Api(
                         ),
                     )
                 f_deals.append(
-                    _new(
-                        PublicAggreDealsV3ApiItem,
+                    _NEW(
+                        _CLS_PublicAggreDealsV3ApiItem,
                         (
                             f1_price,
                             f1_quantity,
@@ -1057,8 +1099,8 @@ def _dec_PublicAggreDealsV3Api(
         raise bad_utf8(
             data, pos, field_label("PublicAggreDealsV3Api", _NAMES_PublicAggreDealsV3Api, tag), exc
         ) from None
-    return _new(
-        PublicAggreDealsV3Api,
+    return _NEW(
+        _CLS_PublicAggreDealsV3Api,
         (
             tuple(f_deals),
             f_event_type,
@@ -1076,9 +1118,14 @@ _NAMES_PublicAggreDealsV3ApiItem: Final[dict[int, str]] = {
 
 
 def _dec_PublicAggreDealsV3ApiItem(
-    data: bytes, pos: int, end: int, unknown: list[UnknownField]
+    data: bytes, pos: i64, end: i64, unknown: list[UnknownField]
 ) -> PublicAggreDealsV3ApiItem:
-    tag = 0
+    big: i64 = 0
+    byte: i64 = 0
+    shift: i64 = 0
+    size: i64 = 0
+    stop0: i64 = 0
+    tag: i64 = 0
     try:
         f_price: str = ""
         f_quantity: str = ""
@@ -1124,24 +1171,22 @@ def _dec_PublicAggreDealsV3ApiItem(
                     value = int32(value)
                 f_trade_type = value
             elif tag == 32:
-                value = data[pos]
+                big = data[pos]
                 pos += 1
-                if value >= 0x80:
-                    value &= 0x7F
+                if big >= 0x80:
+                    big &= 0x7F
                     shift = 7
                     while True:
                         byte = data[pos]
                         pos += 1
-                        value |= (byte & 0x7F) << shift
+                        big |= (byte & 0x7F) << shift
                         if byte < 0x80:
                             break
                         shift += 7
-                        if shift >= 70:
-                            raise too_long(data, pos - 1)
-                    value &= 0xFFFFFFFFFFFFFFFF
-                if value >= 0x8000000000000000:
-                    value -= 0x10000000000000000
-                f_time = value
+                        if shift == 63:
+                            big, pos = int64_last(data, pos, big)
+                            break
+                f_time = big
             elif tag == 42:
                 size = data[pos]
                 pos += 1
@@ -1173,8 +1218,8 @@ def _dec_PublicAggreDealsV3ApiItem(
             field_label("PublicAggreDealsV3ApiItem", _NAMES_PublicAggreDealsV3ApiItem, tag),
             exc,
         ) from None
-    return _new(
-        PublicAggreDealsV3ApiItem,
+    return _NEW(
+        _CLS_PublicAggreDealsV3ApiItem,
         (
             f_price,
             f_quantity,
@@ -1189,9 +1234,12 @@ _NAMES_PublicAggreDepthV3ApiItem: Final[dict[int, str]] = {10: "price", 18: "qua
 
 
 def _dec_PublicAggreDepthV3ApiItem(
-    data: bytes, pos: int, end: int, unknown: list[UnknownField]
+    data: bytes, pos: i64, end: i64, unknown: list[UnknownField]
 ) -> PublicAggreDepthV3ApiItem:
-    tag = 0
+    byte: i64 = 0
+    size: i64 = 0
+    stop0: i64 = 0
+    tag: i64 = 0
     try:
         f_price: str = ""
         f_quantity: str = ""
@@ -1246,8 +1294,8 @@ def _dec_PublicAggreDepthV3ApiItem(
             field_label("PublicAggreDepthV3ApiItem", _NAMES_PublicAggreDepthV3ApiItem, tag),
             exc,
         ) from None
-    return _new(
-        PublicAggreDepthV3ApiItem,
+    return _NEW(
+        _CLS_PublicAggreDepthV3ApiItem,
         (
             f_price,
             f_quantity,
@@ -1266,9 +1314,16 @@ _NAMES_PublicAggreDepthsV3Api: Final[dict[int, str]] = {
 
 
 def _dec_PublicAggreDepthsV3Api(
-    data: bytes, pos: int, end: int, unknown: list[UnknownField]
+    data: bytes, pos: i64, end: i64, unknown: list[UnknownField]
 ) -> PublicAggreDepthsV3Api:
-    tag = 0
+    big: i64 = 0
+    byte: i64 = 0
+    shift: i64 = 0
+    size: i64 = 0
+    stop0: i64 = 0
+    stop1: i64 = 0
+    tag: i64 = 0
+    tag1: i64 = 0
     try:
         f_asks: list[PublicAggreDepthV3ApiItem] = []
         f_bids: list[PublicAggreDepthV3ApiItem] = []
@@ -1339,8 +1394,8 @@ def _dec_PublicAggreDepthsV3Api(
                         ),
                     )
                 f_asks.append(
-                    _new(
-                        PublicAggreDepthV3ApiItem,
+                    _NEW(
+                        _CLS_PublicAggreDepthV3ApiItem,
                         (
                             f1_price,
                             f1_quantity,
@@ -1400,8 +1455,8 @@ def _dec_PublicAggreDepthsV3Api(
                         ),
                     )
                 f_bids.append(
-                    _new(
-                        PublicAggreDepthV3ApiItem,
+                    _NEW(
+                        _CLS_PublicAggreDepthV3ApiItem,
                         (
                             f1_price,
                             f1_quantity,
@@ -1439,24 +1494,22 @@ def _dec_PublicAggreDepthsV3Api(
                 f_to_version = data[pos:stop0].decode()
                 pos = stop0
             elif tag == 48:
-                value = data[pos]
+                big = data[pos]
                 pos += 1
-                if value >= 0x80:
-                    value &= 0x7F
+                if big >= 0x80:
+                    big &= 0x7F
                     shift = 7
                     while True:
                         byte = data[pos]
                         pos += 1
-                        value |= (byte & 0x7F) << shift
+                        big |= (byte & 0x7F) << shift
                         if byte < 0x80:
                             break
                         shift += 7
-                        if shift >= 70:
-                            raise too_long(data, pos - 1)
-                    value &= 0xFFFFFFFFFFFFFFFF
-                if value >= 0x8000000000000000:
-                    value -= 0x10000000000000000
-                f_last_order_create_time = value
+                        if shift == 63:
+                            big, pos = int64_last(data, pos, big)
+                            break
+                f_last_order_create_time = big
             else:
                 pos = skip_field(data, pos, end, tag, "PublicAggreDepthsV3Api", unknown)
         if pos != end:
@@ -1474,8 +1527,8 @@ def _dec_PublicAggreDepthsV3Api(
             field_label("PublicAggreDepthsV3Api", _NAMES_PublicAggreDepthsV3Api, tag),
             exc,
         ) from None
-    return _new(
-        PublicAggreDepthsV3Api,
+    return _NEW(
+        _CLS_PublicAggreDepthsV3Api,
         (
             tuple(f_asks),
             tuple(f_bids),
@@ -1495,9 +1548,16 @@ _NAMES_PublicBookTickerBatchV3Api: Final[dict[int, str]] = {
 
 
 def _dec_PublicBookTickerBatchV3Api(
-    data: bytes, pos: int, end: int, unknown: list[UnknownField]
+    data: bytes, pos: i64, end: i64, unknown: list[UnknownField]
 ) -> PublicBookTickerBatchV3Api:
-    tag = 0
+    big: i64 = 0
+    byte: i64 = 0
+    shift: i64 = 0
+    size: i64 = 0
+    stop0: i64 = 0
+    stop1: i64 = 0
+    tag: i64 = 0
+    tag1: i64 = 0
     try:
         f_items: list[PublicBookTickerV3Api] = []
         f_version: str = ""
@@ -1583,8 +1643,8 @@ def _dec_PublicBookTickerBatchV3Api(
                         field_label("PublicBookTickerV3Api", _NAMES_PublicBookTickerV3Api, tag1),
                     )
                 f_items.append(
-                    _new(
-                        PublicBookTickerV3Api,
+                    _NEW(
+                        _CLS_PublicBookTickerV3Api,
                         (
                             f1_bid_price,
                             f1_bid_quantity,
@@ -1604,24 +1664,22 @@ def _dec_PublicBookTickerBatchV3Api(
                 f_version = data[pos:stop0].decode()
                 pos = stop0
             elif tag == 24:
-                value = data[pos]
+                big = data[pos]
                 pos += 1
-                if value >= 0x80:
-                    value &= 0x7F
+                if big >= 0x80:
+                    big &= 0x7F
                     shift = 7
                     while True:
                         byte = data[pos]
                         pos += 1
-                        value |= (byte & 0x7F) << shift
+                        big |= (byte & 0x7F) << shift
                         if byte < 0x80:
                             break
                         shift += 7
-                        if shift >= 70:
-                            raise too_long(data, pos - 1)
-                    value &= 0xFFFFFFFFFFFFFFFF
-                if value >= 0x8000000000000000:
-                    value -= 0x10000000000000000
-                f_last_order_create_time = value
+                        if shift == 63:
+                            big, pos = int64_last(data, pos, big)
+                            break
+                f_last_order_create_time = big
             else:
                 pos = skip_field(data, pos, end, tag, "PublicBookTickerBatchV3Api", unknown)
         if pos != end:
@@ -1643,8 +1701,8 @@ def _dec_PublicBookTickerBatchV3Api(
             field_label("PublicBookTickerBatchV3Api", _NAMES_PublicBookTickerBatchV3Api, tag),
             exc,
         ) from None
-    return _new(
-        PublicBookTickerBatchV3Api,
+    return _NEW(
+        _CLS_PublicBookTickerBatchV3Api,
         (
             tuple(f_items),
             f_version,
@@ -1662,9 +1720,12 @@ _NAMES_PublicBookTickerV3Api: Final[dict[int, str]] = {
 
 
 def _dec_PublicBookTickerV3Api(
-    data: bytes, pos: int, end: int, unknown: list[UnknownField]
+    data: bytes, pos: i64, end: i64, unknown: list[UnknownField]
 ) -> PublicBookTickerV3Api:
-    tag = 0
+    byte: i64 = 0
+    size: i64 = 0
+    stop0: i64 = 0
+    tag: i64 = 0
     try:
         f_bid_price: str = ""
         f_bid_quantity: str = ""
@@ -1734,8 +1795,8 @@ def _dec_PublicBookTickerV3Api(
         raise bad_utf8(
             data, pos, field_label("PublicBookTickerV3Api", _NAMES_PublicBookTickerV3Api, tag), exc
         ) from None
-    return _new(
-        PublicBookTickerV3Api,
+    return _NEW(
+        _CLS_PublicBookTickerV3Api,
         (
             f_bid_price,
             f_bid_quantity,
@@ -1749,9 +1810,16 @@ _NAMES_PublicDealsV3Api: Final[dict[int, str]] = {10: "deals", 18: "event_type"}
 
 
 def _dec_PublicDealsV3Api(
-    data: bytes, pos: int, end: int, unknown: list[UnknownField]
+    data: bytes, pos: i64, end: i64, unknown: list[UnknownField]
 ) -> PublicDealsV3Api:
-    tag = 0
+    big: i64 = 0
+    byte: i64 = 0
+    shift: i64 = 0
+    size: i64 = 0
+    stop0: i64 = 0
+    stop1: i64 = 0
+    tag: i64 = 0
+    tag1: i64 = 0
     try:
         f_deals: list[PublicDealsV3ApiItem] = []
         f_event_type: str = ""
@@ -1816,24 +1884,22 @@ def _dec_PublicDealsV3Api(
                             value = int32(value)
                         f1_trade_type = value
                     elif tag1 == 32:
-                        value = data[pos]
+                        big = data[pos]
                         pos += 1
-                        if value >= 0x80:
-                            value &= 0x7F
+                        if big >= 0x80:
+                            big &= 0x7F
                             shift = 7
                             while True:
                                 byte = data[pos]
                                 pos += 1
-                                value |= (byte & 0x7F) << shift
+                                big |= (byte & 0x7F) << shift
                                 if byte < 0x80:
                                     break
                                 shift += 7
-                                if shift >= 70:
-                                    raise too_long(data, pos - 1)
-                            value &= 0xFFFFFFFFFFFFFFFF
-                        if value >= 0x8000000000000000:
-                            value -= 0x10000000000000000
-                        f1_time = value
+                                if shift == 63:
+                                    big, pos = int64_last(data, pos, big)
+                                    break
+                        f1_time = big
                     else:
                         pos = skip_field(data, pos, stop0, tag1, "PublicDealsV3ApiItem", unknown)
                 if pos != stop0:
@@ -1843,8 +1909,8 @@ def _dec_PublicDealsV3Api(
                         field_label("PublicDealsV3ApiItem", _NAMES_PublicDealsV3ApiItem, tag1),
                     )
                 f_deals.append(
-                    _new(
-                        PublicDealsV3ApiItem,
+                    _NEW(
+                        _CLS_PublicDealsV3ApiItem,
                         (
                             f1_price,
                             f1_quantity,
@@ -1875,8 +1941,8 @@ def _dec_PublicDealsV3Api(
         raise bad_utf8(
             data, pos, field_label("PublicDealsV3Api", _NAMES_PublicDealsV3Api, tag), exc
         ) from None
-    return _new(
-        PublicDealsV3Api,
+    return _NEW(
+        _CLS_PublicDealsV3Api,
         (
             tuple(f_deals),
             f_event_type,
@@ -1893,9 +1959,14 @@ _NAMES_PublicDealsV3ApiItem: Final[dict[int, str]] = {
 
 
 def _dec_PublicDealsV3ApiItem(
-    data: bytes, pos: int, end: int, unknown: list[UnknownField]
+    data: bytes, pos: i64, end: i64, unknown: list[UnknownField]
 ) -> PublicDealsV3ApiItem:
-    tag = 0
+    big: i64 = 0
+    byte: i64 = 0
+    shift: i64 = 0
+    size: i64 = 0
+    stop0: i64 = 0
+    tag: i64 = 0
     try:
         f_price: str = ""
         f_quantity: str = ""
@@ -1940,24 +2011,22 @@ def _dec_PublicDealsV3ApiItem(
                     value = int32(value)
                 f_trade_type = value
             elif tag == 32:
-                value = data[pos]
+                big = data[pos]
                 pos += 1
-                if value >= 0x80:
-                    value &= 0x7F
+                if big >= 0x80:
+                    big &= 0x7F
                     shift = 7
                     while True:
                         byte = data[pos]
                         pos += 1
-                        value |= (byte & 0x7F) << shift
+                        big |= (byte & 0x7F) << shift
                         if byte < 0x80:
                             break
                         shift += 7
-                        if shift >= 70:
-                            raise too_long(data, pos - 1)
-                    value &= 0xFFFFFFFFFFFFFFFF
-                if value >= 0x8000000000000000:
-                    value -= 0x10000000000000000
-                f_time = value
+                        if shift == 63:
+                            big, pos = int64_last(data, pos, big)
+                            break
+                f_time = big
             else:
                 pos = skip_field(data, pos, end, tag, "PublicDealsV3ApiItem", unknown)
         if pos != end:
@@ -1972,8 +2041,8 @@ def _dec_PublicDealsV3ApiItem(
         raise bad_utf8(
             data, pos, field_label("PublicDealsV3ApiItem", _NAMES_PublicDealsV3ApiItem, tag), exc
         ) from None
-    return _new(
-        PublicDealsV3ApiItem,
+    return _NEW(
+        _CLS_PublicDealsV3ApiItem,
         (
             f_price,
             f_quantity,
@@ -1987,9 +2056,12 @@ _NAMES_PublicIncreaseDepthV3ApiItem: Final[dict[int, str]] = {10: "price", 18: "
 
 
 def _dec_PublicIncreaseDepthV3ApiItem(
-    data: bytes, pos: int, end: int, unknown: list[UnknownField]
+    data: bytes, pos: i64, end: i64, unknown: list[UnknownField]
 ) -> PublicIncreaseDepthV3ApiItem:
-    tag = 0
+    byte: i64 = 0
+    size: i64 = 0
+    stop0: i64 = 0
+    tag: i64 = 0
     try:
         f_price: str = ""
         f_quantity: str = ""
@@ -2046,8 +2118,8 @@ def _dec_PublicIncreaseDepthV3ApiItem(
             field_label("PublicIncreaseDepthV3ApiItem", _NAMES_PublicIncreaseDepthV3ApiItem, tag),
             exc,
         ) from None
-    return _new(
-        PublicIncreaseDepthV3ApiItem,
+    return _NEW(
+        _CLS_PublicIncreaseDepthV3ApiItem,
         (
             f_price,
             f_quantity,
@@ -2059,9 +2131,12 @@ _NAMES_PublicIncreaseDepthsBatchV3Api: Final[dict[int, str]] = {10: "items", 18:
 
 
 def _dec_PublicIncreaseDepthsBatchV3Api(
-    data: bytes, pos: int, end: int, unknown: list[UnknownField]
+    data: bytes, pos: i64, end: i64, unknown: list[UnknownField]
 ) -> PublicIncreaseDepthsBatchV3Api:
-    tag = 0
+    byte: i64 = 0
+    size: i64 = 0
+    stop0: i64 = 0
+    tag: i64 = 0
     try:
         f_items: list[PublicIncreaseDepthsV3Api] = []
         f_event_type: str = ""
@@ -2122,8 +2197,8 @@ def _dec_PublicIncreaseDepthsBatchV3Api(
             ),
             exc,
         ) from None
-    return _new(
-        PublicIncreaseDepthsBatchV3Api,
+    return _NEW(
+        _CLS_PublicIncreaseDepthsBatchV3Api,
         (
             tuple(f_items),
             f_event_type,
@@ -2140,9 +2215,14 @@ _NAMES_PublicIncreaseDepthsV3Api: Final[dict[int, str]] = {
 
 
 def _dec_PublicIncreaseDepthsV3Api(
-    data: bytes, pos: int, end: int, unknown: list[UnknownField]
+    data: bytes, pos: i64, end: i64, unknown: list[UnknownField]
 ) -> PublicIncreaseDepthsV3Api:
-    tag = 0
+    byte: i64 = 0
+    size: i64 = 0
+    stop0: i64 = 0
+    stop1: i64 = 0
+    tag: i64 = 0
+    tag1: i64 = 0
     try:
         f_asks: list[PublicIncreaseDepthV3ApiItem] = []
         f_bids: list[PublicIncreaseDepthV3ApiItem] = []
@@ -2213,8 +2293,8 @@ def _dec_PublicIncreaseDepthsV3Api(
                         ),
                     )
                 f_asks.append(
-                    _new(
-                        PublicIncreaseDepthV3ApiItem,
+                    _NEW(
+                        _CLS_PublicIncreaseDepthV3ApiItem,
                         (
                             f1_price,
                             f1_quantity,
@@ -2276,8 +2356,8 @@ def _dec_PublicIncreaseDepthsV3Api(
                         ),
                     )
                 f_bids.append(
-                    _new(
-                        PublicIncreaseDepthV3ApiItem,
+                    _NEW(
+                        _CLS_PublicIncreaseDepthV3ApiItem,
                         (
                             f1_price,
                             f1_quantity,
@@ -2325,8 +2405,8 @@ def _dec_PublicIncreaseDepthsV3Api(
             field_label("PublicIncreaseDepthsV3Api", _NAMES_PublicIncreaseDepthsV3Api, tag),
             exc,
         ) from None
-    return _new(
-        PublicIncreaseDepthsV3Api,
+    return _NEW(
+        _CLS_PublicIncreaseDepthsV3Api,
         (
             tuple(f_asks),
             tuple(f_bids),
@@ -2340,9 +2420,12 @@ _NAMES_PublicLimitDepthV3ApiItem: Final[dict[int, str]] = {10: "price", 18: "qua
 
 
 def _dec_PublicLimitDepthV3ApiItem(
-    data: bytes, pos: int, end: int, unknown: list[UnknownField]
+    data: bytes, pos: i64, end: i64, unknown: list[UnknownField]
 ) -> PublicLimitDepthV3ApiItem:
-    tag = 0
+    byte: i64 = 0
+    size: i64 = 0
+    stop0: i64 = 0
+    tag: i64 = 0
     try:
         f_price: str = ""
         f_quantity: str = ""
@@ -2397,8 +2480,8 @@ def _dec_PublicLimitDepthV3ApiItem(
             field_label("PublicLimitDepthV3ApiItem", _NAMES_PublicLimitDepthV3ApiItem, tag),
             exc,
         ) from None
-    return _new(
-        PublicLimitDepthV3ApiItem,
+    return _NEW(
+        _CLS_PublicLimitDepthV3ApiItem,
         (
             f_price,
             f_quantity,
@@ -2416,9 +2499,16 @@ _NAMES_PublicLimitDepthsV3Api: Final[dict[int, str]] = {
 
 
 def _dec_PublicLimitDepthsV3Api(
-    data: bytes, pos: int, end: int, unknown: list[UnknownField]
+    data: bytes, pos: i64, end: i64, unknown: list[UnknownField]
 ) -> PublicLimitDepthsV3Api:
-    tag = 0
+    big: i64 = 0
+    byte: i64 = 0
+    shift: i64 = 0
+    size: i64 = 0
+    stop0: i64 = 0
+    stop1: i64 = 0
+    tag: i64 = 0
+    tag1: i64 = 0
     try:
         f_asks: list[PublicLimitDepthV3ApiItem] = []
         f_bids: list[PublicLimitDepthV3ApiItem] = []
@@ -2488,8 +2578,8 @@ def _dec_PublicLimitDepthsV3Api(
                         ),
                     )
                 f_asks.append(
-                    _new(
-                        PublicLimitDepthV3ApiItem,
+                    _NEW(
+                        _CLS_PublicLimitDepthV3ApiItem,
                         (
                             f1_price,
                             f1_quantity,
@@ -2549,8 +2639,8 @@ def _dec_PublicLimitDepthsV3Api(
                         ),
                     )
                 f_bids.append(
-                    _new(
-                        PublicLimitDepthV3ApiItem,
+                    _NEW(
+                        _CLS_PublicLimitDepthV3ApiItem,
                         (
                             f1_price,
                             f1_quantity,
@@ -2578,24 +2668,22 @@ def _dec_PublicLimitDepthsV3Api(
                 f_version = data[pos:stop0].decode()
                 pos = stop0
             elif tag == 40:
-                value = data[pos]
+                big = data[pos]
                 pos += 1
-                if value >= 0x80:
-                    value &= 0x7F
+                if big >= 0x80:
+                    big &= 0x7F
                     shift = 7
                     while True:
                         byte = data[pos]
                         pos += 1
-                        value |= (byte & 0x7F) << shift
+                        big |= (byte & 0x7F) << shift
                         if byte < 0x80:
                             break
                         shift += 7
-                        if shift >= 70:
-                            raise too_long(data, pos - 1)
-                    value &= 0xFFFFFFFFFFFFFFFF
-                if value >= 0x8000000000000000:
-                    value -= 0x10000000000000000
-                f_last_order_create_time = value
+                        if shift == 63:
+                            big, pos = int64_last(data, pos, big)
+                            break
+                f_last_order_create_time = big
             else:
                 pos = skip_field(data, pos, end, tag, "PublicLimitDepthsV3Api", unknown)
         if pos != end:
@@ -2613,8 +2701,8 @@ def _dec_PublicLimitDepthsV3Api(
             field_label("PublicLimitDepthsV3Api", _NAMES_PublicLimitDepthsV3Api, tag),
             exc,
         ) from None
-    return _new(
-        PublicLimitDepthsV3Api,
+    return _NEW(
+        _CLS_PublicLimitDepthsV3Api,
         (
             tuple(f_asks),
             tuple(f_bids),
@@ -2642,9 +2730,12 @@ _NAMES_PublicMiniTickerV3Api: Final[dict[int, str]] = {
 
 
 def _dec_PublicMiniTickerV3Api(
-    data: bytes, pos: int, end: int, unknown: list[UnknownField]
+    data: bytes, pos: i64, end: i64, unknown: list[UnknownField]
 ) -> PublicMiniTickerV3Api:
-    tag = 0
+    byte: i64 = 0
+    size: i64 = 0
+    stop0: i64 = 0
+    tag: i64 = 0
     try:
         f_symbol: str = ""
         f_price: str = ""
@@ -2802,8 +2893,8 @@ def _dec_PublicMiniTickerV3Api(
         raise bad_utf8(
             data, pos, field_label("PublicMiniTickerV3Api", _NAMES_PublicMiniTickerV3Api, tag), exc
         ) from None
-    return _new(
-        PublicMiniTickerV3Api,
+    return _NEW(
+        _CLS_PublicMiniTickerV3Api,
         (
             f_symbol,
             f_price,
@@ -2825,9 +2916,14 @@ _NAMES_PublicMiniTickersV3Api: Final[dict[int, str]] = {10: "items"}
 
 
 def _dec_PublicMiniTickersV3Api(
-    data: bytes, pos: int, end: int, unknown: list[UnknownField]
+    data: bytes, pos: i64, end: i64, unknown: list[UnknownField]
 ) -> PublicMiniTickersV3Api:
-    tag = 0
+    byte: i64 = 0
+    size: i64 = 0
+    stop0: i64 = 0
+    stop1: i64 = 0
+    tag: i64 = 0
+    tag1: i64 = 0
     try:
         f_items: list[PublicMiniTickerV3Api] = []
         while pos < end:
@@ -2999,8 +3095,8 @@ def _dec_PublicMiniTickersV3Api(
                         field_label("PublicMiniTickerV3Api", _NAMES_PublicMiniTickerV3Api, tag1),
                     )
                 f_items.append(
-                    _new(
-                        PublicMiniTickerV3Api,
+                    _NEW(
+                        _CLS_PublicMiniTickerV3Api,
                         (
                             f1_symbol,
                             f1_price,
@@ -3034,7 +3130,7 @@ def _dec_PublicMiniTickersV3Api(
             field_label("PublicMiniTickersV3Api", _NAMES_PublicMiniTickersV3Api, tag),
             exc,
         ) from None
-    return _new(PublicMiniTickersV3Api, (tuple(f_items),))
+    return _NEW(_CLS_PublicMiniTickersV3Api, (tuple(f_items),))
 
 
 _NAMES_PublicSpotKlineV3Api: Final[dict[int, str]] = {
@@ -3051,9 +3147,14 @@ _NAMES_PublicSpotKlineV3Api: Final[dict[int, str]] = {
 
 
 def _dec_PublicSpotKlineV3Api(
-    data: bytes, pos: int, end: int, unknown: list[UnknownField]
+    data: bytes, pos: i64, end: i64, unknown: list[UnknownField]
 ) -> PublicSpotKlineV3Api:
-    tag = 0
+    big: i64 = 0
+    byte: i64 = 0
+    shift: i64 = 0
+    size: i64 = 0
+    stop0: i64 = 0
+    tag: i64 = 0
     try:
         f_interval: str = ""
         f_window_start: int = 0
@@ -3085,24 +3186,22 @@ def _dec_PublicSpotKlineV3Api(
                 f_interval = data[pos:stop0].decode()
                 pos = stop0
             elif tag == 16:
-                value = data[pos]
+                big = data[pos]
                 pos += 1
-                if value >= 0x80:
-                    value &= 0x7F
+                if big >= 0x80:
+                    big &= 0x7F
                     shift = 7
                     while True:
                         byte = data[pos]
                         pos += 1
-                        value |= (byte & 0x7F) << shift
+                        big |= (byte & 0x7F) << shift
                         if byte < 0x80:
                             break
                         shift += 7
-                        if shift >= 70:
-                            raise too_long(data, pos - 1)
-                    value &= 0xFFFFFFFFFFFFFFFF
-                if value >= 0x8000000000000000:
-                    value -= 0x10000000000000000
-                f_window_start = value
+                        if shift == 63:
+                            big, pos = int64_last(data, pos, big)
+                            break
+                f_window_start = big
             elif tag == 26:
                 size = data[pos]
                 pos += 1
@@ -3164,24 +3263,22 @@ def _dec_PublicSpotKlineV3Api(
                 f_amount = data[pos:stop0].decode()
                 pos = stop0
             elif tag == 72:
-                value = data[pos]
+                big = data[pos]
                 pos += 1
-                if value >= 0x80:
-                    value &= 0x7F
+                if big >= 0x80:
+                    big &= 0x7F
                     shift = 7
                     while True:
                         byte = data[pos]
                         pos += 1
-                        value |= (byte & 0x7F) << shift
+                        big |= (byte & 0x7F) << shift
                         if byte < 0x80:
                             break
                         shift += 7
-                        if shift >= 70:
-                            raise too_long(data, pos - 1)
-                    value &= 0xFFFFFFFFFFFFFFFF
-                if value >= 0x8000000000000000:
-                    value -= 0x10000000000000000
-                f_window_end = value
+                        if shift == 63:
+                            big, pos = int64_last(data, pos, big)
+                            break
+                f_window_end = big
             else:
                 pos = skip_field(data, pos, end, tag, "PublicSpotKlineV3Api", unknown)
         if pos != end:
@@ -3196,8 +3293,8 @@ def _dec_PublicSpotKlineV3Api(
         raise bad_utf8(
             data, pos, field_label("PublicSpotKlineV3Api", _NAMES_PublicSpotKlineV3Api, tag), exc
         ) from None
-    return _new(
-        PublicSpotKlineV3Api,
+    return _NEW(
+        _CLS_PublicSpotKlineV3Api,
         (
             f_interval,
             f_window_start,
@@ -3212,23 +3309,9 @@ def _dec_PublicSpotKlineV3Api(
     )
 
 
-_BODY_DECODERS: Final[dict[int, Callable[[bytes, int, int, list[UnknownField]], Body]]] = {
-    2410: _dec_PublicDealsV3Api,  # publicDeals = 301
-    2418: _dec_PublicIncreaseDepthsV3Api,  # publicIncreaseDepths = 302
-    2426: _dec_PublicLimitDepthsV3Api,  # publicLimitDepths = 303
-    2434: _dec_PrivateOrdersV3Api,  # privateOrders = 304
-    2442: _dec_PublicBookTickerV3Api,  # publicBookTicker = 305
-    2450: _dec_PrivateDealsV3Api,  # privateDeals = 306
-    2458: _dec_PrivateAccountV3Api,  # privateAccount = 307
-    2466: _dec_PublicSpotKlineV3Api,  # publicSpotKline = 308
-    2474: _dec_PublicMiniTickerV3Api,  # publicMiniTicker = 309
-    2482: _dec_PublicMiniTickersV3Api,  # publicMiniTickers = 310
-    2490: _dec_PublicBookTickerBatchV3Api,  # publicBookTickerBatch = 311
-    2498: _dec_PublicIncreaseDepthsBatchV3Api,  # publicIncreaseDepthsBatch = 312
-    2506: _dec_PublicAggreDepthsV3Api,  # publicAggreDepths = 313
-    2514: _dec_PublicAggreDealsV3Api,  # publicAggreDeals = 314
-    2522: _dec_PublicAggreBookTickerV3Api,  # publicAggreBookTicker = 315
-}
+_BODY_TAGS: Final = frozenset(
+    (2410, 2418, 2426, 2434, 2442, 2450, 2458, 2466, 2474, 2482, 2490, 2498, 2506, 2514, 2522)
+)
 _NAMES_PushDataV3ApiWrapper: Final[dict[int, str]] = {
     10: "channel",
     26: "symbol",
@@ -3254,19 +3337,49 @@ _NAMES_PushDataV3ApiWrapper: Final[dict[int, str]] = {
 
 
 def _decode_body(
-    tag: int,
+    tag: i64,
     data: bytes,
-    start: int,
-    stop: int,
+    start: i64,
+    stop: i64,
     merged: list[tuple[int, int]] | None,
     unknown: list[UnknownField],
 ) -> Body:
     """Decode the body field ``tag``, merging its repeated occurrences if any."""
-    decode = _BODY_DECODERS[tag]
-    if merged is None:
-        return decode(data, start, stop, unknown)
-    joined = b"".join([data[a:b] for a, b in merged])
-    return decode(joined, 0, len(joined), unknown)
+    if merged is not None:
+        data = b"".join([data[a:b] for a, b in merged])
+        start = 0
+        stop = len(data)
+    if tag == 2410:  # publicDeals = 301
+        return _dec_PublicDealsV3Api(data, start, stop, unknown)
+    if tag == 2418:  # publicIncreaseDepths = 302
+        return _dec_PublicIncreaseDepthsV3Api(data, start, stop, unknown)
+    if tag == 2426:  # publicLimitDepths = 303
+        return _dec_PublicLimitDepthsV3Api(data, start, stop, unknown)
+    if tag == 2434:  # privateOrders = 304
+        return _dec_PrivateOrdersV3Api(data, start, stop, unknown)
+    if tag == 2442:  # publicBookTicker = 305
+        return _dec_PublicBookTickerV3Api(data, start, stop, unknown)
+    if tag == 2450:  # privateDeals = 306
+        return _dec_PrivateDealsV3Api(data, start, stop, unknown)
+    if tag == 2458:  # privateAccount = 307
+        return _dec_PrivateAccountV3Api(data, start, stop, unknown)
+    if tag == 2466:  # publicSpotKline = 308
+        return _dec_PublicSpotKlineV3Api(data, start, stop, unknown)
+    if tag == 2474:  # publicMiniTicker = 309
+        return _dec_PublicMiniTickerV3Api(data, start, stop, unknown)
+    if tag == 2482:  # publicMiniTickers = 310
+        return _dec_PublicMiniTickersV3Api(data, start, stop, unknown)
+    if tag == 2490:  # publicBookTickerBatch = 311
+        return _dec_PublicBookTickerBatchV3Api(data, start, stop, unknown)
+    if tag == 2498:  # publicIncreaseDepthsBatch = 312
+        return _dec_PublicIncreaseDepthsBatchV3Api(data, start, stop, unknown)
+    if tag == 2506:  # publicAggreDepths = 313
+        return _dec_PublicAggreDepthsV3Api(data, start, stop, unknown)
+    if tag == 2514:  # publicAggreDeals = 314
+        return _dec_PublicAggreDealsV3Api(data, start, stop, unknown)
+    if tag == 2522:  # publicAggreBookTicker = 315
+        return _dec_PublicAggreBookTickerV3Api(data, start, stop, unknown)
+    raise AssertionError(tag)  # pragma: no cover - the caller checked _BODY_TAGS
 
 
 def decode_push(data: bytes | bytearray | memoryview) -> Push:
@@ -3282,19 +3395,27 @@ def decode_push(data: bytes | bytearray | memoryview) -> Push:
     """
     if type(data) is not bytes:
         data = as_bytes(data)
-    pos = 0
-    end = len(data)
+    pos: i64 = 0
+    end: i64 = len(data)
     f_channel: str = ""
     f_symbol: str | None = None
     f_symbol_id: str | None = None
     f_create_time: int | None = None
     f_send_time: int | None = None
     unknown: list[UnknownField] = []
-    body_tag = 0
-    body_start = body_stop = 0
     merged: list[tuple[int, int]] | None = None
     new_body: UnknownBody | None = None
-    tag = 0
+    big: i64 = 0
+    body_start: i64 = 0
+    body_stop: i64 = 0
+    body_tag: i64 = 0
+    byte: i64 = 0
+    shift: i64 = 0
+    size: i64 = 0
+    start: i64 = 0
+    stop: i64 = 0
+    stop0: i64 = 0
+    tag: i64 = 0
     try:
         while pos < end:
             tag = data[pos]
@@ -3337,44 +3458,40 @@ def decode_push(data: bytes | bytearray | memoryview) -> Push:
                 f_symbol_id = data[pos:stop0].decode()
                 pos = stop0
             elif tag == 40:
-                value = data[pos]
+                big = data[pos]
                 pos += 1
-                if value >= 0x80:
-                    value &= 0x7F
+                if big >= 0x80:
+                    big &= 0x7F
                     shift = 7
                     while True:
                         byte = data[pos]
                         pos += 1
-                        value |= (byte & 0x7F) << shift
+                        big |= (byte & 0x7F) << shift
                         if byte < 0x80:
                             break
                         shift += 7
-                        if shift >= 70:
-                            raise too_long(data, pos - 1)
-                    value &= 0xFFFFFFFFFFFFFFFF
-                if value >= 0x8000000000000000:
-                    value -= 0x10000000000000000
-                f_create_time = value
+                        if shift == 63:
+                            big, pos = int64_last(data, pos, big)
+                            break
+                f_create_time = big
             elif tag == 48:
-                value = data[pos]
+                big = data[pos]
                 pos += 1
-                if value >= 0x80:
-                    value &= 0x7F
+                if big >= 0x80:
+                    big &= 0x7F
                     shift = 7
                     while True:
                         byte = data[pos]
                         pos += 1
-                        value |= (byte & 0x7F) << shift
+                        big |= (byte & 0x7F) << shift
                         if byte < 0x80:
                             break
                         shift += 7
-                        if shift >= 70:
-                            raise too_long(data, pos - 1)
-                    value &= 0xFFFFFFFFFFFFFFFF
-                if value >= 0x8000000000000000:
-                    value -= 0x10000000000000000
-                f_send_time = value
-            elif tag in _BODY_DECODERS:
+                        if shift == 63:
+                            big, pos = int64_last(data, pos, big)
+                            break
+                f_send_time = big
+            elif tag in _BODY_TAGS:
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
@@ -3422,8 +3539,8 @@ def decode_push(data: bytes | bytearray | memoryview) -> Push:
         body = new_body
     else:
         raise empty_push(data)
-    return _new(
-        Push,
+    return _NEW(
+        _CLS_Push,
         (
             f_channel,
             body,

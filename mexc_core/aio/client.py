@@ -39,14 +39,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import logging
 import random
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping, Sized
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import Final, Protocol, TypeGuard, TypeVar, cast
+from typing import Final, Literal, Protocol, TypeGuard, TypeVar, cast, overload
 from urllib.parse import urlsplit
 
 import anyio
@@ -55,14 +54,21 @@ import anyio.lowlevel
 import pluggy
 
 from mexc_core.aio.clock import AnyioClock, Clock, wall_clock_ms
-from mexc_core.aio.errors import TlsVerificationError, TransportError, translate
+from mexc_core.aio.errors import (
+    ConnectError,
+    HandshakeFailed,
+    TlsVerificationError,
+    TransportError,
+    translate,
+)
 from mexc_core.aio.http import DEFAULT_BASE_URL, HttpClient, HttpResponse
-from mexc_core.aio.streams import BoundedStream
+from mexc_core.aio.logs import EventLog, client_log, plugin_log
+from mexc_core.aio.streams import BoundedStream, GapMarkingStream, StreamGap
 from mexc_core.aio.tap import TappedCore
 from mexc_core.book.sync import BookConfig, LocalBook
-from mexc_core.channels import Topic, topic_names
+from mexc_core.channels import AggreDepth, Topic, topic_names
 from mexc_core.client.backoff import FailureKind
-from mexc_core.client.backpressure import Inbox, OverflowPolicy
+from mexc_core.client.backpressure import Inbox, OverflowPolicy, channel_key
 from mexc_core.client.core import ClientCore, CoreConfig, RestCall
 from mexc_core.client.pacer import SnapshotPacing
 from mexc_core.client.pool import (
@@ -78,9 +84,18 @@ from mexc_core.errors import (
     InvalidConfig,
     InvalidTopic,
     ListenKeyRequired,
+    StateError,
     SubscriptionError,
 )
-from mexc_core.events import Event, PluginFailed, Push, SubscribeCompleted
+from mexc_core.events import (
+    DisconnectCause,
+    Event,
+    GapDetected,
+    LinkDisconnected,
+    PluginFailed,
+    Push,
+    SubscribeCompleted,
+)
 from mexc_core.hookspecs import (
     ClientContext,
     ClientStatus,
@@ -119,9 +134,6 @@ _TRANSPORT_ERRORS: Final = (
     OSError,
     ssl.SSLError,
 )
-
-log = logging.getLogger("mexc_core.client")
-plugin_log = logging.getLogger("mexc_core.plugins")
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +190,18 @@ def _single(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
     return found[0] if len(found) == 1 else None
 
 
+def _check_key(key: object) -> None:
+    if key is not None and not callable(key):
+        raise ArgumentTypeError(f"key must be a callable or None, not {type(key).__name__}")
+
+
+def _check_timeout(timeout: object) -> None:
+    if timeout is not None and (type(timeout) not in (int, float)):
+        raise ArgumentTypeError(
+            f"timeout must be a number of seconds or None, not {type(timeout).__name__}"
+        )
+
+
 class _Transport:
     """One socket of the pool: its task's cancel scope, stream, and what to write."""
 
@@ -191,11 +215,14 @@ class _Transport:
 
 
 class _Waiter:
-    """A caller of :meth:`MexcClient.subscribe` waiting for its ticket to complete."""
+    """A caller of :meth:`MexcClient.subscribe` waiting for its ticket to complete,
+    or for a connection failure of one of its topics that retrying will not mend."""
 
-    def __init__(self) -> None:
+    def __init__(self, topics: Iterable[str]) -> None:
+        self.topics = frozenset(topics)
         self.done = anyio.Event()
         self.result: SubscribeCompleted | None = None
+        self.error: ConnectError | None = None
 
 
 class _Held(Protocol):
@@ -206,6 +233,9 @@ class _Held(Protocol):
 
     @property
     def full(self) -> bool: ...
+
+    @property
+    def policy(self) -> OverflowPolicy: ...
 
     async def wait_room(self) -> None: ...
 
@@ -390,6 +420,10 @@ class MexcClient:
         self._read_time = 0.0  # seconds readers spent since the dispatcher's last turn
         self._stalled: _Held | None = None
         self._started = False
+        self._closed = False
+        self._log = EventLog()
+        # link id -> the TLS failure of its last connection attempt (for subscribers)
+        self._connect_errors: dict[int, ConnectError] = {}
 
     def __repr__(self) -> str:
         return f"<MexcClient {self.endpoint.url} {self.core!r}>"
@@ -436,6 +470,7 @@ class MexcClient:
                 gc.freeze()  # start-up's objects live on: no collection needs to scan them
                 stack.callback(gc.unfreeze)
             self._exit = stack.pop_all()
+        client_log.info("client started: %s", self.endpoint.url)
         return self
 
     async def __aexit__(
@@ -446,6 +481,8 @@ class MexcClient:
     ) -> bool | None:
         exit_stack, self._exit = self._exit, None
         assert exit_stack is not None
+        self._closed = True
+        client_log.info("client closing")
         try:
             with anyio.CancelScope(shield=True):
                 await self._shutdown()
@@ -508,12 +545,23 @@ class MexcClient:
         :raises SubscriptionError: some topics were rejected by MEXC, refused with
             their connection, or wait for a listen key MEXC refused; the others are
             subscribed.
+        :raises ConnectError: a connection that was to carry some of ``topics`` failed
+            in a way that retrying soon will not mend: :class:`TlsVerificationError`
+            (the certificate or host name did not verify) or :class:`HandshakeFailed`
+            (the server answered the upgrade with HTTP, such as an HTML page). The
+            topics stay wanted and are retried with backoff; unsubscribe them to
+            give up.
         :raises InvalidTopic: a topic is not one MEXC accepts (nothing subscribed).
         :raises ListenKeyRequired: a private topic without credentials.
+        :raises ArgumentTypeError: ``topics`` is not a collection of topics, or
+            ``timeout`` is not a number.
+        :raises StateError: the client is closed.
         """
         self._check_started()
-        ticket = self.core.subscribe(topics, self.clock.now())
-        await self._complete(ticket, wait=wait, timeout=timeout)
+        names = topic_names(topics)
+        _check_timeout(timeout)
+        ticket = self.core.subscribe(names, self.clock.now())
+        await self._complete(ticket, names, wait=wait, timeout=timeout)
 
     async def watch_book(
         self,
@@ -533,11 +581,17 @@ class MexcClient:
         :param wait: return only once the depth topic is subscribed.
         :param timeout: give up waiting after this many seconds (``TimeoutError``).
         :raises SubscriptionError: MEXC rejected the depth topic.
-        :raises InvalidTopic: ``symbol`` or ``interval`` is not one MEXC accepts.
+        :raises ConnectError: as for :meth:`subscribe`.
+        :raises InvalidTopic: ``symbol`` or ``interval`` is not one MEXC accepts
+            (:class:`~mexc_core.errors.TopicTypeError`, also a ``TypeError``, when
+            it is not a str).
+        :raises StateError: the client is closed.
         """
         self._check_started()
+        _check_timeout(timeout)
         ticket = self.core.watch_book(symbol, self.clock.now(), interval=interval)
-        await self._complete(ticket, wait=wait, timeout=timeout)
+        topic = str(AggreDepth(symbol=symbol, interval=interval))  # type: ignore[arg-type]
+        await self._complete(ticket, (topic,), wait=wait, timeout=timeout)
         return self.core.book(symbol)
 
     async def unwatch_book(self, symbol: str) -> None:
@@ -555,10 +609,20 @@ class MexcClient:
     def _check_started(self) -> None:
         if self._task_group is None:
             raise RuntimeError("start the client first: `async with MexcClient(...) as client`")
+        if self._closed:
+            raise StateError(
+                "the client is closed: start a new MexcClient",
+                machine="client",
+                state="CLOSED",
+                input="command",
+            )
 
-    async def _complete(self, ticket: int, *, wait: bool, timeout: float | None) -> None:
-        """Wait for subscribe ticket ``ticket`` to complete; raise for failed topics."""
-        waiter = _Waiter()
+    async def _complete(
+        self, ticket: int, topics: Iterable[str], *, wait: bool, timeout: float | None
+    ) -> None:
+        """Wait for subscribe ticket ``ticket`` to complete; raise for failed topics,
+        or for a connection failure of theirs that retrying will not mend."""
+        waiter = _Waiter(topics)
         self._waiters[ticket] = waiter
         self._process()
         if not wait:
@@ -569,6 +633,8 @@ class MexcClient:
                 await waiter.done.wait()
         finally:
             self._waiters.pop(ticket, None)
+        if waiter.error is not None:
+            raise waiter.error
         result = waiter.result
         assert result is not None
         if result.failures:
@@ -581,14 +647,42 @@ class MexcClient:
         self.core.unsubscribe(topics, self.clock.now())
         self._process()
 
+    @overload
+    def pushes(
+        self,
+        *topics: str | Topic,
+        max_buffer: int = ...,
+        policy: OverflowPolicy | str = ...,
+        key: Callable[[Push], Hashable] | None = ...,
+        gaps: Literal[False] = ...,
+    ) -> BoundedStream[Push]: ...
+
+    @overload
+    def pushes(
+        self,
+        *topics: str | Topic,
+        max_buffer: int = ...,
+        policy: OverflowPolicy | str = ...,
+        key: Callable[[Push], Hashable] | None = ...,
+        gaps: Literal[True],
+    ) -> GapMarkingStream: ...
+
     def pushes(
         self,
         *topics: str | Topic,
         max_buffer: int = 1000,
         policy: OverflowPolicy | str = OverflowPolicy.BLOCK,
         key: Callable[[Push], Hashable] | None = None,
-    ) -> BoundedStream[Push]:
+        gaps: bool = False,
+    ) -> BoundedStream[Push] | GapMarkingStream:
         """A bounded stream of pushes (of ``topics`` only, if given).
+
+        With ``gaps=True`` the stream also yields a
+        :class:`~mexc_core.aio.streams.StreamGap` just before the first push after
+        a hole: where its own overflow policy dropped pushes, and for every
+        :class:`~mexc_core.events.GapDetected` on its topics (a disconnect, the
+        client's inbox overflowing, a depth version break). Without it, gaps reach
+        only hooks and :meth:`events` (see :doc:`/client`, "Gaps in a stream").
 
         Each push's body is its channel's message type; frames that are not
         (:class:`~mexc_core.events.StrayPushReceived`) come through
@@ -596,8 +690,17 @@ class MexcClient:
 
         Use it as ``async with client.pushes() as stream: async for push in stream``;
         leaving the ``async with`` (or :meth:`BoundedStream.close`) unregisters it.
+        A stream asked for once the client is closed is closed already: iterating
+        it ends at once.
+
+        :raises ArgumentTypeError: a topic is not a str or Topic, or ``key`` is not
+            callable.
+        :raises InvalidConfig: ``max_buffer`` is not an int >= 1.
+        :raises ValueError: ``policy`` is not an :class:`OverflowPolicy`.
         """
         wanted = frozenset(topic_names(topics)) if topics else None
+        if gaps:
+            return self._gap_marking_stream(wanted, max_buffer, policy, key)
 
         def accepts(event: Event) -> TypeGuard[Push]:
             return isinstance(event, Push) and (wanted is None or event.channel in wanted)
@@ -606,13 +709,61 @@ class MexcClient:
         self._route(stream, accepts)
         return stream
 
+    def _gap_marking_stream(
+        self,
+        wanted: frozenset[str] | None,
+        max_buffer: int,
+        policy: OverflowPolicy | str,
+        key: Callable[[Push], Hashable] | None,
+    ) -> GapMarkingStream:
+        """``pushes(gaps=True)``: pushes of ``wanted`` and a marker per gap on them."""
+        _check_key(key)
+        push_key = key
+
+        def keyed(item: Push | StreamGap) -> Hashable:
+            # a marker is its own key: conflation never merges it with a push
+            if isinstance(item, StreamGap) or push_key is None:
+                return channel_key(item)
+            return push_key(item)
+
+        stream = GapMarkingStream(
+            max_buffer, policy, key=keyed, name="pushes", on_close=self._forget_stream
+        )
+        self._register(stream)
+        if stream.closed:
+            return stream
+
+        def route(event: Event) -> None:
+            if isinstance(event, Push):
+                if wanted is None or event.channel in wanted:
+                    stream.send_nowait(event)
+            elif isinstance(event, GapDetected):
+                topics = (
+                    event.topics if wanted is None else tuple(wanted.intersection(event.topics))
+                )
+                if topics:
+                    stream.send_nowait(StreamGap.of(event, tuple(sorted(topics))))
+
+        self._streams.append((stream, route))
+        return stream
+
     def events(
         self,
         *kinds: type[Event],
         max_buffer: int = 1000,
         policy: OverflowPolicy | str = OverflowPolicy.BLOCK,
     ) -> BoundedStream[Event]:
-        """A bounded stream of the events that are not pushes (of ``kinds`` only, if given)."""
+        """A bounded stream of the events that are not pushes (of ``kinds`` only, if given).
+
+        Asked for once the client is closed, the stream is closed already.
+
+        :raises ArgumentTypeError: a kind is not an :class:`~mexc_core.events.Event` class.
+        """
+        for index, kind in enumerate(kinds):
+            if not (isinstance(kind, type) and issubclass(kind, Event)):
+                raise ArgumentTypeError(
+                    f"kinds[{index}] must be an Event class such as GapDetected, not {kind!r}"
+                )
         wanted = tuple(kinds) or (Event,)
 
         def accepts(event: Event) -> TypeGuard[Event]:
@@ -649,20 +800,29 @@ class MexcClient:
         key: Callable[[T], Hashable] | None = None,
         name: str,
     ) -> BoundedStream[T]:
+        _check_key(key)
         stream: BoundedStream[T] = BoundedStream(
             max_buffer, policy, key=key, name=name, on_close=self._forget_stream
         )
-        if stream.policy is OverflowPolicy.BLOCK:
-            self._blocking.append(stream)
+        self._register(stream)
         self._open_streams.append(cast("BoundedStream[object]", stream))
         return stream
+
+    def _register(self, stream: _Held) -> None:
+        """A new stream: closed at once if the client is, else a ``BLOCK`` one holds
+        the dispatcher back while full."""
+        if self._closed:
+            stream.close()  # nothing will ever come: its consumer ends at once
+        elif stream.policy is OverflowPolicy.BLOCK:
+            self._blocking.append(stream)
 
     def _route(self, stream: BoundedStream[E], accepts: Callable[[Event], TypeGuard[E]]) -> None:
         def route(event: Event) -> None:
             if accepts(event):
                 stream.send_nowait(event)
 
-        self._streams.append((stream, route))
+        if not stream.closed:
+            self._streams.append((stream, route))
 
     def _forget_stream(self, stream: _Held) -> None:
         self._streams = [(s, f) for s, f in self._streams if s is not stream]
@@ -701,16 +861,18 @@ class MexcClient:
                 self._rest_calls.append(intent)
                 self._rest_ready.set()
         queued = False
-        now = read_at
+        now = 0.0
+        frames: bool | None = None
         for event in core.events():
             queued = True
-            if now is None:
-                now = self.clock.now()
-            if type(event) is SubscribeCompleted:
-                waiter = self._waiters.get(event.ticket)
-                if waiter is not None:
-                    waiter.result = event
-                    waiter.done.set()
+            if frames is None:  # once per batch: cheap when frame logging is off
+                frames = self._log.frames_enabled()
+                now = self.clock.now() if read_at is None else read_at
+            if type(event) is Push:
+                if frames:
+                    self._log.frame(event)
+            else:
+                self._on_event(event)
             self.inbox.put(event, now)
         if queued:
             if read_at is not None and self._idle:
@@ -726,6 +888,49 @@ class MexcClient:
                     writing.pending += data
                     writing.wake.set()
         self._wake_driver()
+
+    def _on_event(self, event: Event) -> None:
+        """What the client itself does with a core event that is no push: log it,
+        complete or fail the subscribe calls waiting on it."""
+        self._log.event(event)
+        if type(event) is SubscribeCompleted:
+            waiter = self._waiters.get(event.ticket)
+            if waiter is not None and not waiter.done.is_set():
+                waiter.result = event
+                waiter.done.set()
+        elif type(event) is LinkDisconnected:
+            self._fail_waiters(event)
+
+    def _note_connect_error(self, cid: int, error: ConnectError) -> None:
+        """Remember why the link of ``cid`` failed to connect, for its subscribers
+        (the pool's :class:`LinkDisconnected` for it comes next)."""
+        for info in self.pool.links():
+            if info.cid == cid:
+                self._connect_errors[info.link] = error
+
+    def _fail_waiters(self, event: LinkDisconnected) -> None:
+        """Fail the subscribe calls waiting on topics of a link that cannot connect
+        for a reason retrying soon will not mend (a TLS verification failure, an
+        HTTP answer to the upgrade): they would otherwise wait minutes for the
+        next attempt."""
+        error = self._connect_errors.pop(event.link, None)  # never kept for a later failure
+        if event.retry_in is None or not self._waiters:
+            return  # refused for good: the ticket completes with the rejection
+        if error is None and event.cause is DisconnectCause.HANDSHAKE_REJECTED:
+            status = event.reason.removeprefix("HTTP ").partition(":")[0]
+            error = HandshakeFailed(
+                f"the server answered the WebSocket upgrade of {self.endpoint.url} with "
+                f"{event.reason} (not 101 Switching Protocols): check the URL and any "
+                "proxy in the way",
+                status=int(status) if status.isdigit() else None,
+            )
+        if error is None:
+            return
+        topics = frozenset(event.topics)
+        for waiter in self._waiters.values():
+            if not waiter.done.is_set() and not waiter.topics.isdisjoint(topics):
+                waiter.error = error
+                waiter.done.set()
 
     async def _run_rest(self) -> None:
         """Run the core's REST calls (listen keys, book snapshots, reconciliation),
@@ -837,11 +1042,10 @@ class MexcClient:
                 try:
                     stream = await self._connect()
                 except TransportError as exc:
-                    kind = (
-                        FailureKind.TLS_VERIFICATION
-                        if isinstance(exc, TlsVerificationError)
-                        else FailureKind.TRANSIENT
-                    )
+                    kind = FailureKind.TRANSIENT
+                    if isinstance(exc, TlsVerificationError):
+                        kind = FailureKind.TLS_VERIFICATION
+                        self._note_connect_error(cid, exc)
                     self.core.transport_failed(cid, self.clock.now(), str(exc), kind=kind)
                     self._process()
                     return
@@ -904,6 +1108,7 @@ class MexcClient:
             try:
                 if data:
                     await stream.send(data)
+                    self.core.data_written(cid, self.clock.now())
                 if final is not None:
                     await stream.aclose()
             except _TRANSPORT_ERRORS as exc:

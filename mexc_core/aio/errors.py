@@ -18,6 +18,7 @@ from mexc_core.errors import MexcError
 
 __all__ = (
     "ConnectError",
+    "HandshakeFailed",
     "ReadTimeout",
     "ResponseTooLarge",
     "TlsVerificationError",
@@ -37,6 +38,19 @@ class ConnectError(TransportError):
 class TlsVerificationError(ConnectError):
     """The server's certificate or host name did not verify: a configuration problem,
     not a transient one (retrying soon will not help)."""
+
+
+class HandshakeFailed(ConnectError):
+    """The server answered the WebSocket upgrade with an HTTP response instead of
+    ``101 Switching Protocols`` (an HTML page, a proxy's or load balancer's error):
+    usually a wrong URL or something in the way, not a passing failure.
+
+    :ivar status: the HTTP status of the answer, when it could be read.
+    """
+
+    def __init__(self, message: str, *, status: int | None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ReadTimeout(TransportError):

@@ -395,6 +395,15 @@ class ClientCore:
         """Bytes to write on transport ``cid`` (``b""`` if none)."""
         return self.pool.data_to_send(cid)
 
+    def data_written(self, cid: int, now: float) -> None:
+        """Everything :meth:`data_to_send` returned for ``cid`` was written at ``now``.
+
+        Optional: a PING's pong deadline then counts from its write rather than
+        from when it was queued (see :meth:`ConnectionPool.data_written
+        <mexc_core.client.pool.ConnectionPool.data_written>`).
+        """
+        self.pool.data_written(cid, now)
+
     def writable(self) -> list[int]:
         """The transports that may have bytes to write since the last call.
 
@@ -424,7 +433,9 @@ class ClientCore:
         """The local order book of ``symbol``.
 
         :raises KeyError: no book is kept for ``symbol`` (see :meth:`watch_book`).
+        :raises ArgumentTypeError: ``symbol`` is not a str.
         """
+        _check_symbol(symbol)
         for book in self._books.values():
             if book.symbol == symbol:
                 return book
@@ -505,7 +516,9 @@ class ClientCore:
         """Stop keeping the book of ``symbol`` (and unsubscribe its depth topic).
 
         :raises StateError: the core is closing or closed.
+        :raises ArgumentTypeError: ``symbol`` is not a str.
         """
+        _check_symbol(symbol)
         self._machine.require(_I.COMMAND, "unwatch a book")
         self.unsubscribe([t for t, b in self._books.items() if b.symbol == symbol], now)
 
@@ -825,3 +838,10 @@ def _answers(call: int | _BookCall | _ReconcileCall, result: object) -> bool:
     if isinstance(call, _ReconcileCall):
         return answers(call.intent, result)
     return isinstance(result, ListenKey | ListenKeys)
+
+
+def _check_symbol(symbol: object) -> None:
+    if type(symbol) is not str:
+        raise ArgumentTypeError(
+            f"symbol must be a str such as 'BTCUSDT', not {type(symbol).__name__}"
+        )

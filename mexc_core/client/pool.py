@@ -30,6 +30,8 @@ Three kinds of machine, each a table:
   topic, then ``CARRIED``, or ``DOWN`` while no link holds it. ``DOWN`` back to
   ``CARRIED`` closes a gap: :class:`~mexc_core.events.GapDetected` reports it
   (what "no data loss" honestly means: every gap is detected and signalled);
+  pushes lost on a live link are gaps too (rule 10), and so is a topic silent
+  past its limit (rule 11);
 - **hand-overs and rotations** (:mod:`mexc_core.client.handover`): a topic moves
   to another link make-before-break, without a hole and without a repeat.
 
@@ -57,7 +59,9 @@ Rules:
 4. A topic MEXC rejects is reported and forgotten. A subscription that is not
    acknowledged in time stays wanted: the server ignores requests, so the link
    is reconnected with backoff and subscribes again, until the caller gives the
-   topic up or MEXC rejects it.
+   topic up or MEXC rejects it. A topic given up before its ack is unsubscribed
+   on the wire by the session whether or not the ack comes (MEXC may hold it);
+   its ack timeout then fails nothing.
 5. :class:`~mexc_core.events.RotationDue` starts a rotation: a new link takes
    every home topic of the old one by hand-over; the old link closes when all
    are handed over, and :class:`~mexc_core.events.LinkRotated` is reported.
@@ -75,12 +79,35 @@ Rules:
    as a push: an unknown or foreign body, an unknown channel, a topic it does not
    hold) is counted per reason (:attr:`PoolStats.strays`) and passed on as it
    is, from every link: it is no push, so it is neither deduplicated nor part of
-   a hand-over, and feeds no book.
+   a hand-over, and feeds no book. One with an unknown or foreign body on a
+   topic the link carries is a push lost to that topic: a gap (rule 10).
 8. Inputs for a ``cid`` the pool no longer uses (a transport it already let go)
    are ignored: adapters may report late. Commands after :meth:`~ConnectionPool.close`
    raise :class:`~mexc_core.errors.StateError` and change nothing.
 9. After any input at ``now``, :meth:`~ConnectionPool.next_deadline` is ``None``
    or later than ``now``: a driver that sleeps until it never spins.
+10. **One gap report per topic per outage.** A disconnect is one outage of each
+    topic its link carried alone: it is reported once, when the topic is
+    subscribed and confirmed again (cause ``DISCONNECTED``, from when it went
+    down), however many reconnects that took. Pushes lost on a live link are
+    reported at once: a :class:`~mexc_core.events.FrameRejected` for the topic
+    its readable part names when the link carries it, otherwise for every topic
+    the link carries (``FRAME_REJECTED``); a mismatched body (``BODY_MISMATCH``);
+    a diff-depth version break (``VERSION_GAP``, ``OUT_OF_ORDER``). A reported
+    outage stays open until a push of the topic is delivered: signals of the
+    topic until then are folded into it (:attr:`PoolStats.gaps_folded`), so a
+    rejected diff and the version break the next diff shows make one report,
+    and so do the bad frames of a burst.
+11. **Silence watchdog.** A topic with a silence limit
+    (:mod:`mexc_core.client.silence`: by default klines and one pair's mini
+    ticker; the rest opt in through ``PoolConfig.silence``) that gets no push
+    for that long while carried, counted from its last push or its ack, is
+    reported as :class:`~mexc_core.events.TopicSilent` and every link carrying
+    it is aborted and reconnected (``docs/faults.rst`` section 2): a server that
+    dropped a stream without a word is not trusted to restart it on request,
+    and a new connection subscribes afresh. The topic's gap is reported at its
+    re-ack with cause ``SILENCE`` from its last push; the link's other topics
+    get their ``DISCONNECTED`` gap.
 """
 
 from __future__ import annotations
@@ -112,6 +139,7 @@ from mexc_core.client.link import (
     LinkState,
 )
 from mexc_core.client.shards import consolidate, place
+from mexc_core.client.silence import check_overrides, silence_limit
 from mexc_core.connection import (
     DEFAULT_HOST,
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -149,6 +177,7 @@ from mexc_core.events import (
     StrayReason,
     Subscribed,
     SubscriptionFailed,
+    TopicSilent,
     TopicsRejected,
     TopicsSubscribed,
     UnexpectedReplyReceived,
@@ -204,6 +233,12 @@ class PoolConfig:
         rest fit in fewer links.
     :ivar dedup: drop duplicate pushes (by trade id, version or identity).
     :ivar extra_headers: more request headers for the upgrade.
+    :ivar silence: silence limits that override the channel defaults, as pairs of
+        a channel's short name (``"aggre_deals"``) or a whole topic and seconds
+        (``None``: not watched); a topic's own entry wins over its channel's
+        (:mod:`mexc_core.client.silence`).
+    :ivar silence_defaults: watch the channels that push on a timer (klines, one
+        pair's mini ticker) with their default limits; off: only ``silence``.
     """
 
     host: str = DEFAULT_HOST
@@ -219,6 +254,8 @@ class PoolConfig:
     consolidate: bool = True
     dedup: bool = True
     extra_headers: tuple[tuple[bytes, bytes], ...] = ()
+    silence: tuple[tuple[str, float | None], ...] = ()
+    silence_defaults: bool = True
 
     def __post_init__(self) -> None:
         for name in (
@@ -236,8 +273,13 @@ class PoolConfig:
             raise InvalidConfig(
                 f"max_held must be an int >= 1, got {self.max_held!r}", setting="max_held"
             )
+        check_overrides(self.silence)
         # Everything else is checked where it is used: by the first Connection.
         self.connection()
+
+    def silence_of(self, topic: str) -> float | None:
+        """The silence limit of ``topic`` in seconds, or ``None`` when it is not watched."""
+        return silence_limit(topic, dict(self.silence), defaults=self.silence_defaults)
 
     def connection(self, listen_key: str | None = None) -> Connection:
         """A new connection with these settings (``listen_key`` for a private link)."""
@@ -423,6 +465,9 @@ class PoolStats:
         (:meth:`ConnectionPool.start_shedding`),
         counted when each episode ends (:attr:`ConnectionPool.shedder` counts live).
     :ivar shed_episodes: shedding episodes started.
+    :ivar gaps: :class:`~mexc_core.events.GapDetected` events emitted.
+    :ivar gaps_folded: gap signals folded into an outage already reported (rule 10).
+    :ivar silences: :class:`~mexc_core.events.TopicSilent` events (rule 11).
     """
 
     pushes: int = 0
@@ -437,18 +482,36 @@ class PoolStats:
     push_bytes: Counter[str] = field(default_factory=Counter)
     shed: int = 0
     shed_episodes: int = 0
+    gaps_folded: int = 0
+    silences: int = 0
 
 
 @final
 class _Topic:
-    __slots__ = ("carriers", "down_since", "home", "machine", "name", "private")
+    __slots__ = (
+        "carriers",
+        "down_cause",
+        "down_since",
+        "home",
+        "last_data",
+        "machine",
+        "name",
+        "private",
+        "silence",
+    )
 
-    def __init__(self, name: str, *, private: bool, home: int) -> None:
+    def __init__(self, name: str, *, private: bool, home: int, silence: float | None) -> None:
         self.name: Final = name
         self.private: Final = private
         self.home = home
         self.carriers: set[int] = set()
         self.down_since: float | None = None
+        #: What the gap that ``down_since`` opened will be reported as.
+        self.down_cause = GapCause.DISCONNECTED
+        #: The silence limit (``None``: not watched), and the time of the last push
+        #: or (re)subscription the watchdog counts from.
+        self.silence: Final = silence
+        self.last_data = 0.0
         self.machine: Final = Machine("topic", _TOPIC_TRANSITIONS, TopicState.PENDING, _T.ERROR)
 
 
@@ -458,6 +521,9 @@ _SESSION_LIVE: Final = frozenset(
 _CONNECTION_LIVE: Final = frozenset(
     {ConnectionState.IDLE, ConnectionState.CONNECTING, ConnectionState.OPEN}
 )
+
+#: Strays whose push was meant for its topic but did not carry its channel's body.
+_LOST_BODY: Final = frozenset({StrayReason.UNKNOWN_BODY, StrayReason.FOREIGN_BODY})
 
 E = TypeVar("E", bound=Event)
 _Handler = Callable[["ConnectionPool", Link, Event, float], None]
@@ -517,6 +583,10 @@ class ConnectionPool:
         self._topics: dict[str, _Topic] = {}
         self._handovers: dict[str, Handover] = {}
         self._rotations: dict[int, Rotation] = {}
+        #: Topics whose outage was reported and no push came since (rule 10).
+        self._open_gaps: set[str] = set()
+        #: When the silence watchdog must look next (rule 11), or ``None``.
+        self._silence_at: float | None = None
         self._events: deque[Event] = deque()
         self._intents: list[TransportIntent] = []
         self._next_link = 0
@@ -606,6 +676,22 @@ class ConnectionPool:
             return b""
         return link.conn.data_to_send()
 
+    def data_written(self, cid: int, now: float) -> None:
+        """Everything :meth:`data_to_send` returned for ``cid`` was written at ``now``.
+
+        Optional: with it, a PING's pong deadline counts from its write, not from
+        when it was queued (:meth:`Connection.data_written
+        <mexc_core.connection.Connection.data_written>`). An unknown ``cid`` is
+        ignored.
+        """
+        self._tick(now)
+        link = self._by_cid.get(cid)
+        if link is None or link.state not in TRANSPORT_UP:
+            return
+        assert link.conn is not None
+        link.conn.data_written(now)
+        self._changed.add(link)  # the pong deadline may have moved
+
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or ``None`` for never.
 
@@ -638,6 +724,8 @@ class ConnectionPool:
         found = [h.switch_at for h in self._handovers.values() if h.switch_at is not None]
         if heap:
             found.append(heap[0][0])
+        if self._silence_at is not None:
+            found.append(self._silence_at)
         return min(found) if found else None
 
     # ------------------------------------------------------------ commands
@@ -771,6 +859,8 @@ class ConnectionPool:
         self._topics.clear()
         self._handovers.clear()
         self._rotations.clear()
+        self._open_gaps.clear()
+        self._silence_at = None
         for link in self._sorted_links():
             link.topics.clear()
             link.leaving.clear()
@@ -859,6 +949,8 @@ class ConnectionPool:
         for handover in list(self._handovers.values()):
             if handover.timer(now):
                 self._finish_handover(handover, now)
+        if self._silence_at is not None and self._silence_at <= now:
+            self._watch_silence(now)
         self._reconnect_due(now)
 
     # ------------------------------------------------------------ internals: commands
@@ -901,7 +993,9 @@ class ConnectionPool:
 
     def _home(self, link: Link, names: Iterable[str], *, private: bool) -> None:
         for name in names:
-            self._topics[name] = _Topic(name, private=private, home=link.id)
+            self._topics[name] = _Topic(
+                name, private=private, home=link.id, silence=self.config.silence_of(name)
+            )
             link.topics[name] = None
 
     def _new_link(self, now: float, *, private: bool) -> Link:
@@ -1036,9 +1130,15 @@ class ConnectionPool:
         link.conn = None
         link.deadline = None
 
-    def _carry(self, link: Link, record: _Topic) -> float | None:
+    def _carry(self, link: Link, record: _Topic, now: float) -> float | None:
         """``link`` holds ``record`` now; returns when its gap began, if one closed."""
         link.carried.add(record.name)
+        if not record.carriers and record.silence is not None:
+            # (re)subscribed: the watchdog counts from the ack
+            record.last_data = now
+            due = now + record.silence
+            if self._silence_at is None or due < self._silence_at:
+                self._silence_at = due
         record.carriers.add(link.id)
         since, record.down_since = record.down_since, None
         record.machine.step(TopicInput.CARRY)
@@ -1128,6 +1228,7 @@ class ConnectionPool:
         for name in names:
             record = self._topics.pop(name)
             self.dedup.forget(name)
+            self._open_gaps.discard(name)
             handover = self._handovers.pop(name, None)
             sources = handover.sources if handover is not None else set()
             for link_id in sorted({record.home, *sources}):
@@ -1238,6 +1339,7 @@ class ConnectionPool:
         if record is None or (name not in link.topics and name not in link.leaving):
             self.stats.unwanted += 1
             return
+        record.last_data = now
         handover = self._handovers.get(name) if self.config.dedup else None
         if handover is None:
             self._deliver(push, now)
@@ -1258,13 +1360,74 @@ class ConnectionPool:
                 return
             if dedup.breaks:
                 for topic, cause in dedup.take_breaks():
-                    self.stats.gaps += 1
-                    self._events.append(
-                        GapDetected(topics=(topic,), cause=cause, started_at=now, ended_at=now)
-                    )
+                    self._gap_seen((topic,), cause, now)
             push = admitted
         self.stats.pushes += 1
         self._events.append(push)
+        if self._open_gaps:
+            self._open_gaps.discard(push.channel)  # data flows: the outage is over
+
+    def _gap_seen(self, topics: Iterable[str], cause: GapCause, now: float) -> None:
+        """Pushes of ``topics`` were lost on a live link: report the outage of each
+        topic that has none open; fold the others into theirs (rule 10)."""
+        new: list[str] = []
+        for name in topics:
+            if name in self._open_gaps:
+                self.stats.gaps_folded += 1
+            else:
+                new.append(name)
+        if new:
+            self.stats.gaps += 1
+            self._open_gaps.update(new)
+            self._events.append(
+                GapDetected(topics=tuple(new), cause=cause, started_at=now, ended_at=now)
+            )
+
+    def _watch_silence(self, now: float) -> None:
+        """Replace the links of watched topics silent past their limit (rule 11)."""
+        due: float | None = None
+        silent: list[_Topic] = []
+        for record in self._topics.values():
+            if record.silence is None or not record.carriers:
+                continue
+            expiry = record.last_data + record.silence
+            if expiry <= now:
+                silent.append(record)
+            elif due is None or expiry < due:
+                due = expiry
+        self._silence_at = due
+        failing: dict[int, str] = {}
+        for record in silent:
+            assert record.silence is not None
+            for link_id in sorted(record.carriers):
+                self.stats.silences += 1
+                self._events.append(
+                    TopicSilent(
+                        topic=record.name,
+                        link=link_id,
+                        last_data=record.last_data,
+                        limit=record.silence,
+                    )
+                )
+                failing.setdefault(
+                    link_id,
+                    f"{record.name} sent nothing for {now - record.last_data:g} s "
+                    f"(limit {record.silence:g} s)",
+                )
+        for link_id, reason in sorted(failing.items()):
+            self._fail(
+                self._links[link_id],
+                now,
+                DisconnectCause.UNHEALTHY,
+                reason,
+                FailureKind.TRANSIENT,
+                abort=True,
+            )
+        for record in silent:
+            # every carrier failed: it is DOWN, its gap reported at the re-ack from
+            # its last push (rule 10)
+            record.down_since = record.last_data
+            record.down_cause = GapCause.SILENCE
 
     def _on_opened(self, link: Link, event: ConnectionOpened, now: float) -> None:
         link.step(LinkInput.WEBSOCKET_OPEN)
@@ -1284,15 +1447,16 @@ class ConnectionPool:
 
     def _on_subscribed(self, link: Link, event: Subscribed, now: float) -> None:
         held: list[str] = []
-        gaps: dict[float, list[str]] = {}
+        gaps: dict[tuple[float, GapCause], list[str]] = {}
         for name in event.topics:
             record = self._topics.get(name)
             if record is None or (name not in link.topics and name not in link.leaving):
                 continue
             held.append(name)
-            since = self._carry(link, record)
+            cause, record.down_cause = record.down_cause, GapCause.DISCONNECTED
+            since = self._carry(link, record, now)
             if since is not None:
-                gaps.setdefault(since, []).append(name)
+                gaps.setdefault((since, cause), []).append(name)
             # The new home's ack starts the switch; an old link's late ack does not.
             handover = self._handovers.get(name)
             if handover is not None and handover.target == link.id:
@@ -1300,19 +1464,21 @@ class ConnectionPool:
         if not held:
             return
         self._events.append(TopicsSubscribed(link=link.id, topics=tuple(held)))
-        for since, group in sorted(gaps.items()):
+        for (since, cause), group in sorted(gaps.items(), key=lambda item: item[0][0]):
+            # One report per outage, at its end (rule 10); in-band signals until
+            # the next push belong to it.
             self.stats.gaps += 1
+            self._open_gaps.update(group)
             self._events.append(
-                GapDetected(
-                    topics=tuple(group),
-                    cause=GapCause.DISCONNECTED,
-                    started_at=since,
-                    ended_at=now,
-                )
+                GapDetected(topics=tuple(group), cause=cause, started_at=since, ended_at=now)
             )
 
     def _on_subscription_failed(self, link: Link, event: SubscriptionFailed, now: float) -> None:
         if event.cause is FailureCause.ACK_TIMEOUT:
+            if not any(name in link.topics or name in link.leaving for name in event.topics):
+                # Given up before the ack: the session unsubscribes them on the
+                # wire (MEXC may hold them); nothing here waits for them.
+                return
             # The topics stay wanted (rule 4): the server ignores requests, so the
             # link reconnects with backoff and subscribes them again.
             self._fail(
@@ -1399,11 +1565,21 @@ class ConnectionPool:
         self._events.append(event)
 
     def _on_stray(self, link: Link, event: StrayPushReceived, now: float) -> None:
-        # Reported, never delivered as a push (rule 7). A stray on a topic this
-        # link carries (an unknown body on a depth topic) is a frame lost to
-        # that topic; it is not turned into a gap here.
+        # Reported, never delivered as a push (rule 7). A mismatched body on a
+        # topic this link carries is a push lost to that topic: a gap (rule 10).
         self.stats.strays[event.reason] += 1
         self._events.append(event)
+        name = event.push.channel
+        if event.reason in _LOST_BODY and name in link.carried:
+            self._gap_seen((name,), GapCause.BODY_MISMATCH, now)
+
+    def _on_rejected(self, link: Link, event: FrameRejected, now: float) -> None:
+        # The frame may have carried any topic of this link: the one its readable
+        # part names, when the link carries it, else every one it carries (rule 10).
+        self._events.append(event)
+        name = event.channel
+        topics = (name,) if name is not None and name in link.carried else sorted(link.carried)
+        self._gap_seen(topics, GapCause.FRAME_REJECTED, now)
 
     def _ignore(self, link: Link, event: Event, now: float) -> None:
         # A PONG, an unacknowledged unsubscription (the topic is gone from the pool
@@ -1425,7 +1601,7 @@ _ON_EVENT: Final[Mapping[type[Event], _Handler]] = {
     HandshakeRejected: _on(HandshakeRejected, ConnectionPool._on_refused),
     ListenKeyInvalidated: _on(ListenKeyInvalidated, ConnectionPool._on_key_invalidated),
     StrayPushReceived: _on(StrayPushReceived, ConnectionPool._on_stray),
-    FrameRejected: ConnectionPool._pass_on,
+    FrameRejected: _on(FrameRejected, ConnectionPool._on_rejected),
     ServerNoticeReceived: ConnectionPool._pass_on,
     ErrorReplyReceived: ConnectionPool._pass_on,
     UnexpectedReplyReceived: ConnectionPool._pass_on,

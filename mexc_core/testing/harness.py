@@ -228,6 +228,7 @@ class Loop:
         pool = self.pool
         times = [h.switch_at for h in pool._handovers.values()]
         times += [link.next_deadline() for link in pool._links.values()]
+        times.append(pool._silence_at)
         found = [t for t in times if t is not None]
         assert pool.next_deadline() == (min(found) if found else None)
 

@@ -280,9 +280,13 @@ class SessionMachine(RuleBasedStateMachine):
                 return
             raise AssertionError("unsubscribing an unknown topic did not raise")
         self.session.unsubscribe(topics, self.now)
+        before = bool(self.model.confirmed)
         for topic in topics:
             self.model.intent.discard(topic)
-            self.model.outcome.pop(topic, None)
+            if self.model.outcome.pop(topic, None) == "failed":
+                # MEXC may hold it: it is unsubscribed on the wire first
+                self.model.confirmed.add(topic)
+        self._confirmed_changed(before=before)
         self._drain()
 
     # ------------------------------------------------------------ server replies
@@ -503,6 +507,10 @@ class SessionMachine(RuleBasedStateMachine):
             mreq = self.model_requests.pop(0)
             for topic in mreq.topics:
                 del self.model.in_flight[topic]
+                if mreq.method == "SUBSCRIPTION" and topic not in self.model.intent:
+                    # a cancelled subscription MEXC may hold: unsubscribed on the wire
+                    self.model.confirmed.add(topic)
+                    continue
                 self.model.outcome[topic] = "failed"
                 self.model.confirmed.discard(topic)
             cls = SubscriptionFailed if mreq.method == "SUBSCRIPTION" else UnsubscriptionFailed

@@ -31,6 +31,8 @@ knob                    fault   effect
 ``depth_duplicate_at``  8       send the n-th diff-depth push twice
 ``depth_reorder_at``    8       swap the n-th and (n+1)-th diff-depth pushes
 ``close_after``         10      clean close (1000) at this age
+``silence``             2, 15   per topic, the age from which that topic's pushes stop
+                                while the connection and its other topics live on
 ``handshake_status``    14      refuse the WebSocket upgrade with this HTTP status
 ``random_rate``         6-8     each push suffers one of ``random_kinds`` with
                                 this probability (seeded)
@@ -41,6 +43,11 @@ Each fault that reaches the wire is counted by kind (``garbage``, ``unknown_body
 :class:`~mexc_sim.protocol.Simulator` shares between all its connections
 (``Simulator.injected``): a test compares what the client saw with what was done.
 
+A topic can also be silenced, or given its voice back, on a live connection
+(:meth:`mexc_sim.session.ServerSession.silence`), and every session records
+whether the client answers its WebSocket pings
+(:attr:`~mexc_sim.session.ServerSession.ws_pongs`).
+
 Subscription rejections (11), the idle rules (15) and listen-key expiry (9) are
 the simulator's normal behaviour, with :meth:`mexc_sim.exchange.Exchange.expire_listen_key`
 to expire a key at will; REST faults (17 and the stale snapshot of 8) are in
@@ -50,8 +57,10 @@ to expire a key at will; REST faults (17 and the stale snapshot of 8) are in
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Final, final
 
 __all__ = (
@@ -111,6 +120,7 @@ class Faults:
     stall_after: float | None = None
     stall_for: float = 0.0
     handshake_status: int | None = None
+    silence: Mapping[str, float] = field(default_factory=dict)
     garbage_at: AbstractSet[int] = frozenset()
     truncate_at: AbstractSet[int] = frozenset()
     oversize_at: AbstractSet[int] = frozenset()
@@ -148,6 +158,8 @@ class Faults:
             value = getattr(self, name)
             if not isinstance(value, frozenset):
                 object.__setattr__(self, name, frozenset(value))
+        # a read-only copy, so that a plan cannot change under the connections it serves
+        object.__setattr__(self, "silence", MappingProxyType(dict(self.silence)))
 
     @property
     def any(self) -> bool:
@@ -165,12 +177,19 @@ class RestFaults:
     :ivar delay: seconds (simulator time) before every answer.
     :ivar stale_snapshot: ``/api/v3/depth`` answers with the book this many
         versions old (a snapshot older than the stream, docs/faults.rst section 8).
+    :ivar keepalive_idle: close a keep-alive HTTP connection (a FIN, no
+        ``Connection: close`` before) once it has been idle this many simulator
+        seconds, as servers and load balancers do; ``None`` keeps it open.
+    :ivar close_delimited: answer without ``Content-Length`` (or chunks) and end the
+        body by closing the connection (HTTP/1.1 allows it, RFC 9112 section 6.3).
     """
 
     errors: dict[str, deque[int]] = field(default_factory=dict)
     hang: dict[str, int] = field(default_factory=dict)
     delay: float = 0.0
     stale_snapshot: int = 0
+    keepalive_idle: float | None = None
+    close_delimited: bool = False
 
     def fail(self, path: str, status: int, count: int = 1) -> None:
         """Answer the next ``count`` requests to ``path`` with ``status``."""

@@ -38,6 +38,7 @@ from wsproto.events import (
     Event,
     Message,
     Ping,
+    Pong,
     TextMessage,
 )
 from wsproto.events import Request as WSRequest
@@ -114,6 +115,7 @@ class SimConnection:
         self._delayed: deque[tuple[float, RestResponse]] = deque()
         self._hung = False
         self._close_by: float | None = None
+        self._idle_since: float | None = None  # an HTTP keep-alive connection, idle
         self._parts: list[str | bytes] = []
         self._size = 0
 
@@ -139,6 +141,7 @@ class SimConnection:
         if self.action is not TransportAction.OPEN:
             return
         self.sim.exchange.advance(now)
+        self._idle_since = None
         if self._ws is not None:
             self._receive_ws(data, now)
         else:
@@ -206,14 +209,30 @@ class SimConnection:
         elif response.delay > 0:
             self._delayed.append((now + response.delay, response))
         else:
-            self._finish(response)
+            self._finish(response, now)
 
-    def _finish(self, response: RestResponse) -> None:
+    def _finish(self, response: RestResponse, now: float) -> None:
+        if self.sim.rest_faults.close_delimited:
+            self._send_close_delimited(response)
+            return
         self._send_response(response)
         if self._h11.our_state is h11.MUST_CLOSE:
             self.action = TransportAction.CLOSE
         elif self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
             self._h11.start_next_cycle()
+            self._idle_since = now
+
+    def _send_close_delimited(self, response: RestResponse) -> None:
+        """The response without a length: its body ends where the connection does.
+
+        h11 would frame it with chunks for an HTTP/1.1 client, so it is written here.
+        """
+        status = response.status
+        lines = [b"HTTP/1.1 %d %s" % (status, _reason(status)), b"%s: %s" % _SERVER_HEADER]
+        lines += [f"{k}: {v}".encode("latin-1") for k, v in response.headers]
+        lines.append(b"connection: close")
+        self._out += b"\r\n".join(lines) + b"\r\n\r\n" + response.body
+        self.action = TransportAction.CLOSE
 
     def _send_response(self, response: RestResponse) -> None:
         headers = [
@@ -297,6 +316,8 @@ class SimConnection:
                             )
                 elif isinstance(event, Ping):
                     self._send_ws(event.response())
+                elif isinstance(event, Pong):
+                    session.pong_received(bytes(event.payload), now)
                 elif isinstance(event, CloseConnection):
                     if ws.state is WSState.REMOTE_CLOSING:
                         self._send_ws(event.response())
@@ -338,7 +359,7 @@ class SimConnection:
         elif kind is OutgoingKind.TEXT:
             self._send_ws(TextMessage(data=item.text))
         elif kind is OutgoingKind.PING:
-            self._send_ws(Ping(payload=b"mexc-sim"))
+            self._send_ws(Ping(payload=item.data))
         elif kind is OutgoingKind.CLOSE:
             self._send_ws(CloseConnection(code=item.code, reason=item.text))
             self._close_by = now + CLOSE_HANDSHAKE_TIMEOUT
@@ -355,6 +376,9 @@ class SimConnection:
         if self.action is not TransportAction.OPEN:
             return None
         times = [t for t, _r in self._delayed]
+        idle_limit = self.sim.rest_faults.keepalive_idle
+        if self._idle_since is not None and idle_limit is not None:
+            times.append(self._idle_since + idle_limit)
         if self._close_by is not None:
             times.append(self._close_by)
         if self.session is not None and self._close_by is None:
@@ -369,8 +393,13 @@ class SimConnection:
             return
         while self._delayed and self._delayed[0][0] <= now:
             _t, response = self._delayed.popleft()
-            self._finish(response)
+            self._finish(response, now)
             self._pump_http(now)
+        idle_limit = self.sim.rest_faults.keepalive_idle
+        idle_since = self._idle_since
+        if idle_since is not None and idle_limit is not None and now >= idle_since + idle_limit:
+            self.action = TransportAction.CLOSE  # a FIN between two requests
+            return
         if self._close_by is not None and self._close_by <= now:
             self.action = TransportAction.CLOSE
             return

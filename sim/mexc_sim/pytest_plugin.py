@@ -23,6 +23,10 @@ fixtures start one only when a test asks for one:
     check), because they are not reset between the examples it generates; a
     module-scoped one is honestly shared, and the test must not depend on a
     fresh exchange (docs/testing.rst of mexc-core shows how).
+``mexc_proxy``
+    A :class:`~mexc_sim.proxy.RunningProxy`: a TCP fault proxy on loopback in
+    front of ``mexc_sim`` (point the client at its ``ws_url`` / ``rest_url``;
+    switch faults with ``set(...)``, ``reset()``, ``blackhole_open()``).
 ``mexc_sim_process``
     A simulator in a subprocess (``python -m mexc_sim --port 0 --json``):
     a :class:`SimProcess` with its URLs and credentials, for tests that must not
@@ -50,10 +54,12 @@ if TYPE_CHECKING:
     import ssl
 
     from mexc_sim.protocol import SimConfig
+    from mexc_sim.proxy import RunningProxy
     from mexc_sim.server import RunningSimulator
 
 __all__ = (
     "SimProcess",
+    "mexc_proxy",
     "mexc_sim",
     "mexc_sim_config",
     "mexc_sim_factory",
@@ -149,6 +155,15 @@ def mexc_sim_module(
 
     with serve_in_thread(mexc_sim_module_config, speed=_speed(request)) as sim:
         yield sim
+
+
+@pytest.fixture
+def mexc_proxy(mexc_sim: RunningSimulator) -> Iterator[RunningProxy]:
+    """A TCP fault proxy in front of ``mexc_sim``, stopped after the test."""
+    from mexc_sim.proxy import proxy_in_thread  # noqa: PLC0415 - keep plugin loading light
+
+    with proxy_in_thread(mexc_sim.host, mexc_sim.port) as proxy:
+        yield proxy
 
 
 @dataclass

@@ -26,7 +26,9 @@ and "Limits and timeouts"):
    connection (1008).
 5. The connection is closed (1000) after 30 s without a valid subscription, after
    60 s with subscriptions but neither a push nor a PING, and at 24 h.
-6. The server sends a WebSocket ping frame every ``ping_interval`` seconds.
+6. The server sends a WebSocket ping frame every ``ping_interval`` seconds and
+   records the pongs that come back (:attr:`ServerSession.ws_pings`,
+   :attr:`ServerSession.ws_pongs`): a test checks that its client answers them.
 7. A connection opened with ``?listenKey=`` gets ``Invalid listen key`` as a text
    message, then a close, when the key is unknown, expires or is deleted.
 
@@ -233,6 +235,14 @@ class ServerSession:
         self._held: deque[bytes] = deque()
         self._reordered: tuple[bytes, str | None] | None = None
         self._silent = False
+        #: Topics whose pushes are withheld (the ``silence`` fault), live.
+        self.silenced: set[str] = set()
+        self._silence_due = sorted((age, t) for t, age in self.faults.silence.items())
+        #: WebSocket pings sent, and pongs received that answer one of them.
+        self.ws_pings = 0
+        self.ws_pongs = 0
+        #: When the last answering pong came (simulator time), if one came.
+        self.last_pong_at: float | None = None
         self._rng = random.Random(f"{self.faults.seed}/{sid}")
         if listen_key is not None:
             try:
@@ -278,6 +288,27 @@ class ServerSession:
         self.close_reason = reason
         self.exchange.detach(self, list(self.topics), self.account)
         self.topics.clear()
+
+    def silence(self, topic: str, *, on: bool = True) -> None:
+        """Withhold ``topic``'s pushes from now on (``on=False``: send them again).
+
+        The connection and its other topics carry on; the withheld pushes are
+        counted as ``silenced`` in :attr:`injected`.
+        """
+        if on:
+            self.silenced.add(topic)
+        else:
+            self.silenced.discard(topic)
+
+    def ping_payload(self) -> bytes:
+        """The payload of the next WebSocket ping: numbered, so its pong can be matched."""
+        return b"mexc-sim %d" % self.ws_pings
+
+    def pong_received(self, payload: bytes, now: float) -> None:
+        """A WebSocket pong: counted if it answers the last ping sent."""
+        if self.ws_pings and payload == b"mexc-sim %d" % (self.ws_pings - 1):
+            self.ws_pongs += 1
+            self.last_pong_at = now
 
     def peer_closed(self) -> None:
         """The client closed the WebSocket or the transport went away."""
@@ -371,6 +402,9 @@ class ServerSession:
         """Send one push (called by the exchange), through this connection's faults."""
         if self.closed or self._silent:
             return
+        if self.silenced and topic in self.silenced:
+            self.injected["silenced"] += 1
+            return
         self._active_at = now
         self.pushes += 1
         faults = self.faults
@@ -462,6 +496,8 @@ class ServerSession:
         else:
             times.append(self._active_at + rules.idle_no_data)
         ages = [faults.reset_after, faults.close_after, faults.blackhole_after]
+        if self._silence_due:
+            ages.append(self._silence_due[0][0])
         if faults.stall_after is not None and self._held:
             ages.append(faults.stall_after + faults.stall_for)
         times.extend(opened + age for age in ages if age is not None)
@@ -489,6 +525,8 @@ class ServerSession:
         if due(faults.close_after):
             self._close(CLOSE_IDLE, "closed (fault)")
             return
+        while self._silence_due and due(self._silence_due[0][0]):
+            self.silenced.add(self._silence_due.pop(0)[1])
         if self._held and not self._stalled(now):
             self._out.extend(Outgoing(OutgoingKind.BINARY, data=f) for f in self._held)
             self._held.clear()
@@ -503,6 +541,7 @@ class ServerSession:
             self._close(CLOSE_IDLE, "no data")
             return
         if now >= self._next_ping:
-            self._out.append(Outgoing(OutgoingKind.PING))
+            self._out.append(Outgoing(OutgoingKind.PING, data=self.ping_payload()))
+            self.ws_pings += 1
             assert rules.ping_interval is not None
             self._next_ping = now + rules.ping_interval

@@ -168,7 +168,10 @@ class StreamCheck:
 
     Feed :meth:`sent` in the simulator's order, :meth:`delivered` in the
     client's, :meth:`signal` for every gap signal of the topic, and
-    :meth:`finish` at the end; then read the counts.
+    :meth:`finish` at the end; then read the counts. Keys are the pushes' send
+    times (unique per public topic).
+
+    :ivar silent_keys: the keys of the first pushes lost without a signal.
     """
 
     sent_count: int = 0
@@ -181,30 +184,36 @@ class StreamCheck:
     duplicates_undetected: int = 0
     late: int = 0
     unmatched: int = 0
+    silent_keys: list[int] = field(default_factory=list)
     _seq_of: OrderedDict[int, int] = field(default_factory=OrderedDict)
+    _key_of: OrderedDict[int, int] = field(default_factory=OrderedDict)
     _delivered: OrderedDict[int, None] = field(default_factory=OrderedDict)
     _next: int = 0
     _last: int | None = None
     _signalled: bool = False
-    _pending: int = 0
+    _pending: tuple[int, int] | None = None
     _pending_dups: int = 0
 
     def sent(self, key: int) -> None:
-        """The simulator produced a push with ``key`` (its send time)."""
+        """The simulator produced a push with ``key``."""
         self.sent_count += 1
         if key in self._seq_of:
             return  # the same send time twice: matched to the first
         self._seq_of[key] = self._next
+        self._key_of[self._next] = key
         self._next += 1
         if len(self._seq_of) > WINDOW:
             self._seq_of.popitem(last=False)
+            self._key_of.popitem(last=False)
 
     def signal(self) -> None:
         """A gap signal for this topic: it covers what the last pushes revealed."""
-        self.lost_signalled += self._pending
-        if self._pending:
+        if self._pending is not None:
+            low, high = self._pending
+            self.lost_signalled += high - low
             self.signalled_gaps += 1
-        self._pending = self._pending_dups = 0
+        self._pending = None
+        self._pending_dups = 0
         self._signalled = True
 
     def delivered(self, key: int) -> None:
@@ -217,7 +226,7 @@ class StreamCheck:
             return
         if seq in self._delivered:
             self.duplicates += 1
-            self._pending_dups += 1
+            self._pending_dups += 1  # a signal may still come before the next push
             return
         self._delivered[seq] = None
         if len(self._delivered) > WINDOW:
@@ -232,20 +241,24 @@ class StreamCheck:
                 self.lost_silent -= 1
             return
         if last is not None and seq > last + 1:
-            missing = seq - last - 1
             if self._signalled:
-                self.lost_signalled += missing
+                self.lost_signalled += seq - last - 1
                 self.signalled_gaps += 1
             else:
-                self._pending = missing  # a signal may still come before the next push
+                self._pending = (last + 1, seq)  # a signal may still come before the next push
         self._last = seq
         self._signalled = False
 
     def _settle_pending(self) -> None:
-        if self._pending:
-            self.lost_silent += self._pending
+        if self._pending is not None:
+            low, high = self._pending
+            self.lost_silent += high - low
             self.silent_gaps += 1
-            self._pending = 0
+            for seq in range(low, min(high, low + 100)):
+                key = self._key_of.get(seq)
+                if key is not None and len(self.silent_keys) < 1000:
+                    self.silent_keys.append(key)
+            self._pending = None
         self.duplicates_undetected += self._pending_dups
         self._pending_dups = 0
 
@@ -289,6 +302,8 @@ class _Observer:
         self.first_divergence = ""
         self.decode_errors = 0
         self.strays: Counter[str] = Counter()
+        # send time -> why a recent push was a stray (to explain silent losses)
+        self.stray_times: OrderedDict[int, str] = OrderedDict()
         self.disconnects: Counter[str] = Counter()
         self.reconnects = 0
         self.rotations = 0
@@ -364,6 +379,9 @@ class _Observer:
             self.decode_errors += 1
         elif isinstance(event, StrayPushReceived):
             self.strays[event.reason.value] += 1
+            self.stray_times[event.push.send_time or 0] = event.reason.value
+            if len(self.stray_times) > WINDOW:
+                self.stray_times.popitem(last=False)
         elif isinstance(event, LinkDisconnected):
             self.disconnects[event.cause.value] += 1
         elif isinstance(event, LinkConnected):
@@ -689,6 +707,21 @@ async def run_soak(
         "gaps_detected": dict(sorted(observer.gaps.items())),
         "gaps_repaired": sum(s.signalled_gaps for s in streams),
         "silent_gaps": sum(s.silent_gaps for s in streams),
+        "silent_gaps_by_topic": {
+            topic: stream.silent_gaps
+            for topic, stream in sorted(observer.streams.items())
+            if stream.silent_gaps
+        },
+        "pushes_lost_as_strays": dict(
+            sorted(
+                Counter(
+                    observer.stray_times[key]
+                    for stream in streams
+                    for key in stream.silent_keys
+                    if key in observer.stray_times
+                ).items()
+            )
+        ),
         "private_gaps": observer.private_gaps,
         "book_gaps": observer.book_gaps,
         "book_resyncs": observer.book_resyncs,

@@ -83,6 +83,7 @@ from mexc_core.events import (
     TradeRecovered,
 )
 from mexc_core.hookspecs import hookimpl
+from mexc_core.listenkey import ListenKeyConfig
 from mexc_core.messages import PrivateDealsV3Api, PrivateOrdersV3Api
 from mexc_core.rest import Credentials
 from mexc_sim.demo import TradingStats, trade
@@ -99,6 +100,7 @@ from mexc_sim.protocol import SimConfig, Simulator
 from mexc_sim.server import ScaledClock, SimServer
 
 __all__ = (
+    "KEEPALIVE_INTERVAL",
     "LISTEN_KEY_PERIOD",
     "MEMORY_GROWTH_MIB",
     "PRIVATE",
@@ -126,6 +128,9 @@ PRIVATE: Final = (
 )
 #: Simulator seconds between two listen-key expiries (profiles ``protocol``, ``all``).
 LISTEN_KEY_PERIOD: Final = 75.0
+#: Simulator seconds between two keepalives of the listen key (MEXC's advice is 30
+#: minutes; more often, so that a soak of minutes renews it too).
+KEEPALIVE_INTERVAL: Final = 120.0
 #: Simulator seconds between two orders of the trading loop.
 TRADE_INTERVAL: Final = 1.0
 #: How much the second half's peak resident size may exceed the first half's.
@@ -151,6 +156,8 @@ class SoakConfig:
     :ivar reconcile: the client's reconciliation settings (default: on, for the
         traded symbols); ``ReconcileConfig(enabled=False)`` shows what is lost
         without it.
+    :ivar plans: fault plans to use instead of the profile's (``faults`` then
+        only names the run and says whether listen keys are expired).
     """
 
     duration: float
@@ -160,6 +167,7 @@ class SoakConfig:
     seed: str = "soak"
     settle: float = 150.0
     reconcile: ReconcileConfig | None = None
+    plans: tuple[Faults, ...] = ()
 
 
 @dataclass(slots=True)
@@ -495,7 +503,13 @@ def _orders(exchange: Exchange, observer: _Observer) -> dict[str, int]:
     counts["trades"] = len(trade_ids)
     counts["trades_missed"] = len(trade_ids - set(observer.trades))
     counts["trades_reported_twice"] = sum(1 for n in observer.trades.values() if n > 1)
-    for key in ("orders_missed", "orders_missed_unobservable", "orders_stale"):
+    for key in (
+        "orders_reported_live",
+        "orders_reconciled_only",
+        "orders_missed",
+        "orders_missed_unobservable",
+        "orders_stale",
+    ):
         counts.setdefault(key, 0)
     return dict(counts)
 
@@ -603,7 +617,7 @@ async def run_soak(
     config: SoakConfig, *, progress: Callable[[str], None] | None = None
 ) -> dict[str, object]:
     """Run one soak (see the module docstring); the report."""
-    plans = soak_plans(config.faults, seed=config.seed)
+    plans = config.plans or soak_plans(config.faults, seed=config.seed)
     markets = default_markets(config.symbols)
     symbols = [m.symbol for m in markets]
     exchange_config = ExchangeConfig(
@@ -639,6 +653,7 @@ async def run_soak(
             wall_ms=wall_ms,
             reconcile=config.reconcile or ReconcileConfig(symbols=tuple(symbols)),
             book=BookConfig(view_depth=DEFAULT_VIEW_DEPTH),
+            listen_key=ListenKeyConfig(keepalive_interval=KEEPALIVE_INTERVAL),
             close_timeout=2.0,
             gc_freeze=False,
         )

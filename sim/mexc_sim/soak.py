@@ -531,6 +531,19 @@ def _healthy(client: MexcClient, exchange: Exchange, observer: _Observer) -> boo
     return not (counts["orders_missed"] or counts["orders_stale"] or counts["trades_missed"])
 
 
+#: The counts that must be zero, and the reason given when one is not.
+_FAILURES: Final = (
+    ("pushes_lost_silent", "{n} pushes lost without a gap signal ({silent_gaps} silent gaps)"),
+    ("book_divergences", "{n} book views differ from the simulator's book"),
+    ("duplicates_undetected", "{n} duplicate pushes delivered unsignalled"),
+    ("pushes_unmatched", "{n} pushes delivered that the simulator never sent"),
+    ("orders_missed", "{n} orders never reported"),
+    ("orders_stale", "{n} orders reported in a status they no longer have"),
+    ("trades_missed", "{n} fills never reported"),
+    ("trades_reported_twice", "{n} fills reported twice"),
+)
+
+
 def verdict(report: Mapping[str, object]) -> list[str]:
     """Why the soak failed: one reason per broken promise (empty: it passed)."""
 
@@ -538,26 +551,9 @@ def verdict(report: Mapping[str, object]) -> list[str]:
         value = report.get(key, 0)
         return value if isinstance(value, int) else 0
 
-    reasons = []
-    if n("pushes_lost_silent"):
-        reasons.append(
-            f"{n('pushes_lost_silent')} pushes lost without a gap signal "
-            f"({n('silent_gaps')} silent gaps)"
-        )
-    if n("book_divergences"):
-        reasons.append(f"{n('book_divergences')} book views differ from the simulator's book")
-    if n("duplicates_undetected"):
-        reasons.append(f"{n('duplicates_undetected')} duplicate pushes delivered unsignalled")
-    if n("pushes_unmatched"):
-        reasons.append(f"{n('pushes_unmatched')} pushes delivered that the simulator never sent")
-    if n("orders_missed"):
-        reasons.append(f"{n('orders_missed')} orders never reported")
-    if n("orders_stale"):
-        reasons.append(f"{n('orders_stale')} orders reported in a status they no longer have")
-    if n("trades_missed"):
-        reasons.append(f"{n('trades_missed')} fills never reported")
-    if n("trades_reported_twice"):
-        reasons.append(f"{n('trades_reported_twice')} fills reported twice")
+    reasons = [
+        text.format(n=n(key), silent_gaps=n("silent_gaps")) for key, text in _FAILURES if n(key)
+    ]
     if report.get("recovered") is not True:
         reasons.append("the client had not recovered when the settling time ran out")
     memory = report.get("memory")

@@ -252,6 +252,19 @@ def test_every_broken_promise_is_a_reason() -> None:
     assert soak.verdict({**clean, "orders_missed_unobservable": 3}) == []
 
 
+def test_the_text_report_has_one_line_per_key_and_the_verdict_last() -> None:
+    report = {"ok": False, "reasons": ["3 fills never reported"], "faults": "all", "memory": {}}
+    assert soak.format_report(report).splitlines() == [
+        "faults: all",
+        "memory: {}",
+        "verdict: NOT ok: 3 fills never reported",
+    ]
+    assert soak.format_report({"ok": True, "recovered": True}).splitlines() == [
+        "recovered: true",
+        "verdict: ok",
+    ]
+
+
 def test_soak_profiles_are_reseeded_and_unknown_ones_named() -> None:
     assert set(SOAK_PROFILES) == {"none", "network", "protocol", "all", "strays"}
     plans = soak_plans("all", seed="x")

@@ -41,6 +41,7 @@ with ``"ok"`` and the ``"reasons"`` when it is not.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import resource
 import time
@@ -775,7 +776,11 @@ async def run_soak(
 
 def format_report(report: Mapping[str, object]) -> str:
     """The report as lines of text: ``key: value``, the verdict last."""
-    lines = [f"{key}: {value}" for key, value in report.items() if key not in ("ok", "reasons")]
+    lines = [
+        f"{key}: {value if isinstance(value, str) else json.dumps(value)}"
+        for key, value in report.items()
+        if key not in ("ok", "reasons")
+    ]
     if report.get("ok"):
         lines.append("verdict: ok")
     else:

@@ -87,6 +87,7 @@ from mexc_core.hookspecs import hookimpl
 from mexc_core.listenkey import ListenKeyConfig
 from mexc_core.messages import PrivateDealsV3Api, PrivateOrdersV3Api
 from mexc_core.rest import Credentials
+from mexc_sim.cli import DEMO_CHANNELS, DEMO_PRIVATE
 from mexc_sim.demo import TradingStats, trade
 from mexc_sim.exchange import (
     DEFAULT_API_KEY,
@@ -113,20 +114,12 @@ __all__ = (
     "verdict",
 )
 
-#: The public channels watched on every symbol (the depth topic comes with its book).
-PUBLIC: Final = (
-    "spot@public.aggre.deals.v3.api.pb@100ms@{symbol}",
-    "spot@public.aggre.bookTicker.v3.api.pb@100ms@{symbol}",
-    "spot@public.miniTicker.v3.api.pb@{symbol}@UTC+8",
-    "spot@public.kline.v3.api.pb@{symbol}@Min1",
-)
+#: The public channels watched on every symbol: the demo's (the depth topic comes
+#: with its book).
+PUBLIC: Final = DEMO_CHANNELS
 DEPTH: Final = "spot@public.aggre.depth.v3.api.pb@100ms@{symbol}"
 #: The account's own streams.
-PRIVATE: Final = (
-    "spot@private.orders.v3.api.pb",
-    "spot@private.deals.v3.api.pb",
-    "spot@private.account.v3.api.pb",
-)
+PRIVATE: Final = DEMO_PRIVATE
 #: Simulator seconds between two listen-key expiries (profiles ``protocol``, ``all``).
 LISTEN_KEY_PERIOD: Final = 75.0
 #: Simulator seconds between two keepalives of the listen key (MEXC's advice is 30

@@ -76,6 +76,7 @@ REPORT_KEYS = {
     "trades_recovered",
     "trades_missed",
     "trades_reported_twice",
+    "problems",
     "reconciliations",
     "reconcile_failures",
     "disconnects",

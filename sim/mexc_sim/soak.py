@@ -319,6 +319,8 @@ class _Observer:
         self.orders: dict[str, OrderState] = {}
         self.orders_live: set[str] = set()
         self.trades: Counter[str] = Counter()
+        # trade id -> how it was reported, in order ("push", "recovered")
+        self.trade_reports: dict[str, tuple[str, ...]] = {}
         self.trades_recovered = 0
         self.trades_live = 0
 
@@ -351,6 +353,7 @@ class _Observer:
             self.orders_live.add(body.id)
         elif isinstance(body, PrivateDealsV3Api):
             self.trades[body.trade_id] += 1
+            self.trade_reports[body.trade_id] = (*self.trade_reports.get(body.trade_id, ()), "push")
             self.trades_live += 1
 
     @hookimpl
@@ -400,6 +403,10 @@ class _Observer:
             self.orders[event.order_id] = event.status
         elif isinstance(event, TradeRecovered):
             self.trades[event.trade_id] += 1
+            self.trade_reports[event.trade_id] = (
+                *self.trade_reports.get(event.trade_id, ()),
+                "recovered",
+            )
             self.trades_recovered += 1
         elif isinstance(event, ReconcileCompleted):
             self.reconciliations[event.trigger.value] += 1
@@ -504,6 +511,52 @@ def _orders(exchange: Exchange, observer: _Observer) -> dict[str, int]:
     ):
         counts.setdefault(key, 0)
     return dict(counts)
+
+
+#: Problems described one by one in the report, at most.
+MAX_PROBLEMS: Final = 10
+
+
+def _problems(exchange: Exchange, observer: _Observer) -> list[dict[str, object]]:
+    """The first orders missed or stale and fills reported twice, each described."""
+    account = exchange.account_for_key(DEFAULT_API_KEY)
+    assert account is not None
+    found: list[dict[str, object]] = []
+    for order_id, order in account.orders.items():
+        reported = observer.orders.get(order_id)
+        unobservable = order.executed == 0 and order.status is OrderStatus.CANCELED
+        if (reported is None and not unobservable) or (
+            reported is not None and not _same(reported, order.status)
+        ):
+            found.append(
+                {
+                    "problem": "order missed" if reported is None else "order stale",
+                    "order": order_id,
+                    "symbol": order.symbol,
+                    "status": order.status.name,
+                    "reported": None if reported is None else reported.value,
+                    "executed": order.executed,
+                    "created_s": exchange.seconds_at(order.created),
+                    "updated_s": exchange.seconds_at(order.updated),
+                }
+            )
+    trades = {str(t["id"]): t for t in account.trades}
+    for trade_id, how in observer.trade_reports.items():
+        if len(how) > 1:
+            trade = trades.get(trade_id, {})
+            found.append(
+                {
+                    "problem": "fill reported twice",
+                    "trade": trade_id,
+                    "order": trade.get("orderId"),
+                    "symbol": trade.get("symbol"),
+                    "time_s": exchange.seconds_at(when)
+                    if isinstance(when := trade.get("time"), int)
+                    else None,
+                    "reported": list(how),
+                }
+            )
+    return found[:MAX_PROBLEMS]
 
 
 def _healthy(client: MexcClient, exchange: Exchange, observer: _Observer) -> bool:
@@ -740,6 +793,7 @@ async def run_soak(
         "orders_cancel_requests": trading.cancelled,
         "orders_refused": trading.refused,
         **_orders(exchange, observer),
+        "problems": _problems(exchange, observer),
         "trades_reported_live": observer.trades_live,
         "trades_recovered": observer.trades_recovered,
         "reconciliations": dict(sorted(observer.reconciliations.items())),

@@ -1,6 +1,6 @@
-"""``mexc sim`` and ``mexc demo``: the simulator on the command line.
+"""``mexc sim``, ``mexc demo`` and ``mexc soak``: the simulator on the command line.
 
-The ``mexc`` command of mexc-core hands these two subcommands to :func:`run`
+The ``mexc`` command of mexc-core hands these subcommands to :func:`run`
 when mexc-sim is installed (and says how to install it when it is not);
 ``python -m mexc_sim [options]`` is ``mexc sim [options]``.
 
@@ -11,6 +11,9 @@ when mexc-sim is installed (and says how to install it when it is not);
   own orders and balances, link status) while a trading loop places and cancels
   orders on the simulated account (:mod:`mexc_sim.demo`); ``--duration`` stops
   it by itself.
+- ``mexc soak``: the client against the simulator with a fault profile on a
+  fast clock, everything it delivered checked against the simulator's truth
+  (:mod:`mexc_sim.soak`); exit status 1 when a check failed.
 """
 
 from __future__ import annotations
@@ -400,7 +403,7 @@ COMMANDS: dict[
 
 
 def run(command: str, argv: Sequence[str], *, prog: str | None = None) -> int:
-    """Run ``mexc COMMAND ARGV...`` (``sim`` or ``demo``); returns the exit status.
+    """Run ``mexc COMMAND ARGV...`` (``sim``, ``demo`` or ``soak``); returns the exit status.
 
     :raises SystemExit: bad options or ``--help``, as argparse does.
     """

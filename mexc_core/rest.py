@@ -597,6 +597,17 @@ def _parse_trades(status: int, body: bytes) -> tuple[Trade, ...]:
 # ---------------------------------------------------------------- requests
 
 
+def _window(
+    symbol: str, start_time: int | None, end_time: int | None, limit: int | None
+) -> list[tuple[str, object]]:
+    """The parameters of a read of ``symbol``'s history: the window and page size given."""
+    params: list[tuple[str, object]] = [("symbol", symbol)]
+    for key, value in (("startTime", start_time), ("endTime", end_time), ("limit", limit)):
+        if value is not None:
+            params.append((key, value))
+    return params
+
+
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RestRequest(Generic[T_co]):
@@ -795,14 +806,28 @@ class RestClient:
         ``start_time`` and ``end_time`` (ms since the epoch) bound the fills'
         times, both inclusive; MEXC returns at most ``limit`` (default and most: 100).
         """
-        params: list[tuple[str, object]] = [("symbol", symbol)]
-        if start_time is not None:
-            params.append(("startTime", start_time))
-        if end_time is not None:
-            params.append(("endTime", end_time))
-        if limit is not None:
-            params.append(("limit", limit))
+        params = _window(symbol, start_time, end_time, limit)
         return self._signed("GET", "/api/v3/myTrades", params, now_ms, _parse_trades, weight=10)
+
+    def all_orders(
+        self,
+        symbol: str,
+        now_ms: int,
+        *,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        limit: int | None = None,
+    ) -> RestRequest[tuple[Order, ...]]:
+        """``GET /api/v3/allOrders``: the account's orders on ``symbol``, open,
+        cancelled or filled (weight 10).
+
+        ``start_time`` and ``end_time`` (ms since the epoch) bound the orders'
+        creation times, both inclusive; without ``start_time`` MEXC answers for
+        the last 24 hours, and it serves at most the last 7 days. It returns at
+        most ``limit`` orders (default 500, most 1000).
+        """
+        params = _window(symbol, start_time, end_time, limit)
+        return self._signed("GET", "/api/v3/allOrders", params, now_ms, _parse_orders, weight=10)
 
     def query_order(self, symbol: str, order_id: str, now_ms: int) -> RestRequest[Order]:
         """``GET /api/v3/order``: one order of the account, open or not (weight 2).

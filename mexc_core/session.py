@@ -96,9 +96,13 @@ Rules that do not fit in the tables:
    bodies and fields are counted in :attr:`Session.schema_drift` either way.
 7. While the :attr:`Session.shedder` given by the pool is active (the client's
    consumer side is full), a binary frame whose channel
-   (:func:`~mexc_core.client.backpressure.peek_channel`) is a topic received
+   (:func:`~mexc_core.wire.peek_channel`) is a topic received
    here is counted in it and in :attr:`SessionStats.shed` instead of being
-   decoded; it feeds the silence watchdog. Text frames are never shed.
+   decoded, unless its channel is conflated
+   (:data:`~mexc_core.client.backpressure.CONFLATED_BODIES`): then the newest
+   frame of the topic is kept unread, replacing the one before
+   (:attr:`SessionStats.conflated`), until :meth:`Session.release_held` decodes
+   it. Either way it feeds the silence watchdog. Text frames are never shed.
 8. A PING counts as sent when it is queued, unless the caller reports its writes
    (:meth:`Session.data_written`): then its pong deadline counts from the first
    write reported after the PING left :meth:`Session.messages_to_send`; and if
@@ -128,7 +132,7 @@ from mexc_core._clock import checked_now
 from mexc_core._machine import Machine, frozen_table
 from mexc_core._topics import Topic
 from mexc_core.channels import body_type, spec_of, topic_names
-from mexc_core.client.backpressure import Shedder, peek_channel
+from mexc_core.client.backpressure import CONFLATED_BODIES, Shedder
 from mexc_core.errors import (
     ArgumentTypeError,
     ControlFrameError,
@@ -461,11 +465,14 @@ class SessionStats:
     """Counters of one session, for logs and metrics (read them, do not write).
 
     Every binary frame is a push, a stray, a shed frame or a bad frame:
-    ``binary_frames`` is ``pushes + strays.total() + shed`` plus the binary frames
-    among ``bad_frames``.
+    ``binary_frames`` is ``pushes + strays.total() + shed + conflated`` plus the
+    binary frames among ``bad_frames`` (and the frames held while a shedding
+    episode runs).
 
     :ivar pushes: frames delivered as :class:`~mexc_core.events.Push`.
     :ivar shed: frames counted unread in a shedding episode (rule 7).
+    :ivar conflated: frames of conflated topics replaced unread by a newer one of
+        the same topic in a shedding episode (rule 7).
     :ivar strays: frames reported as :class:`~mexc_core.events.StrayPushReceived`,
         per reason.
     :ivar bad_frames: frames rejected (binary or text).
@@ -477,6 +484,7 @@ class SessionStats:
     text_frames: int = 0
     pushes: int = 0
     shed: int = 0
+    conflated: int = 0
     strays: Counter[StrayReason] = field(default_factory=Counter)
     bad_frames: int = 0
     replies: int = 0
@@ -524,6 +532,8 @@ class Session:
         self.schema_drift: Final = wire.SchemaDrift()
         #: The pool's shedder, for a session whose pushes may be shed (rule 7).
         self.shedder: Shedder | None = None
+        # the newest frame of each conflated topic, held in a shedding episode (rule 7)
+        self._kept: dict[str, bytes] = {}
         self._machine: Final = Machine(
             "session", _SESSION_TRANSITIONS, SessionState.CONNECTING, SessionState.ERROR
         )
@@ -756,13 +766,36 @@ class Session:
         stats.binary_frames += 1
         shedder = self.shedder
         if shedder is not None and shedder.active:
-            channel = peek_channel(data)
-            if channel is not None and channel in self._receiving:
-                shedder.count(channel)
-                stats.shed += 1
+            channel = wire.peek_channel(data)
+            kind = self._receiving.get(channel) if channel is not None else None
+            if kind is not None:
+                assert channel is not None
+                if kind in CONFLATED_BODIES:
+                    if channel in self._kept:
+                        shedder.conflated += 1
+                        stats.conflated += 1
+                    self._kept[channel] = bytes(data)
+                else:
+                    shedder.count(channel)
+                    stats.shed += 1
                 if self._silence_origin is not None:
                     self._silence_origin = now
                 return
+        self._decode_binary(data, now)
+
+    def release_held(self, now: float) -> int:
+        """Decode the frames of conflated topics kept in a shedding episode (rule
+        7), the newest of each topic, now that it is over; how many there were.
+        Dropped unread if the session cannot read any more."""
+        held, self._kept = self._kept, {}
+        if held and self._machine.state in _READING:
+            self._tick(now)
+            for data in held.values():
+                self._decode_binary(data, now)
+        return len(held)
+
+    def _decode_binary(self, data: bytes, now: float) -> None:
+        stats = self.stats
         try:
             push = wire.decode_push(data)
         except DecodeError as exc:

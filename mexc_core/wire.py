@@ -328,9 +328,19 @@ def peek_channel(data: bytes) -> str | None:
     Walks the wrapper's top-level fields (``PushDataV3ApiWrapper``) as far as they
     are well formed and returns the first ``channel`` (field 1) found whole and in
     UTF-8; ``None`` when there is none before the frame stops making sense. Used to
-    tell which topic a rejected frame was for (:class:`~mexc_core.events.FrameRejected`).
+    tell which topic a rejected frame was for (:class:`~mexc_core.events.FrameRejected`),
+    and which topic a frame shed unread belongs to (session rule 7). Never raises.
+
+    MEXC writes the channel first, with a one-byte length: that case is read
+    directly, before any walk.
     """
-    pos, end = 0, len(data)
+    end = len(data)
+    if end > 1 and data[0] == 0x0A and data[1] < 0x80 and 2 + data[1] <= end:
+        try:
+            return data[2 : 2 + data[1]].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    pos = 0
     while pos < end:
         found = _varint_at(data, pos)
         if found is None:

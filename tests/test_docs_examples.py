@@ -317,6 +317,8 @@ TOOLS = (
     "bash .ci/run",
     "pip install mexc-plugin-nats",
     "nats stream add",
+    "uv build",
+    "uv pip install --no-deps -e ",
 )
 
 

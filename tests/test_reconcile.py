@@ -18,8 +18,10 @@ from mexc_core.client.backoff import Backoff
 from mexc_core.client.pacer import SnapshotPacing
 from mexc_core.client.reconcile import (
     _RECONCILE_TRANSITIONS,
+    MAX_ORDER_PAGE,
     MAX_TRADE_PAGE,
     FetchAccount,
+    FetchAllOrders,
     FetchMyTrades,
     FetchOpenOrders,
     FetchOrder,
@@ -63,9 +65,12 @@ from mexc_core.rest import (
 
 S = ReconcileState
 BTC, ETH = "BTCUSDT", "ETHUSDT"
+DAY_MS = 24 * 3600 * 1000
 
 
-def rest_order(oid: str, status: str, executed: str = "0", symbol: str = BTC) -> Order:
+def rest_order(
+    oid: str, status: str, executed: str = "0", symbol: str = BTC, time: int = 1
+) -> Order:
     return Order(
         symbol=symbol,
         order_id=oid,
@@ -76,7 +81,7 @@ def rest_order(oid: str, status: str, executed: str = "0", symbol: str = BTC) ->
         status=status,
         type="LIMIT",
         side="BUY",
-        time=1,
+        time=time,
         raw={},
     )
 
@@ -130,9 +135,13 @@ class Truth:
     trades: list[Trade] = field(default_factory=list)
     balances: dict[str, tuple[str, str]] = field(default_factory=dict)
     requests: list[Any] = field(default_factory=list)
+    clock_ms: int = DAY_MS  # the exchange's time: a new order is created at it
 
     def order(self, oid: str, status: str, executed: str = "0", symbol: str = BTC) -> None:
-        self.orders[oid] = rest_order(oid, status, executed, symbol)
+        known = self.orders.get(oid)
+        created = self.clock_ms if known is None else known.time
+        assert created is not None
+        self.orders[oid] = rest_order(oid, status, executed, symbol, created)
 
     def answer(self, intent: Any) -> Any:
         self.requests.append(intent)
@@ -160,6 +169,20 @@ class Truth:
                 and (intent.end_time is None or t.time <= intent.end_time)
             ]
             return tuple(rows[-MAX_TRADE_PAGE:])
+        if isinstance(intent, FetchAllOrders):
+            start = self.clock_ms - DAY_MS if intent.start_time is None else intent.start_time
+            return tuple(
+                sorted(
+                    (
+                        o
+                        for o in self.orders.values()
+                        if o.symbol == intent.symbol
+                        and (o.time or 0) >= start
+                        and (intent.end_time is None or (o.time or 0) <= intent.end_time)
+                    ),
+                    key=lambda o: o.time or 0,
+                )[-MAX_ORDER_PAGE:]
+            )
         assert isinstance(intent, FetchOrder)
         found = self.orders.get(intent.order_id)
         if found is None:
@@ -224,6 +247,9 @@ class Bench:
         ({"symbols": ("",)}, "symbols"),
         ({"max_symbols": 0}, "max_symbols"),
         ({"max_trade_pages": 1.5}, "max_trade_pages"),
+        ({"max_order_pages": 0}, "max_order_pages"),
+        ({"order_margin_ms": -1}, "order_margin_ms"),
+        ({"order_margin_ms": 1.0}, "order_margin_ms"),
         ({"symbols": ("A", "B"), "max_symbols": 1}, "symbols"),
     ],
 )
@@ -255,6 +281,7 @@ def test_requests_are_signed_mexc_requests_with_their_weights() -> None:
         (FetchOpenOrders(2, BTC), "/api/v3/openOrders", 3),
         (FetchMyTrades(3, BTC, 5, 9), "/api/v3/myTrades", 10),
         (FetchOrder(4, BTC, "C02__1"), "/api/v3/order", 2),
+        (FetchAllOrders(5, BTC, 5, 9), "/api/v3/allOrders", 10),
     ]
     for intent, path, weight in built:
         request = intent.build(client, 1_700_000_000_000)
@@ -267,6 +294,14 @@ def test_requests_are_signed_mexc_requests_with_their_weights() -> None:
     assert answers(FetchOpenOrders(1, BTC), (rest_order("a", "NEW"),))
     assert not answers(FetchMyTrades(1, BTC, None, None), (rest_order("a", "NEW"),))
     assert not answers(FetchOrder(1, BTC, "a"), ())
+    assert answers(FetchAllOrders(1, BTC, None, None), (rest_order("a", "CANCELED"),))
+    now = 1_700_000_000_000
+    week = 7 * DAY_MS
+    orders = FetchAllOrders(5, BTC, 5, 9).build(client, now).query
+    assert f"startTime={now - week}&endTime=9&limit=1000" in orders  # MEXC serves 7 days
+    recent = FetchAllOrders(5, BTC, now - 5, None).build(client, now).query
+    assert f"startTime={now - 5}&limit=1000" in recent
+    assert "startTime" not in FetchAllOrders(5, BTC, None, None).build(client, now).query
 
 
 def test_the_table_refuses_what_it_does_not_list() -> None:
@@ -301,7 +336,7 @@ def test_the_baseline_learns_the_state_without_reporting_it() -> None:
     (done,) = bench.events
     assert isinstance(done, ReconcileCompleted)
     assert done.trigger is ReconcileTrigger.BASELINE
-    assert (done.orders, done.balances, done.trades, done.requests, done.weight) == (0, 0, 0, 3, 23)
+    assert (done.orders, done.balances, done.trades, done.requests, done.weight) == (0, 0, 0, 4, 33)
     assert state_of(rec) is S.IDLE
     assert rec.open_orders == {
         "o1": KnownOrder(BTC, OrderState.NEW, "0"),
@@ -490,11 +525,13 @@ def test_requests_are_paced_within_the_budget() -> None:
         FetchAccount,
         FetchOpenOrders,
         FetchMyTrades,
+        FetchAllOrders,
         FetchOpenOrders,
         FetchMyTrades,
+        FetchAllOrders,
     ]
     (done,) = bench.of(ReconcileCompleted)
-    assert done.ended_at == pytest.approx(40.0)  # five requests of weight <= 10, one per window
+    assert done.ended_at == pytest.approx(60.0)  # seven requests of weight <= 10, one per window
 
 
 # ---------------------------------------------------------------- failures
@@ -505,7 +542,12 @@ def test_a_failed_request_fails_the_reconciliation_and_it_starts_again() -> None
     rec = bench.rec
     rec.listening(0.0, carried=True)
     first = rec.intents()
-    assert [type(i) for i in first] == [FetchAccount, FetchOpenOrders, FetchMyTrades]
+    assert [type(i) for i in first] == [
+        FetchAccount,
+        FetchOpenOrders,
+        FetchMyTrades,
+        FetchAllOrders,
+    ]
     rec.request_failed(first[0].request_id, 1.0, "connection reset")
     (failed,) = rec.events()
     assert isinstance(failed, ReconcileFailed)
@@ -545,7 +587,12 @@ def test_a_rate_limit_waits_at_least_its_retry_after() -> None:
     assert "HTTP 429" in failed.error
     rec.handle_timer(failed.retry_at)  # still carried: it starts again at once
     assert state_of(rec) is S.FETCHING
-    assert [type(i) for i in rec.intents()] == [FetchAccount, FetchOpenOrders, FetchMyTrades]
+    assert [type(i) for i in rec.intents()] == [
+        FetchAccount,
+        FetchOpenOrders,
+        FetchMyTrades,
+        FetchAllOrders,
+    ]
 
 
 def test_a_server_error_on_an_order_fails_the_reconciliation() -> None:
@@ -690,7 +737,211 @@ def test_a_paced_reconciliation_leaves_no_stale_deadline() -> None:
     truth = Truth()
     rec.handle_timer(10.0)
     (trades,) = rec.intents()
-    for intent in (*sent, trades):
-        rec.receive_result(intent.request_id, truth.answer(intent), 10.0)
+    assert rec.next_deadline() == 20.0
+    rec.handle_timer(20.0)
+    (orders,) = rec.intents()
+    for intent in (*sent, trades, orders):
+        rec.receive_result(intent.request_id, truth.answer(intent), 20.0)
     assert state_of(rec) is S.IDLE
     assert rec.next_deadline() is None
+
+
+# ---------------------------------------------------------------- allOrders
+
+
+def test_an_order_placed_and_cancelled_unfilled_during_an_outage_is_reported() -> None:
+    bench = Bench(ReconcileConfig(symbols=(BTC,), order_margin_ms=1_000))
+    rec, truth = bench.rec, bench.truth
+    truth.order("before-start", "CANCELED")  # closed before the client started
+    bench.baseline()
+    truth.clock_ms += 60_000
+    truth.order("long-closed", "CANCELED")  # seen live, long before the outage
+    rec.observe(
+        push(
+            PrivateOrdersV3Api(id="long-closed", status=4, cumulative_quantity="0"),
+            BTC,
+            truth.clock_ms,
+        ),
+        0.0,
+    )
+    truth.clock_ms += 60_000
+    truth.order("seen", "NEW")
+    rec.observe(
+        push(PrivateOrdersV3Api(id="seen", status=1, cumulative_quantity="0"), BTC, truth.clock_ms),
+        0.0,
+    )
+    last_event = truth.clock_ms
+    bench.outage()
+    # while not listening: one placed and cancelled unfilled, one placed and left
+    truth.clock_ms += 5_000
+    truth.order("ghost", "CANCELED")
+    truth.order("new", "NEW")
+    rec.observe(push(PrivateOrdersV3Api(id="x", status=1), ETH, truth.clock_ms), 0.0)  # later
+    bench.listen()
+    (window,) = [
+        r for r in truth.requests[-8:] if isinstance(r, FetchAllOrders) and r.symbol == BTC
+    ]
+    assert (window.start_time, window.end_time) == (last_event - 1_000, None)
+    assert [(e.order_id, e.status, e.previous_status) for e in bench.of(OrderReconciled)] == [
+        ("new", OrderState.NEW, None),  # listed open (openOrders answers first)
+        ("ghost", OrderState.CANCELED, None),
+    ]
+    (done,) = bench.of(ReconcileCompleted)
+    assert (done.orders, done.truncated) == (2, False)
+    assert rec.order("ghost") == KnownOrder(BTC, OrderState.CANCELED, "0")
+    # the next outage reports nothing again
+    bench.events.clear()
+    bench.outage()
+    bench.listen()
+    assert bench.of(OrderReconciled) == []
+
+
+def test_with_no_event_seen_the_window_is_the_baselines() -> None:
+    bench = Bench()
+    truth = bench.truth
+    truth.order("before-start", "CANCELED")  # within the last 24 hours
+    bench.baseline()
+    assert bench.rec.order("before-start") == KnownOrder(BTC, OrderState.CANCELED, "0")
+    bench.outage()
+    truth.clock_ms += 1_000
+    truth.order("ghost", "CANCELED")
+    bench.listen()
+    assert [e.order_id for e in bench.of(OrderReconciled)] == ["ghost"]
+    windows = [r.start_time for r in truth.requests if isinstance(r, FetchAllOrders)]
+    assert windows == [None, None]
+
+
+def test_without_a_baseline_orders_are_read_once_an_event_was_seen() -> None:
+    bench = Bench(ReconcileConfig(symbols=(BTC,), baseline=False, order_margin_ms=0))
+    rec, truth = bench.rec, bench.truth
+    rec.observe(account_push("USDT", "1", "0"), 0.0)  # sent at 1000
+    truth.clock_ms = 1_000
+    truth.order("at-the-edge", "CANCELED")
+    bench.outage()
+    bench.listen()
+    assert [e.order_id for e in bench.of(OrderReconciled)] == ["at-the-edge"]
+    (window,) = [r for r in truth.requests if isinstance(r, FetchAllOrders)]
+    assert window.start_time == 1_000
+
+
+def test_many_orders_are_read_page_by_page_within_a_bound() -> None:
+    config = ReconcileConfig(
+        symbols=(BTC, ETH), max_order_pages=2, order_margin_ms=0, max_closed_orders=5_000
+    )
+    bench = Bench(config)
+    rec, truth = bench.rec, bench.truth
+    bench.baseline()
+    rec.observe(order_push("o", 4), 0.0)  # sent at 1000: the window starts there
+    bench.outage()
+    # BTC: 1500 orders, two pages; ETH: 2500, more than two pages
+    for i in range(1500):
+        truth.clock_ms = 2_000 + i
+        truth.order(f"b{i:04}", "CANCELED")
+    for i in range(2500):
+        truth.clock_ms = 2_000 + i
+        truth.order(f"e{i:04}", "CANCELED", symbol=ETH)
+    bench.listen()
+    reported = [e.order_id for e in bench.of(OrderReconciled)]
+    assert reported[:1500] == [f"b{i:04}" for i in range(1500)]
+    # two pages of 1000 overlapping by one (endTime is inclusive): the newest 1999
+    assert reported[1500:] == [f"e{i:04}" for i in range(501, 2500)]
+    (done,) = bench.of(ReconcileCompleted)
+    assert done.truncated
+    pages = [(r.symbol, r.end_time) for r in truth.requests if isinstance(r, FetchAllOrders)]
+    assert pages[-4:] == [(BTC, None), (BTC, 2_500), (ETH, None), (ETH, 3_500)]
+    # a full page of orders all known ends the reading
+    bench.events.clear()
+    bench.outage()
+    bench.listen()
+    assert bench.of(OrderReconciled) == []
+    (done,) = bench.of(ReconcileCompleted)
+    assert not done.truncated
+
+
+def test_answers_older_than_what_is_known_change_nothing() -> None:
+    bench = Bench()
+    rec, truth = bench.rec, bench.truth
+    truth.order("filled", "NEW")
+    truth.order("part", "PARTIALLY_FILLED", "0.5")
+    bench.baseline()
+    rec.observe(order_push("filled", 2, "1"), 0.0)  # pushed: filled
+    rec.observe(order_push("part", 3, "0.7"), 0.0)  # pushed: more filled
+    rec.observe(order_push("odd", 9), 0.0)  # a status unknown here
+    truth.order("odd", "NEW")
+    bench.outage()
+    bench.listen()  # REST still says NEW, 0.5 (an older view)
+    assert [(e.order_id, e.status) for e in bench.of(OrderReconciled)] == [("odd", OrderState.NEW)]
+    assert rec.order("filled") == KnownOrder(BTC, OrderState.FILLED, "1")
+    assert rec.order("part") == KnownOrder(BTC, OrderState.PARTIALLY_FILLED, "0.7")
+
+
+def test_a_push_during_the_reconciliation_wins_over_all_orders() -> None:
+    bench = Bench()
+    rec, truth = bench.rec, bench.truth
+    bench.baseline()
+    rec.observe(order_push("o", 1), 0.0)
+    bench.outage()
+    truth.order("o", "CANCELED")
+    truth.order("p", "NEW")  # listed by allOrders, filled before openOrders answered
+    rec.listening(bench.now, carried=True)
+    sent = rec.intents()
+    rec.observe(order_push("o", 2, "1"), bench.now)  # filled, pushed live
+    for intent in sent:
+        answer = truth.answer(intent)
+        if isinstance(intent, FetchOpenOrders):
+            answer = ()
+        rec.receive_result(intent.request_id, answer, bench.now)
+    (query,) = rec.intents()  # p: open by allOrders, not by openOrders
+    assert isinstance(query, FetchOrder)
+    assert query.order_id == "p"
+    rec.receive_result(query.request_id, rest_order("p", "FILLED", "1"), bench.now)
+    events = list(rec.events())
+    assert [(e.order_id, e.status) for e in events if isinstance(e, OrderReconciled)] == [
+        ("p", OrderState.NEW),
+        ("p", OrderState.FILLED),
+    ]
+    assert rec.order("o") == KnownOrder(BTC, OrderState.FILLED, "1")
+
+
+def test_a_failed_reconciliation_retries_from_the_same_window() -> None:
+    bench = Bench(ReconcileConfig(symbols=(BTC,), order_margin_ms=0))
+    rec, truth = bench.rec, bench.truth
+    bench.baseline()
+    rec.observe(push(PrivateOrdersV3Api(id="o", status=4), BTC, 5_000), 0.0)
+    bench.outage()
+    rec.listening(bench.now, carried=True)
+    first = rec.intents()
+    rec.request_failed(first[0].request_id, bench.now)
+    rec.observe(push(PrivateOrdersV3Api(id="q", status=4), BTC, 9_000), bench.now)
+    bench.outage()  # missed again while backing off: the retry covers it
+    bench.serve()
+    windows = [r.start_time for r in truth.requests if isinstance(r, FetchAllOrders)]
+    assert windows[-1] == 5_000
+    assert [e.trigger for e in bench.of(ReconcileCompleted)] == [ReconcileTrigger.GAP]
+    # a later outage starts from the latest event seen when it was missed
+    rec.observe(push(PrivateOrdersV3Api(id="r", status=4), BTC, 12_000), bench.now)
+    bench.outage()
+    rec.observe(push(PrivateOrdersV3Api(id="s", status=4), BTC, 15_000), bench.now)
+    bench.listen()
+    windows = [r.start_time for r in truth.requests if isinstance(r, FetchAllOrders)]
+    assert windows[-1] == 12_000
+
+
+def test_an_order_both_unlisted_and_named_by_a_fill_is_asked_for_once() -> None:
+    bench = Bench()
+    rec, truth = bench.rec, bench.truth
+    truth.order("o", "NEW")
+    bench.baseline()
+    rec.observe(order_push("odd", 1, "n/a"), 0.0)  # an amount that is not a number
+    bench.outage()
+    del truth.orders["o"]  # older than the allOrders window: only GET /api/v3/order sees it
+    truth.trades.append(rest_trade("t", "o", 100))
+    truth.order("odd", "PARTIALLY_FILLED", "0.5")
+    rec.listening(bench.now, carried=True)
+    for intent in rec.intents():
+        rec.receive_result(intent.request_id, truth.answer(intent), bench.now)
+    (query,) = rec.intents()
+    assert isinstance(query, FetchOrder)
+    rec.receive_result(query.request_id, rest_order("o", "FILLED", "1"), bench.now)
+    reported = [(e.order_id, e.status) for e in rec.events() if isinstance(e, OrderReconciled)]
+    assert reported == [("odd", OrderState.PARTIALLY_FILLED), ("o", OrderState.FILLED)]

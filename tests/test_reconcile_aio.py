@@ -1,9 +1,10 @@
 """Private-state reconciliation end to end: the anyio client against the simulator.
 
-Orders are placed, filled and cancelled while the client cannot listen (the
-listen key is expired and MEXC refuses new ones for a while); once it listens
-again, every change is reported (live or reconciled), nothing twice, and the
-state the client reports ends equal to the exchange's.
+Orders are placed, filled and cancelled (one placed and cancelled unfilled)
+while the client cannot listen (the listen key is expired and MEXC refuses new
+ones for a while); once it listens again, every change is reported (live or
+reconciled), nothing twice, and the state the client reports ends equal to the
+exchange's.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def test_changes_during_an_outage_are_reported_once_after_recovery(anyio_backend
     time = SteppedTime()
     seen = EventRecorder()
     placed: list[str] = []
+    ghosts: list[str] = []  # placed and cancelled unfilled during the outage
     initial: dict[str, tuple[Decimal, Decimal]] = {}
     config = SimConfig(exchange=ExchangeConfig(markets=default_markets(3)))
     with serve_in_thread(config, clock=time.sim_clock()) as sim:
@@ -138,6 +140,11 @@ def test_changes_during_an_outage_are_reported_once_after_recovery(anyio_backend
                 await order("SELL", "MARKET")
                 await order("BUY", "LIMIT", (bid * Decimal("0.75")).quantize(Decimal("0.1")))
                 await cancel(resting)
+                # placed and cancelled unfilled: only allOrders lists it afterwards
+                ghosts.append(
+                    await order("BUY", "LIMIT", (bid * Decimal("0.6")).quantize(Decimal("0.1")))
+                )
+                await cancel(ghosts[0])
                 _, ask = book()
                 await order("BUY", "LIMIT", ask)  # crosses: filled at once
                 await time.advance(1.0, sim)
@@ -203,6 +210,12 @@ def test_changes_during_an_outage_are_reported_once_after_recovery(anyio_backend
     assert seen.of(TradeRecovered)
     assert {e.status.value for e in seen.of(OrderReconciled)} >= {"CANCELED", "FILLED", "NEW"}
     assert len(reconciled) == len(set(reconciled))
+    (ghost,) = [e for e in seen.of(OrderReconciled) if e.order_id in ghosts]
+    assert (ghost.status.value, ghost.previous_status, Decimal(ghost.executed_qty)) == (
+        "CANCELED",
+        None,
+        Decimal(0),
+    )
     (summary,) = [
         e for e in seen.of(ReconcileCompleted) if e.trigger is ReconcileTrigger.LISTEN_KEY
     ]

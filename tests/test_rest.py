@@ -115,6 +115,13 @@ def test_secrets_never_show() -> None:
             {"symbol": "MXUSDT", "startTime": "5", "limit": "100"},
         ),
         (
+            lambda c: c.all_orders("MXUSDT", 7, start_time=5, end_time=9, limit=1000),
+            "GET",
+            "/api/v3/allOrders",
+            {"symbol": "MXUSDT", "startTime": "5", "endTime": "9", "limit": "1000"},
+        ),
+        (lambda c: c.all_orders("MXUSDT", 7), "GET", "/api/v3/allOrders", {"symbol": "MXUSDT"}),
+        (
             lambda c: c.cancel_order("MXUSDT", 7, order_id="C02__1"),
             "DELETE",
             "/api/v3/order",
@@ -356,6 +363,7 @@ REQUESTS = [
     RestClient(Credentials(API_KEY, SECRET)).account(1),
     RestClient(Credentials(API_KEY, SECRET)).open_orders("X", 1),
     RestClient(Credentials(API_KEY, SECRET)).my_trades("X", 1),
+    RestClient(Credentials(API_KEY, SECRET)).all_orders("X", 1),
     RestClient(Credentials(API_KEY, SECRET)).cancel_order("X", 1, order_id="1"),
 ]
 
@@ -422,6 +430,8 @@ def test_lenient_number_and_string_fields() -> None:
         (lambda c: c.account(1), {"balances": {}}),
         (lambda c: c.open_orders("X", 1), {"not": "a list"}),
         (lambda c: c.my_trades("X", 1), {"not": "a list"}),
+        (lambda c: c.all_orders("X", 1), {"not": "a list"}),
+        (lambda c: c.all_orders("X", 1), [{"symbol": "X"}]),  # no orderId
     ],
 )
 def test_wrong_shapes(make: object, body: object) -> None:
@@ -481,3 +491,37 @@ def test_numbers_are_sent_in_plain_decimal_notation() -> None:
 def test_parameters_that_cannot_be_sent_are_encode_errors(value: object, what: str) -> None:
     with pytest.raises(errors.EncodeError, match=what):
         rest.encode_params([("price", value)])
+
+
+def test_all_orders_parses_every_state_with_its_weight() -> None:
+    request = RestClient(Credentials(API_KEY, SECRET)).all_orders("MXUSDT", 1, start_time=0)
+    assert (request.weight, request.signed) == (10, True)
+    rows = [
+        {
+            "symbol": "MXUSDT",
+            "orderId": "C02__1",
+            "orderListId": -1,
+            "clientOrderId": "mine",
+            "price": "3.8",
+            "origQty": "2",
+            "executedQty": "0",
+            "cummulativeQuoteQty": "0",
+            "status": "CANCELED",
+            "timeInForce": "",
+            "type": "LIMIT",
+            "side": "BUY",
+            "time": 1666676533741,
+            "updateTime": 1666676534000,
+            "isWorking": False,
+        },
+        {"symbol": "MXUSDT", "orderId": 42, "status": "FILLED", "executedQty": "1", "time": 5},
+    ]
+    first, second = request.parse(200, {}, _body(rows))
+    assert (first.order_id, first.status, first.client_order_id, first.time) == (
+        "C02__1",
+        "CANCELED",
+        "mine",
+        1666676533741,
+    )
+    assert (second.order_id, second.status, second.executed_qty) == ("42", "FILLED", "1")
+    assert request.parse(200, {}, b"[]") == ()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from mexc_core import wire
-from mexc_core.client.backpressure import Inbox, Shedder, peek_channel
+from mexc_core.client.backpressure import Inbox, Shedder
 from mexc_core.client.core import CoreConfig
 from mexc_core.client.pool import PoolConfig
 from mexc_core.events import (
@@ -28,6 +28,7 @@ from mexc_core.events import (
 from mexc_core.messages import PublicAggreDealsV3Api, PublicSpotKlineV3Api
 from mexc_core.session import Session, SessionConfig
 from mexc_core.testing.harness import CoreLoop, Loop
+from mexc_core.wire import peek_channel
 from mexc_sim.exchange import ExchangeConfig, default_markets
 from mexc_sim.protocol import SimConfig
 
@@ -49,13 +50,13 @@ def sim() -> SimConfig:
 # ---------------------------------------------------------------- peek_channel
 
 
-def test_peek_channel_reads_the_first_field_only() -> None:
+def test_peek_channel_reads_the_channel_without_decoding() -> None:
     topic = DEALS[0]
     assert peek_channel(frame(topic)) == topic
     long = "spot@public.kline.v3.api.pb@" + "X" * 200 + "@Min1"  # a two-byte length
     assert len(long) >= 0x80
     assert peek_channel(frame(long)) == long
-    # not a frame that starts with its channel: the caller decodes it
+    # no channel that can be read: the caller decodes the frame
     assert peek_channel(b"") is None
     assert peek_channel(b"\x0a") is None
     assert peek_channel(b"\x1a\x03abc") is None  # the symbol first
@@ -63,6 +64,8 @@ def test_peek_channel_reads_the_first_field_only() -> None:
     assert peek_channel(b"\x0a\x80") is None  # a length cut short
     assert peek_channel(b"\x0a\x80\x80\x01") is None  # a length of three bytes
     assert peek_channel(b"\x0a\x02\xff\xfe") is None  # not UTF-8
+    assert peek_channel(b"\x1a\x01a\x0a\x02\xff\xfe") is None  # not UTF-8, not first
+    assert peek_channel(b"\x1a\x01a\x0a\x03abc") == "abc"  # found by the walk
 
 
 # ---------------------------------------------------------------- Shedder
@@ -77,10 +80,10 @@ def test_the_shedder_counts_per_topic_within_an_episode() -> None:
     for topic in ("b", "a", "b"):
         shedder.count(topic)
     assert dict(shedder.counts) == {"b": 2, "a": 1}
-    assert repr(shedder) == "<Shedder shedding shed=3 episodes=1>"
+    assert repr(shedder) == "<Shedder shedding shed=3 conflated=0 episodes=1>"
     assert shedder.stop(4.0) == ({"b": 2, "a": 1}, 2.0)
     assert (shedder.active, shedder.shed, dict(shedder.counts)) == (False, 3, {})
-    assert repr(shedder) == "<Shedder idle shed=3 episodes=1>"
+    assert repr(shedder) == "<Shedder idle shed=3 conflated=0 episodes=1>"
 
 
 # ---------------------------------------------------------------- Session (rule 7)
@@ -127,6 +130,67 @@ def test_a_session_sheds_only_received_topics_and_never_text(
     assert session.stats.binary_frames == (
         session.stats.pushes + session.stats.shed + session.stats.strays.total() + 1
     )
+
+
+KLINE = "spot@public.kline.v3.api.pb@BTCUSDT@Min1"
+
+
+def kline(close: str) -> bytes:
+    body = PublicSpotKlineV3Api(interval="Min1", closing_price=close)
+    return wire.encode_push(KLINE, body, symbol="BTCUSDT")
+
+
+def test_a_conflated_topic_keeps_its_newest_frame_and_decodes_it_when_the_episode_ends() -> None:
+    session = Session()
+    session.subscribe([KLINE, DEALS[0]], 0.0)
+    session.start(0.0)
+    session.messages_to_send()
+    session.receive_text('{"id":0,"code":0,"msg":"' + f"{KLINE},{DEALS[0]}" + '"}', 0.1)
+    list(session.events())
+    session.shedder = shedder = Shedder()
+    shedder.start(1.0)
+    for at, close in ((1.0, "1"), (1.1, "2"), (1.2, "3")):
+        session.receive_binary(kline(close), at)
+    session.receive_binary(frame(DEALS[0]), 1.3)
+    assert not list(session.events())  # nothing decoded yet
+    assert (session.stats.conflated, shedder.conflated, session.stats.shed) == (2, 2, 1)
+    assert dict(shedder.counts) == {DEALS[0]: 1}  # the kline is no gap
+    shedder.stop(1.4)
+    assert session.release_held(1.4) == 1
+    (push,) = session.events()
+    assert isinstance(push, Push)
+    assert isinstance(push.body, PublicSpotKlineV3Api)
+    assert push.body.closing_price == "3"  # the newest state
+    assert session.release_held(1.5) == 0  # released once
+    stats = session.stats
+    assert stats.binary_frames == stats.pushes + stats.shed + stats.conflated
+    # a session that cannot read any more drops what it holds, unread
+    shedder.start(2.0)
+    session.receive_binary(kline("4"), 2.0)
+    session.close()
+    assert session.release_held(2.2) == 1
+    assert not [e for e in session.events() if isinstance(e, Push)]
+
+
+def test_the_pool_delivers_the_newest_state_of_conflated_topics_after_an_episode() -> None:
+    klines = [f"spot@public.kline.v3.api.pb@{s}@Min1" for s in SYMBOLS]
+    loop = Loop(PoolConfig(host="127.0.0.1"), sim())
+    loop.subscribe([*klines, *DEALS])
+    loop.run_for(3.0)
+    pool = loop.pool
+    before = len(loop.pushes())
+    pool.start_shedding(loop.now)
+    loop.run_for(5.0)
+    assert len(loop.pushes()) == before  # nothing decoded in the episode
+    assert set(pool.shedder.counts) <= set(DEALS)  # klines are never shed
+    pool.stop_shedding(loop.now)
+    loop.settle()
+    released = [p for p in loop.pushes()[before:] if p.channel in klines]
+    assert released
+    assert len({p.channel for p in released}) == len(released)  # one per topic: the newest
+    assert pool.stats.conflated > 0  # the older klines of the episode were skipped
+    gaps = [g for g in loop.of(GapDetected) if isinstance(g, GapDetected)]
+    assert all(t not in klines for g in gaps for t in g.topics)
 
 
 def test_a_shed_frame_feeds_the_silence_watchdog() -> None:
@@ -201,6 +265,41 @@ def test_an_episode_is_one_gap_naming_each_topic_shed_once() -> None:
     pool.stop_shedding(loop.now)
     assert len(loop.of(GapDetected)) == 1
     assert pool.stats.shed_episodes == 2
+
+
+def test_an_episode_folds_into_an_outage_already_reported_and_ends_with_the_pool() -> None:
+    loop = Loop(PoolConfig(host="127.0.0.1", session=SessionConfig(max_subscriptions=2)), sim())
+    loop.subscribe(DEALS)
+    loop.run_for(3.0)
+    pool = loop.pool
+    # an outage of DEALS[0] reported and no push of it since: rule 10 holds it open
+    pool._gap_seen((DEALS[0],), GapCause.VERSION_GAP, loop.now)
+    pool._open_gaps.discard(DEALS[1])
+    pool.start_shedding(loop.now)
+    loop.run_for(3.0)
+    shed = dict(pool.shedder.counts)
+    assert DEALS[0] in shed
+    folded = pool.stats.gaps_folded
+    pool.stop_shedding(loop.now)
+    loop.settle()
+    gaps = [g for g in loop.of(GapDetected) if isinstance(g, GapDetected)]
+    assert gaps[-1].cause is GapCause.OVERFLOW
+    assert DEALS[0] not in gaps[-1].topics  # folded into the open outage
+    assert set(gaps[-1].topics) == set(shed) - {DEALS[0]}
+    assert gaps[-1].missed == sum(n for t, n in shed.items() if t != DEALS[0])
+    assert pool.stats.gaps_folded == folded + 1
+    # closing the pool in an episode reports what was shed before the topics go
+    loop.run_for(2.0)
+    pool.start_shedding(loop.now)
+    loop.run_for(2.0)
+    second = dict(pool.shedder.counts)
+    assert second
+    signals = pool.stats.gaps + pool.stats.gaps_folded
+    pool.close(loop.now)
+    assert not pool.shedder.active
+    assert pool.stats.shed == sum(shed.values()) + sum(second.values())
+    # each topic shed is reported or folded, once
+    assert pool.stats.gaps + pool.stats.gaps_folded > signals
 
 
 def test_private_links_are_never_shed() -> None:

@@ -240,12 +240,17 @@ def balances(api: RestApi, now: float) -> dict[str, tuple[Decimal, Decimal]]:
     return {b["asset"]: (Decimal(b["free"]), Decimal(b["locked"])) for b in body["balances"]}
 
 
+def under_the_bid(exchange: Exchange) -> str:
+    """A BTCUSDT buy price that rests in the book (at 1 s)."""
+    bid = exchange.market("BTCUSDT", 1.0).best_bid
+    assert bid is not None
+    return exchange.markets["BTCUSDT"].spec.price_text(bid[0] - 50)
+
+
 def test_a_resting_limit_order_locks_and_cancel_unlocks() -> None:
     exchange = Exchange()
     api = RestApi(exchange)
-    bid = exchange.market("BTCUSDT", 1.0).best_bid
-    assert bid is not None
-    price = exchange.markets["BTCUSDT"].spec.price_text(bid[0] - 50)
+    price = under_the_bid(exchange)
     params = {
         "symbol": "BTCUSDT",
         "side": "BUY",
@@ -535,3 +540,52 @@ def test_sim_truth_endpoints() -> None:
     )
     assert ok(response) == {"listenKey": key}
     assert key not in exchange.listen_keys
+
+
+def test_all_orders_lists_every_state_within_its_window_and_limit() -> None:
+    exchange = Exchange()
+    api = RestApi(exchange)
+    price = under_the_bid(exchange)
+    limit_buy = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01"}
+    ids = []
+    for i in range(4):  # one a second: created at 1 s, 2 s, 3 s, 4 s
+        placed = ok(call(api, "POST", "/api/v3/order", {**limit_buy, "price": price}, 1.0 + i))
+        ids.append(placed["orderId"])
+    ok(call(api, "DELETE", "/api/v3/order", {"symbol": "BTCUSDT", "orderId": ids[1]}, 5.0))
+    market = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
+    ids.append(ok(call(api, "POST", "/api/v3/order", market, 6.0))["orderId"])
+
+    def listed(params: dict[str, str], now: float = 7.0) -> list[tuple[str, str]]:
+        rows = ok(call(api, "GET", "/api/v3/allOrders", {"symbol": "BTCUSDT", **params}, now))
+        return [(row["orderId"], row["status"]) for row in rows]
+
+    at = exchange.epoch_ms
+    everything = [(ids[0], "NEW"), (ids[1], "CANCELED"), (ids[2], "NEW"), (ids[3], "NEW")]
+    assert listed({}) == [*everything, (ids[4], "FILLED")]  # the last 24 h by default
+    # the window bounds the creation time, both ends inclusive
+    window = {"startTime": str(at(2.0)), "endTime": str(at(3.0))}
+    assert listed(window) == everything[1:3]
+    # a full answer holds the newest of the window, oldest first
+    assert listed({"startTime": str(at(1.0)), "limit": "2"}) == [everything[3], (ids[4], "FILLED")]
+    assert listed({"limit": "0"}) == [(ids[4], "FILLED")]  # at least one
+    assert listed({"startTime": str(at(9.0))}) == []
+    assert listed({"symbol": "ETHUSDT"}) == []
+    # never further back than 7 days, and 24 hours without startTime (the orders
+    # are made older: a week of simulated market takes too long to run)
+    account = exchange.account_for_key(DEFAULT_API_KEY)
+    assert account is not None
+    week, day = 7 * 24 * 3600_000, 24 * 3600_000
+    account.orders[ids[0]].created = at(7.0) - week - 1
+    account.orders[ids[2]].created = at(7.0) - day - 1
+    recent = [everything[1], everything[3], (ids[4], "FILLED")]
+    assert listed({"startTime": "0"}) == [everything[2], *recent]
+    assert listed({}) == recent
+    # signed, weight 10, MEXC's errors for bad parameters
+    assert error(get(api, "/api/v3/allOrders", "symbol=BTCUSDT")) == (400, 400)
+    assert error(call(api, "GET", "/api/v3/allOrders", {}, 7.0)) == (400, 44444)
+    bad = {"symbol": "BTCUSDT", "startTime": "soon"}
+    assert error(call(api, "GET", "/api/v3/allOrders", bad, 7.0)) == (400, 33333)
+    other = RestApi(Exchange())
+    for _ in range(50):
+        assert call(other, "GET", "/api/v3/allOrders", {"symbol": "BTCUSDT"}, 1.0).status == 200
+    assert error(call(other, "GET", "/api/v3/allOrders", {"symbol": "BTCUSDT"}, 1.0)) == (429, 429)

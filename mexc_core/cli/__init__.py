@@ -7,6 +7,8 @@ Subcommands:
 - ``mexc decode [HEX...]``: decode binary push frames given in hex (arguments, or
   one per line on standard input) and print them, as JSON with ``--json``.
 - ``mexc plugins``: the installed plugins, and whether each loads.
+- ``mexc plugin new NAME``: write a ready project for a plugin of your own
+  (:mod:`mexc_core.cli.plugin`).
 - ``mexc watch TOPIC...``: subscribe topics (on MEXC by default, or any endpoint
   given with ``--endpoint``) and print their pushes (:mod:`mexc_core.cli.watch`).
 - ``mexc book SYMBOL``: keep the local order book of a symbol and print its best
@@ -36,7 +38,7 @@ import sys
 from collections.abc import Iterable, Sequence
 
 from mexc_core import __version__, build_info, channels, wire
-from mexc_core.cli import book, record, replay, watch, worker
+from mexc_core.cli import book, plugin, record, replay, watch, worker
 from mexc_core.cli.common import (
     EXIT_NO_SIMULATOR,
     CommandParser,
@@ -167,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per plugin")
     add_debug_argument(p)
     p.set_defaults(run=_cmd_plugins)
+    plugin.add_parser(sub)
     watch.add_parser(sub)
     book.add_parser(sub)
     worker.add_parser(sub)

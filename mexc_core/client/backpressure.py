@@ -47,7 +47,7 @@ pushes it then throws away. So the client sheds earlier: while the inbox holds
 :attr:`Inbox.shed_at` pushes or more (three quarters of its capacity by
 default), and until the dispatcher has taken it down to :attr:`Inbox.resume_at`
 (a quarter), it runs a *shedding episode*. During an episode each session looks
-at a binary frame's channel only (:func:`peek_channel`: the wrapper's first
+at a binary frame's channel only (:func:`~mexc_core.wire.peek_channel`: the wrapper's first
 field, a few bytes in) and, if the channel is a public topic it receives, counts
 the frame in the pool's :class:`Shedder` instead of decoding it. Nothing else is
 shed: text frames (acks, rejections, PONGs, errors) are read as always, so the
@@ -55,6 +55,13 @@ keepalive works at any load; private links are never shed (orders and balances
 matter more than market data); a frame whose channel cannot be peeked, or that
 is not a topic the session receives, is decoded and judged as usual. Shed
 frames still count as data for the silence watchdog.
+
+Channels whose every push is the whole current state (:data:`CONFLATED_BODIES`:
+partial depth, book tickers, mini tickers, klines) are *conflated* instead of
+shed: the session keeps the newest frame of each such topic, unread, replacing
+the one before (counted in :attr:`Shedder.conflated`), and decodes the kept
+frames when the episode ends, so a consumer sees the latest state and no gap:
+only states that were already out of date are skipped.
 
 When the episode ends the pool reports it as one
 :class:`~mexc_core.events.GapDetected` (cause ``OVERFLOW``) naming every topic
@@ -74,10 +81,42 @@ from collections.abc import Callable, Hashable, Mapping
 from types import MappingProxyType
 from typing import Final, Generic, TypeVar, final
 
+from mexc_core._generated.records import (
+    PublicAggreBookTickerV3Api,
+    PublicBookTickerBatchV3Api,
+    PublicBookTickerV3Api,
+    PublicLimitDepthsV3Api,
+    PublicMiniTickersV3Api,
+    PublicMiniTickerV3Api,
+    PublicSpotKlineV3Api,
+)
 from mexc_core.errors import InvalidConfig
 from mexc_core.events import Event, GapCause, GapDetected, Push, StrayPushReceived
 
-__all__ = ("BoundedBuffer", "Inbox", "OverflowPolicy", "Shedder", "channel_key", "peek_channel")
+__all__ = (
+    "CONFLATED_BODIES",
+    "BoundedBuffer",
+    "Inbox",
+    "OverflowPolicy",
+    "Shedder",
+    "channel_key",
+)
+
+#: The body types of channels conflated rather than shed in an episode: each push
+#: carries the whole current state of its topic (a snapshot of the best levels, the
+#: best bid and ask, a ticker, the current kline), so the newest one is all a
+#: consumer needs.
+CONFLATED_BODIES: Final[frozenset[type]] = frozenset(
+    {
+        PublicLimitDepthsV3Api,
+        PublicAggreBookTickerV3Api,
+        PublicBookTickerBatchV3Api,
+        PublicBookTickerV3Api,
+        PublicMiniTickersV3Api,
+        PublicMiniTickerV3Api,
+        PublicSpotKlineV3Api,
+    }
+)
 
 T = TypeVar("T")
 
@@ -189,34 +228,6 @@ class BoundedBuffer(Generic[T]):
         return items.popleft()
 
 
-def peek_channel(data: bytes) -> str | None:
-    """The channel of a binary push frame, read without decoding the frame.
-
-    MEXC writes the wrapper's ``channel`` (field 1) first, so it is the first
-    bytes of the frame: tag ``0x0a``, a length of one or two bytes, the text.
-
-    :returns: the channel, or ``None`` when the frame does not start that way
-        (the caller then decodes it, and the decoder judges it). Never raises.
-    """
-    end = len(data)
-    if end < 2 or data[0] != 0x0A:
-        return None
-    size = data[1]
-    start = 2
-    if size >= 0x80:
-        if end < 3 or data[2] >= 0x80:
-            return None
-        size = (size & 0x7F) | (data[2] << 7)
-        start = 3
-    stop = start + size
-    if stop > end:
-        return None
-    try:
-        return data[start:stop].decode()
-    except UnicodeDecodeError:
-        return None
-
-
 @final
 class Shedder:
     """Counts the pushes sessions leave unread during shedding episodes.
@@ -227,13 +238,15 @@ class Shedder:
     :meth:`count` what they shed.
     """
 
-    __slots__ = ("_counts", "_since", "active", "episodes", "shed")
+    __slots__ = ("_counts", "_since", "active", "conflated", "episodes", "shed")
 
     def __init__(self) -> None:
         #: Whether an episode runs: sessions shed while it is true.
         self.active = False
         #: Frames shed, in total.
         self.shed = 0
+        #: Frames of conflated topics replaced by a newer one unread, in total.
+        self.conflated = 0
         #: Episodes started, in total.
         self.episodes = 0
         self._counts: dict[str, int] = {}
@@ -241,7 +254,10 @@ class Shedder:
 
     def __repr__(self) -> str:
         state = "shedding" if self.active else "idle"
-        return f"<Shedder {state} shed={self.shed} episodes={self.episodes}>"
+        return (
+            f"<Shedder {state} shed={self.shed} conflated={self.conflated} "
+            f"episodes={self.episodes}>"
+        )
 
     @property
     def counts(self) -> Mapping[str, int]:

@@ -465,6 +465,8 @@ class PoolStats:
         (:meth:`ConnectionPool.start_shedding`),
         counted when each episode ends (:attr:`ConnectionPool.shedder` counts live).
     :ivar shed_episodes: shedding episodes started.
+    :ivar conflated: frames of conflated topics skipped in shedding episodes for a
+        newer one of the same topic (session rule 7), counted when each ends.
     :ivar gaps: :class:`~mexc_core.events.GapDetected` events emitted.
     :ivar gaps_folded: gap signals folded into an outage already reported (rule 10).
     :ivar silences: :class:`~mexc_core.events.TopicSilent` events (rule 11).
@@ -482,6 +484,7 @@ class PoolStats:
     push_bytes: Counter[str] = field(default_factory=Counter)
     shed: int = 0
     shed_episodes: int = 0
+    conflated: int = 0
     gaps_folded: int = 0
     silences: int = 0
 
@@ -789,25 +792,38 @@ class ConnectionPool:
     def stop_shedding(self, now: float) -> None:
         """End the shedding episode, reported as one
         :class:`~mexc_core.events.GapDetected` (cause ``OVERFLOW``, ``missed`` the
-        pushes shed) naming each topic shed that is still wanted, once;
-        deduplication starts those topics afresh. Ending none changes nothing.
+        pushes shed) naming each topic shed that is still wanted, once, unless its
+        outage is reported already (rule 10: folded); deduplication starts those
+        topics afresh. Ending none changes nothing. :meth:`close` ends a running
+        episode first.
         """
         self._tick(now)
         counts, since = self.shedder.stop(now)
         self.stats.shed += sum(counts.values())
-        topics = tuple(name for name in counts if name in self._topics)
-        if not topics:
-            return
+        self.stats.conflated = self.shedder.conflated
+        for link in self._sorted_links():
+            # the newest state of each conflated topic, decoded now (session rule 7)
+            conn = link.conn
+            if conn is not None and conn.session.release_held(now):
+                self._handle_events(link, now)
+        topics = [name for name in counts if name in self._topics]
         for name in topics:
             self.dedup.interrupt(name)
+        # one gap per topic per outage (rule 10): a topic whose outage is open
+        # already (no push since it was reported) has this episode folded into it
+        new = tuple(name for name in topics if name not in self._open_gaps)
+        self.stats.gaps_folded += len(topics) - len(new)
+        if not new:
+            return
         self.stats.gaps += 1
+        self._open_gaps.update(new)
         self._events.append(
             GapDetected(
-                topics=topics,
+                topics=new,
                 cause=GapCause.OVERFLOW,
                 started_at=since,
                 ended_at=now,
-                missed=sum(counts[name] for name in topics),
+                missed=sum(counts[name] for name in new),
             )
         )
 
@@ -855,6 +871,8 @@ class ConnectionPool:
         self._tick(now)
         if self.closed:
             return
+        if self.shedder.active:  # what was shed is reported before the topics go
+            self.stop_shedding(now)
         self._machine.step(PoolInput.CLOSE)
         self._topics.clear()
         self._handovers.clear()

@@ -17,8 +17,15 @@ topics are carried again, reads the truth over REST and reports the difference:
 - per symbol, ``GET /api/v3/myTrades?startTime=<last fill seen>`` (weight 10,
   100 fills a page, read backwards with ``endTime`` while pages are full): every
   fill no push delivered, as :class:`~mexc_core.events.TradeRecovered`, oldest first;
-- ``GET /api/v3/order`` (weight 2) for each order that was open and is no longer
-  listed, and each order a recovered fill names that is not open: its final state
+- per symbol, ``GET /api/v3/allOrders?startTime=<last private event seen,
+  minus a margin>`` (weight 10, 1000 orders a page, read backwards with
+  ``endTime`` while pages are full): every order created since, open, filled or
+  cancelled, that differs from what was seen, as
+  :class:`~mexc_core.events.OrderReconciled` -- so an order placed and cancelled
+  unfilled during the outage is reported too;
+- ``GET /api/v3/order`` (weight 2) for each order still known open (after
+  ``allOrders``) that ``openOrders`` does not list, and each order a recovered
+  fill names that is neither listed open nor known closed: its final state
   (filled, cancelled), as :class:`~mexc_core.events.OrderReconciled`;
 - then one :class:`~mexc_core.events.ReconcileCompleted` with the counts, or
   :class:`~mexc_core.events.ReconcileFailed` with the cause and the retry time.
@@ -36,25 +43,33 @@ Rules the table does not show:
 1. The owner reports what was missed (:meth:`Reconciler.missed`) and whether the
    private topics are carried (:meth:`Reconciler.listening`, at every change); a
    reconciliation starts in ``WAITING`` once they are (a retry too). The first
-   one (``BASELINE``) records the state without reporting it item by item:
-   later ones compare against it, so an order open before the client started
-   and cancelled during an outage is reported.
+   one (``BASELINE``) records the state without reporting it item by item
+   (``allOrders`` of the last 24 hours, MEXC's default window): later ones
+   compare against it, so an order open before the client started and
+   cancelled during an outage is reported, and one closed before it started
+   is not.
 2. A push seen while a reconciliation runs is newer than (or as new as) what REST
    says: the order or asset it names is left out of that reconciliation, and a
    fill already seen is never reported. Nothing is reported twice: what is
-   reported becomes the last state seen.
-3. Something missed while ``FETCHING`` lets the running reconciliation finish,
+   reported becomes the last state seen. A closed order is never reopened and
+   a filled quantity never shrinks by an answer (answers to concurrent requests
+   may be older than each other).
+3. The ``allOrders`` window starts at the latest private event time seen (the
+   push's send time) when the first miss was reported, minus
+   ``order_margin_ms``; with no event seen yet, it is the last 24 hours after a
+   baseline, and no ``allOrders`` is read without one.
+4. Something missed while ``FETCHING`` lets the running reconciliation finish,
    then starts another (``MISSED`` after ``DONE``).
-4. Any failed request (transport, HTTP error, a 429) fails the whole
+5. Any failed request (transport, HTTP error, a 429) fails the whole
    reconciliation (``FAIL``): answers still out are ignored, it starts again from
    scratch after a capped exponential backoff with jitter, at least
    ``Retry-After`` after a 429 or 418. What it reported stands. An order MEXC
    does not know (``-2011``) is forgotten, not a failure.
-5. Memory is bounded (:class:`ReconcileConfig`): open orders (the oldest
+6. Memory is bounded (:class:`ReconcileConfig`): open orders (the oldest
    forgotten past ``max_open_orders``), recently closed orders, fill ids per
    symbol, symbols. A forgotten open order that ends during an outage is not
-   reported; a full page count (``max_trade_pages``) marks the summary
-   ``truncated``.
+   reported; a full page count (``max_trade_pages``, ``max_order_pages``)
+   marks the summary ``truncated``.
 """
 
 from __future__ import annotations
@@ -98,6 +113,7 @@ from mexc_core.rest import (
 
 __all__ = (
     "FetchAccount",
+    "FetchAllOrders",
     "FetchMyTrades",
     "FetchOpenOrders",
     "FetchOrder",
@@ -112,6 +128,10 @@ __all__ = (
 
 #: The most fills ``GET /api/v3/myTrades`` returns in one answer.
 MAX_TRADE_PAGE: Final = 100
+#: The most orders ``GET /api/v3/allOrders`` returns in one answer.
+MAX_ORDER_PAGE: Final = 1000
+#: How far back ``GET /api/v3/allOrders`` reaches: the last 7 days (ms).
+MAX_ORDER_AGE_MS: Final = 7 * 24 * 3600 * 1000
 #: MEXC's code for an order it does not know.
 UNKNOWN_ORDER: Final = -2011
 
@@ -156,6 +176,11 @@ class ReconcileConfig:
         report them again.
     :ivar max_trade_ids: fill ids remembered per symbol.
     :ivar max_trade_pages: ``myTrades`` pages read per symbol per reconciliation.
+    :ivar max_order_pages: ``allOrders`` pages (of 1000) read per symbol per
+        reconciliation.
+    :ivar order_margin_ms: how long before the last private event seen the
+        ``allOrders`` window starts (ms), for pushes of the moment an outage
+        began that were in flight.
     :ivar pacing: the REST weight budget reconciliations are paced within.
     :ivar retry: the delays before a failed reconciliation starts again.
     """
@@ -168,6 +193,8 @@ class ReconcileConfig:
     max_closed_orders: int = 2_000
     max_trade_ids: int = 1_000
     max_trade_pages: int = 5
+    max_order_pages: int = 2
+    order_margin_ms: int = 10_000
     pacing: SnapshotPacing = field(default_factory=lambda: SnapshotPacing(budget=100))
     retry: Backoff = field(default_factory=lambda: Backoff(initial=1.0, cap=60.0))
 
@@ -182,10 +209,16 @@ class ReconcileConfig:
             "max_closed_orders",
             "max_trade_ids",
             "max_trade_pages",
+            "max_order_pages",
         ):
             value = getattr(self, name)
             if type(value) is not int or value < 1:
                 raise InvalidConfig(f"{name} must be a positive int", setting=name)
+        margin = self.order_margin_ms
+        if type(margin) is not int or margin < 0:
+            raise InvalidConfig(
+                "order_margin_ms must be an int of 0 or more", setting="order_margin_ms"
+            )
         if len(self.symbols) > self.max_symbols:
             raise InvalidConfig(
                 f"{len(self.symbols)} symbols are more than max_symbols ({self.max_symbols})",
@@ -248,6 +281,32 @@ class FetchMyTrades:
 
 @final
 @dataclass(frozen=True, slots=True)
+class FetchAllOrders:
+    """Read ``symbol``'s orders created from ``start_time`` to ``end_time``, both
+    inclusive, open or not (``GET /api/v3/allOrders``, signed; ``start_time``
+    ``None``: MEXC's default, the last 24 hours; ``end_time`` ``None``: now).
+
+    A ``start_time`` older than the 7 days MEXC serves is moved to their start.
+    """
+
+    request_id: int
+    symbol: str
+    start_time: int | None
+    end_time: int | None
+    weight: ClassVar[int] = 10
+
+    def build(self, rest: RestClient, wall_ms: int) -> RestRequest[tuple[Order, ...]]:
+        """The signed request, stamped with ``wall_ms``."""
+        start = self.start_time
+        if start is not None:
+            start = max(start, wall_ms - MAX_ORDER_AGE_MS)
+        return rest.all_orders(
+            self.symbol, wall_ms, start_time=start, end_time=self.end_time, limit=MAX_ORDER_PAGE
+        )
+
+
+@final
+@dataclass(frozen=True, slots=True)
 class FetchOrder:
     """Read one order (``GET /api/v3/order``, signed)."""
 
@@ -262,7 +321,7 @@ class FetchOrder:
 
 
 #: What the reconciler asks for.
-ReconcileIntent = FetchAccount | FetchOpenOrders | FetchMyTrades | FetchOrder
+ReconcileIntent = FetchAccount | FetchOpenOrders | FetchMyTrades | FetchAllOrders | FetchOrder
 #: What its requests are answered with, when they succeed.
 ReconcileResult = AccountInfo | Order | tuple[Order, ...] | tuple[Trade, ...]
 
@@ -273,7 +332,7 @@ def answers(intent: ReconcileIntent, result: object) -> bool:
         return isinstance(result, AccountInfo)
     if isinstance(intent, FetchOrder):
         return isinstance(result, Order)
-    item = Order if isinstance(intent, FetchOpenOrders) else Trade
+    item = Order if isinstance(intent, (FetchOpenOrders, FetchAllOrders)) else Trade
     return isinstance(result, tuple) and all(isinstance(x, item) for x in result)
 
 
@@ -372,6 +431,22 @@ def _differs(known: KnownOrder | None, status: OrderState, executed: str) -> boo
     )
 
 
+_FINAL: Final = (OrderState.FILLED, OrderState.CANCELED, OrderState.PARTIALLY_CANCELED)
+
+
+def _stale(known: KnownOrder | None, status: OrderState, executed: str) -> bool:
+    """Whether an answer is older than what is known: it reopens a closed order,
+    or shows less filled."""
+    if known is None:
+        return False
+    if status.is_open and known.status in _FINAL:
+        return True
+    try:
+        return Decimal(executed) < Decimal(known.executed_qty)
+    except InvalidOperation:
+        return False
+
+
 class _Fills:
     """The fills of one symbol seen: recent ids and the time of the last.
 
@@ -404,7 +479,17 @@ class _Fills:
 class _SymbolRound:
     """What one reconciliation learnt of one symbol so far."""
 
-    __slots__ = ("fetching", "listed", "pages", "recovered", "since", "trades_done")
+    __slots__ = (
+        "fetching",
+        "found",
+        "listed",
+        "order_pages",
+        "orders_done",
+        "pages",
+        "recovered",
+        "since",
+        "trades_done",
+    )
 
     def __init__(self, since: int | None) -> None:
         self.since = since
@@ -412,14 +497,24 @@ class _SymbolRound:
         self.trades_done = False
         self.pages = 0
         self.recovered: dict[str, Trade] = {}
+        self.orders_done = False
+        self.order_pages = 0
+        self.found: dict[str, Order] = {}  # what allOrders returned
         self.fetching: set[str] = set()  # orders asked for one by one
 
 
 class _Round:
     """One reconciliation."""
 
-    def __init__(self, trigger: ReconcileTrigger, now: float, symbols: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        trigger: ReconcileTrigger,
+        now: float,
+        symbols: tuple[str, ...],
+        orders_since: int | None,
+    ) -> None:
         self.trigger = trigger
+        self.orders_since = orders_since  # the last private event time when it was due
         self.started_at = now
         self.symbols = symbols
         self.queue: deque[ReconcileIntent] = deque()
@@ -471,6 +566,12 @@ class Reconciler:
         self._attempt = 0
         self._deadline: float | None = None
         self._carried = False  # as last reported by listening()
+        # the latest private event time seen (ms), and its value when the
+        # reconciliation due was first missed (the start of its allOrders window)
+        self._last_event: int | None = None
+        self._due_since: int | None = None
+        self._due_since_set = False
+        self._baselined = False
         #: Open orders forgotten because ``max_open_orders`` was reached.
         self.forgotten_orders = 0
 
@@ -541,6 +642,8 @@ class Reconciler:
         self._clock(now)
         body = push.body
         live = self._round
+        if isinstance(body, PrivateOrdersV3Api | PrivateDealsV3Api | PrivateAccountV3Api):
+            self._saw(push.send_time or push.create_time)
         if isinstance(body, PrivateOrdersV3Api):
             symbol = push.symbol
             if not symbol or not body.id:
@@ -577,6 +680,8 @@ class Reconciler:
         if machine.state is _S.CLOSED:
             return
         self._trigger = _merge(self._trigger, trigger)
+        if not self._due_since_set:
+            self._due_since, self._due_since_set = self._last_event, True
         machine.step(_I.MISSED)
 
     def listening(self, now: float, *, carried: bool) -> None:
@@ -628,6 +733,9 @@ class Reconciler:
         elif isinstance(intent, FetchMyTrades):
             assert isinstance(result, tuple)
             self._on_trades(live, intent, cast("tuple[Trade, ...]", result))
+        elif isinstance(intent, FetchAllOrders):
+            assert isinstance(result, tuple)
+            self._on_all_orders(live, intent, cast("tuple[Order, ...]", result))
         else:
             assert isinstance(result, Order)
             self._on_order(live, result)
@@ -669,9 +777,18 @@ class Reconciler:
         trigger = self._trigger
         assert trigger is not None  # WAITING means one is due
         self._trigger = None
-        live = _Round(trigger, now, tuple(self._symbols))
+        orders_since = self._due_since if self._due_since_set else self._last_event
+        self._due_since, self._due_since_set = None, False
+        live = _Round(trigger, now, tuple(self._symbols), orders_since)
         self._round = live
         live.queue.append(FetchAccount(0))
+        # where the allOrders window starts (None: MEXC's last 24 hours); see rule 3
+        read_orders = live.baseline or orders_since is not None or self._baselined
+        window = (
+            None
+            if live.baseline or orders_since is None
+            else max(orders_since - self.config.order_margin_ms, 0)
+        )
         for symbol in live.symbols:
             since = None if live.baseline else self._fills_of(symbol).since
             state = live.by_symbol[symbol] = _SymbolRound(since)
@@ -680,6 +797,10 @@ class Reconciler:
                 live.queue.append(FetchMyTrades(0, symbol, since, None))
             else:  # where the fills not seen start is unknown: see _Fills
                 state.trades_done = True
+            if read_orders:
+                live.queue.append(FetchAllOrders(0, symbol, window, None))
+            else:
+                state.orders_done = True
         self._advance(live, now)
 
     def _advance(self, live: _Round, now: float) -> None:
@@ -703,6 +824,7 @@ class Reconciler:
             return
         self._round = None
         self._attempt = 0
+        self._baselined = self._baselined or live.baseline
         self._machine.step(_I.DONE)
         self._events.append(
             ReconcileCompleted(
@@ -732,6 +854,8 @@ class Reconciler:
     ) -> None:
         self._round = None
         self._trigger = _merge(self._trigger, live.trigger)
+        # the retry reads from where this one did (it began before any later miss)
+        self._due_since, self._due_since_set = live.orders_since, True
         self._machine.step(_I.FAIL)
         delay = self.config.retry.delay(self._attempt, self._rng)
         self._attempt += 1
@@ -791,14 +915,7 @@ class Reconciler:
         for order in orders:
             if order.order_id not in live.touched_orders:
                 self._order(live, order)
-        for order_id, known in list(self._open.items()):
-            if (
-                known.symbol == symbol
-                and order_id not in state.listed
-                and order_id not in live.touched_orders
-            ):
-                self._fetch_order(live, state, symbol, order_id)
-        self._orders_of_trades(live, symbol, state)
+        self._settle(live, symbol, state)
 
     def _on_trades(self, live: _Round, intent: FetchMyTrades, trades: tuple[Trade, ...]) -> None:
         symbol = intent.symbol
@@ -841,23 +958,61 @@ class Reconciler:
                     is_maker=trade.is_maker,
                 )
             )
-        self._orders_of_trades(live, symbol, state)
+        self._settle(live, symbol, state)
 
-    def _orders_of_trades(self, live: _Round, symbol: str, state: _SymbolRound) -> None:
-        """Once both answers of ``symbol`` are in: ask for the orders that recovered
-        fills name, that are not listed open and not known closed."""
+    def _on_all_orders(
+        self, live: _Round, intent: FetchAllOrders, orders: tuple[Order, ...]
+    ) -> None:
+        symbol = intent.symbol
+        state = live.by_symbol[symbol]
+        state.order_pages += 1
+        found = state.found
+        fresh = False  # any order not on an earlier page that is not as known
+        for order in orders:
+            if order.order_id not in found:
+                found[order.order_id] = order
+                known = self.order(order.order_id)
+                fresh = fresh or _differs(known, order_state(order.status), order.executed_qty)
+        if (
+            not live.baseline
+            and fresh
+            and len(orders) >= MAX_ORDER_PAGE
+            and (oldest := min(o.time or 0 for o in orders)) > (intent.start_time or 0)
+        ):
+            if state.order_pages < self.config.max_order_pages:
+                live.queue.appendleft(FetchAllOrders(0, symbol, intent.start_time, oldest))
+                return
+            live.truncated = True
+        state.orders_done = True
+        self._settle(live, symbol, state)
+
+    def _settle(self, live: _Round, symbol: str, state: _SymbolRound) -> None:
+        """Once the open orders, fills and all orders of ``symbol`` are in: report
+        the orders ``allOrders`` listed, then ask one by one for the orders still
+        known open that ``openOrders`` did not list, and those recovered fills
+        name that are not listed open and not known closed."""
         listed = state.listed
-        if listed is None or not state.trades_done:
+        if listed is None or not state.trades_done or not state.orders_done:
             return
-        for trade in state.recovered.values():
-            order_id = trade.order_id
-            if (
-                order_id not in listed
-                and order_id not in live.touched_orders
-                and order_id not in self._closed
-            ):
+        found, touched = state.found, live.touched_orders
+        for order in sorted(found.values(), key=lambda o: o.time or 0):
+            if order.order_id not in touched:
+                self._order(live, order)
+        wanted = [
+            order_id
+            for order_id, known in self._open.items()
+            if known.symbol == symbol and order_id not in listed
+        ]
+        wanted += [
+            trade.order_id
+            for trade in state.recovered.values()
+            if trade.order_id not in listed and trade.order_id not in self._closed
+        ]
+        for order_id in wanted:  # an order found closed is no longer open nor wanted
+            if order_id not in touched:
                 self._fetch_order(live, state, symbol, order_id)
         state.recovered.clear()
+        found.clear()
 
     def _fetch_order(self, live: _Round, state: _SymbolRound, symbol: str, order_id: str) -> None:
         if order_id not in state.fetching:
@@ -871,7 +1026,9 @@ class Reconciler:
     def _order(self, live: _Round, order: Order) -> None:
         status = order_state(order.status)
         known = self.order(order.order_id)
-        if not _differs(known, status, order.executed_qty):
+        if not _differs(known, status, order.executed_qty) or _stale(
+            known, status, order.executed_qty
+        ):
             return
         self._remember(order.order_id, order.symbol, status, order.executed_qty)
         if live.baseline:
@@ -932,6 +1089,11 @@ class Reconciler:
             oldest = next(s for s in symbols if s not in self.config.symbols)
             del symbols[oldest]
             self._fills.pop(oldest, None)
+
+    def _saw(self, event_time: int | None) -> None:
+        last = self._last_event
+        if event_time and (last is None or event_time > last):
+            self._last_event = event_time
 
     def _clock(self, now: float) -> None:
         self._now = checked_now(now, self._now)

@@ -19,7 +19,7 @@ Signed endpoints check what MEXC checks (mexc-core's ``docs/protocol.rst``, "Sig
 Parameters may sit in the query string, the form-encoded body, or both; the
 query string wins. Rate limits: every endpoint allows 500 weight per 10 s per
 client address (and per account for signed ones), a request counting its
-documented weight (:data:`WEIGHTS`: ``account`` and ``myTrades`` 10,
+documented weight (:data:`WEIGHTS`: ``account``, ``myTrades`` and ``allOrders`` 10,
 ``openOrders`` 3, ``GET /api/v3/order`` 2, most others 1); past that, HTTP 429
 with ``Retry-After``.
 
@@ -58,6 +58,13 @@ __all__ = (
 DEFAULT_RECV_WINDOW: Final = 5000
 #: The largest ``recvWindow`` MEXC accepts.
 MAX_RECV_WINDOW: Final = 60000
+#: ``GET /api/v3/allOrders``: orders per answer by default, and at most.
+ALL_ORDERS_LIMIT: Final = 500
+ALL_ORDERS_MAX_LIMIT: Final = 1000
+#: ``GET /api/v3/allOrders``: the window without ``startTime`` (the last 24 h), and
+#: how far back it may reach (7 days).
+ALL_ORDERS_DEFAULT_SPAN_MS: Final = 24 * 3600 * 1000
+ALL_ORDERS_MAX_AGE_MS: Final = 7 * 24 * 3600 * 1000
 #: Weight per endpoint per client in any 10 s window (``docs/protocol.rst``, "Limits
 #: and timeouts").
 RATE_LIMIT: Final = 500
@@ -463,6 +470,35 @@ class RestApi:
         ]
         return rows[-limit:]
 
+    def all_orders(self, params: dict[str, str], account: UserAccount | None, now: float) -> object:
+        """``GET /api/v3/allOrders``: the account's orders on ``symbol`` (open,
+        cancelled, filled) created from ``startTime`` to ``endTime``, both inclusive.
+
+        As MEXC: the window is the last 24 hours without ``startTime``, and never
+        reaches further back than 7 days; ``limit`` defaults to 500 and is capped
+        at 1000. Like ``myTrades``, a full answer holds the window's newest
+        orders, oldest first.
+        """
+        assert account is not None
+        symbol = _required(params, "symbol")
+        self.exchange.market(symbol, now)
+        now_ms = self.exchange.epoch_ms(now)
+        start = _int(params, "startTime")
+        end = _int(params, "endTime")
+        limit = _int(params, "limit")
+        limit = ALL_ORDERS_LIMIT if limit is None else max(1, min(limit, ALL_ORDERS_MAX_LIMIT))
+        start = now_ms - ALL_ORDERS_DEFAULT_SPAN_MS if start is None else start
+        start = max(start, now_ms - ALL_ORDERS_MAX_AGE_MS)
+        rows = sorted(
+            (
+                o
+                for o in account.orders.values()
+                if o.symbol == symbol and o.created >= start and (end is None or o.created <= end)
+            ),
+            key=lambda o: o.created,
+        )
+        return [self._order_view(o) for o in rows[-limit:]]
+
     def _order_view(self, order: UserOrder) -> dict[str, object]:
         spec = self.exchange.markets[order.symbol].spec
         status = order.status
@@ -553,6 +589,7 @@ WEIGHTS: Final[dict[tuple[str, str], int]] = {
     ("GET", "/api/v3/exchangeInfo"): 10,
     ("GET", "/api/v3/account"): 10,
     ("GET", "/api/v3/myTrades"): 10,
+    ("GET", "/api/v3/allOrders"): 10,
     ("GET", "/api/v3/openOrders"): 3,
     ("GET", "/api/v3/order"): 2,
 }
@@ -572,6 +609,7 @@ _ROUTES: Final[dict[tuple[str, str], tuple[_Handler, bool]]] = {
     ("GET", "/api/v3/order"): (RestApi.order_get, True),
     ("GET", "/api/v3/openOrders"): (RestApi.open_orders, True),
     ("GET", "/api/v3/myTrades"): (RestApi.my_trades, True),
+    ("GET", "/api/v3/allOrders"): (RestApi.all_orders, True),
     ("GET", "/_sim/book"): (RestApi.sim_book, False),
     ("POST", "/_sim/expireListenKey"): (RestApi.sim_expire, False),
 }

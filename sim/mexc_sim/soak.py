@@ -28,8 +28,9 @@ What the client delivers is compared with what the simulator produced:
   :class:`~mexc_core.events.OrderReconciled`) with its final status, and every
   fill once (a push or a :class:`~mexc_core.events.TradeRecovered`). An order
   placed and cancelled unfilled that the client never heard of is counted apart
-  (``orders_missed_unobservable``): nothing MEXC answers about open orders or
-  fills shows it (``docs/reconcile.rst``).
+  (``orders_missed_unobservable``): only ``GET /api/v3/allOrders`` shows it
+  (``docs/reconcile.rst``), which the reconciliation reads, so it fails the
+  verdict too.
 - **Memory.** The process's resident size, sampled every second: the peak of the
   second half of the run may exceed that of the first half by at most
   :data:`MEMORY_GROWTH_MIB` MiB.
@@ -583,6 +584,10 @@ _FAILURES: Final = (
     ("duplicates_undetected", "{n} duplicate pushes delivered unsignalled"),
     ("pushes_unmatched", "{n} pushes delivered that the simulator never sent"),
     ("orders_missed", "{n} orders never reported"),
+    (
+        "orders_missed_unobservable",
+        "{n} orders placed and cancelled unfilled never reported (allOrders shows them)",
+    ),
     ("orders_stale", "{n} orders reported in a status they no longer have"),
     ("trades_missed", "{n} fills never reported"),
     ("trades_reported_twice", "{n} fills reported twice"),

@@ -113,6 +113,22 @@ def test_a_swapped_pair_of_diffs_is_let_through_and_recorded_as_breaks() -> None
     assert (dedup.stats.out_of_order, dedup.stats.version_gaps) == (1, 1)
 
 
+def test_one_push_far_ahead_is_one_break_not_a_break_on_every_push_after_it() -> None:
+    """A forged or corrupt version far ahead of the stream: the stream after it is
+    one out-of-order break, then in sequence again."""
+    dedup = Deduplicator()
+    for n in range(1, 4):
+        assert dedup.admit(depth(str(n))) is not None
+    assert dedup.admit(depth("9000000")) is not None
+    assert dedup.take_breaks() == [(DEPTH, GapCause.VERSION_GAP)]
+    assert dedup.admit(depth("4")) is not None  # the stream goes on below it
+    assert dedup.take_breaks() == [(DEPTH, GapCause.OUT_OF_ORDER)]
+    for n in range(5, 20):
+        assert dedup.admit(depth(str(n))) is not None
+    assert not dedup.take_breaks()  # in sequence after the push let through last
+    assert dedup.admit(depth("9000000")) is None  # still a duplicate
+
+
 def test_an_interruption_starts_a_new_run() -> None:
     dedup = Deduplicator()
     dedup.admit(depth("1", to="5"))
@@ -143,7 +159,8 @@ def test_diff_depth_every_version_once_and_every_disorder_recorded(
     sizes: list[int], rng: random.Random, copies: int
 ) -> None:
     """A contiguous diff stream, repeated and shuffled locally: each range passes once;
-    a push is a break exactly when it is not the next one in order."""
+    a push is a break exactly when it follows neither the newest version let through
+    nor the push let through last."""
     pushes, start = [], 100
     for size in sizes:
         pushes.append((start, start + size - 1))
@@ -161,7 +178,8 @@ def test_diff_depth_every_version_once_and_every_disorder_recorded(
             assert (low, high) in delivered
             continue
         assert (low, high) not in delivered
-        if delivered and low != max(h for _, h in delivered) + 1:
+        # in sequence after the newest version, or after the push let through last
+        if delivered and low not in (max(h for _, h in delivered) + 1, delivered[-1][1] + 1):
             expected_breaks += 1
         delivered.append((low, high))
     assert sorted(delivered) == pushes

@@ -74,7 +74,14 @@ class _Connection:
 
     @property
     def reusable(self) -> bool:
-        return self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE
+        """Whether the exchange is over and nothing came after it: bytes the server
+        sent past the response (h11 keeps them) would be read as the next request's
+        answer, so such a connection is closed, never reused."""
+        return (
+            self.h11.our_state is h11.DONE
+            and self.h11.their_state is h11.DONE
+            and not self.h11.trailing_data[0]
+        )
 
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True):

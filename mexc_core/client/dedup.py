@@ -20,10 +20,13 @@ that is not a true duplicate:
   previous ``toVersion`` + 1). The deduplicator keeps the ranges it let through,
   merged; a push whose whole range was let through already is a duplicate and is
   dropped. Any other push passes, and if it breaks the sequence, that is recorded
-  as a *break* for the caller to signal (:meth:`Deduplicator.take_breaks`): a
-  push older than one already let through is ``OUT_OF_ORDER`` (two pushes swapped
-  on the wire), a push that does not start where the last one ended is a
-  ``VERSION_GAP`` (pushes in between never arrived). After a known interruption
+  as a *break* for the caller to signal (:meth:`Deduplicator.take_breaks`). A
+  push is in sequence when it starts right after the newest version let through,
+  or right after the push let through last; otherwise it is ``OUT_OF_ORDER`` if it
+  is older than the newest (two pushes swapped on the wire), else a
+  ``VERSION_GAP`` (pushes in between never arrived). So one push far ahead of the
+  stream (a forged or corrupt version) is one break, and the stream after it is
+  read in sequence again, not as a break on every push. After a known interruption
   (:meth:`Deduplicator.interrupt`: the topic was down and the caller signals that
   gap itself) the next push starts a new run without a break.
 - **Snapshots with a version** (``limit.depth``, ``aggre.bookTicker``, the
@@ -116,13 +119,15 @@ class _Window:
 class _Ranges:
     """The version ranges of one diff-depth topic let through, merged and sorted."""
 
-    __slots__ = ("fresh", "spans")
+    __slots__ = ("fresh", "last", "spans")
 
     def __init__(self) -> None:
         # [low, high] pairs, ascending and disjoint; adjacent ones are merged
         self.spans: list[list[int]] = []
         # the next push starts a new run: no break is recorded for where it starts
         self.fresh = True
+        # the toVersion of the push let through last
+        self.last = -1
 
     def covers(self, low: int, high: int) -> bool:
         """Whether every version in ``low..high`` was let through."""
@@ -275,14 +280,19 @@ class Deduplicator:
             return False
         spans = ranges.spans
         if spans and not ranges.fresh:
-            last = spans[-1][1]
-            if high <= last:
-                self.stats.out_of_order += 1
-                self._breaks.append((topic, GapCause.OUT_OF_ORDER))
-            elif low != last + 1:
-                self.stats.version_gaps += 1
-                self._breaks.append((topic, GapCause.VERSION_GAP))
+            top = spans[-1][1]
+            # in sequence: after the newest version let through, or after the push
+            # let through last (one push far ahead, forged or corrupt, is one break,
+            # not a break on every push after it)
+            if low not in (top + 1, ranges.last + 1):
+                if high <= top:
+                    self.stats.out_of_order += 1
+                    self._breaks.append((topic, GapCause.OUT_OF_ORDER))
+                else:
+                    self.stats.version_gaps += 1
+                    self._breaks.append((topic, GapCause.VERSION_GAP))
         ranges.fresh = False
+        ranges.last = high
         ranges.add(low, high)
         return True
 

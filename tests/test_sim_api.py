@@ -25,6 +25,7 @@ IO_MODULES = {
     "proxy.py",
     "cli.py",
     "demo.py",
+    "soak.py",
     "pytest_plugin.py",
     "__init__.py",
     "__main__.py",

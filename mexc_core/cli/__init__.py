@@ -17,8 +17,9 @@ Subcommands:
   writes, for replay (:mod:`mexc_core.cli.record`; needs mexc-plugin-record).
 - ``mexc replay DIR``: feed a recording through the client core and print its
   pushes as ``watch`` does (:mod:`mexc_core.cli.replay`).
-- ``mexc sim`` and ``mexc demo``: the exchange simulator on loopback, and the
-  client with the console plugin against it. Both live in the mexc-sim
+- ``mexc sim``, ``mexc demo`` and ``mexc soak``: the exchange simulator on
+  loopback, the client with the console plugin against it, and the client
+  against a faulty simulator checked against its truth. They live in the mexc-sim
   distribution (:mod:`mexc_sim.cli`), imported only when one of them runs;
   without it they say how to install it and exit with status 3.
 
@@ -54,6 +55,7 @@ __all__ = ("EXIT_NO_SIMULATOR", "SIMULATOR_COMMANDS", "build_parser", "main")
 SIMULATOR_COMMANDS = {
     "sim": "run the exchange simulator on loopback (needs mexc-sim)",
     "demo": "the client and the console plugin against a local simulator (needs mexc-sim)",
+    "soak": "the client against a faulty simulator, checked against its truth (needs mexc-sim)",
 }
 
 

@@ -1,6 +1,6 @@
-"""``mexc sim`` and ``mexc demo``: the simulator on the command line.
+"""``mexc sim``, ``mexc demo`` and ``mexc soak``: the simulator on the command line.
 
-The ``mexc`` command of mexc-core hands these two subcommands to :func:`run`
+The ``mexc`` command of mexc-core hands these subcommands to :func:`run`
 when mexc-sim is installed (and says how to install it when it is not);
 ``python -m mexc_sim [options]`` is ``mexc sim [options]``.
 
@@ -11,6 +11,9 @@ when mexc-sim is installed (and says how to install it when it is not);
   own orders and balances, link status) while a trading loop places and cancels
   orders on the simulated account (:mod:`mexc_sim.demo`); ``--duration`` stops
   it by itself.
+- ``mexc soak``: the client against the simulator with a fault profile on a
+  fast clock, everything it delivered checked against the simulator's truth
+  (:mod:`mexc_sim.soak`); exit status 1 when a check failed.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ import anyio
 
 from mexc_core.aio.client import MexcClient
 from mexc_core.cli.common import (
+    EXIT_FAILED,
     EXIT_NOT_INSTALLED,
+    EXIT_OK,
     EXIT_USAGE,
     CommandFailed,
     CommandParser,
@@ -41,6 +46,7 @@ from mexc_core.cli.common import (
     positive_float,
     positive_int,
     raise_on_signal,
+    result_output,
     run_command,
 )
 from mexc_core.rest import Credentials
@@ -52,12 +58,20 @@ from mexc_sim.exchange import (
     default_markets,
     market_spec,
 )
-from mexc_sim.faults import PROFILES, Faults, profile
+from mexc_sim.faults import PROFILES, SOAK_PROFILES, Faults, profile
 from mexc_sim.market import MarketSpec
 from mexc_sim.protocol import SimConfig, Simulator
 from mexc_sim.server import ScaledClock, SimServer
 
-__all__ = ("COMMANDS", "DEMO_CHANNELS", "build_demo_parser", "build_sim_parser", "main", "run")
+__all__ = (
+    "COMMANDS",
+    "DEMO_CHANNELS",
+    "build_demo_parser",
+    "build_sim_parser",
+    "build_soak_parser",
+    "main",
+    "run",
+)
 
 
 def _sim_markets(text: str) -> tuple[MarketSpec, ...]:
@@ -313,6 +327,70 @@ def build_demo_parser(prog: str = "mexc demo") -> argparse.ArgumentParser:
     return p
 
 
+def _cmd_soak(args: argparse.Namespace) -> int:
+    from mexc_sim import soak  # noqa: PLC0415 - loaded when used
+
+    if args.faults not in SOAK_PROFILES:
+        raise CommandFailed(
+            f"unknown fault profile {args.faults!r}; use one of {', '.join(SOAK_PROFILES)}",
+            status=EXIT_USAGE,
+        )
+    config = soak.SoakConfig(
+        duration=args.duration,
+        symbols=args.symbols,
+        faults=args.faults,
+        speed=args.speed,
+        seed=args.seed,
+    )
+
+    def progress(text: str) -> None:
+        print(f"mexc soak: {text}", file=sys.stderr, flush=True)
+
+    async def run() -> dict[str, object]:
+        async with anyio.create_task_group() as tg:
+            await tg.start(raise_on_signal)
+            report = await soak.run_soak(config, progress=progress)
+            tg.cancel_scope.cancel()
+        return report
+
+    report = anyio.run(run)
+    with result_output(json_only=args.json) as out:
+        if args.json:
+            print(json.dumps(report), file=out, flush=True)
+        else:
+            print(soak.format_report(report), file=out, flush=True)
+    return EXIT_OK if report["ok"] else EXIT_FAILED
+
+
+def build_soak_parser(prog: str = "mexc soak") -> argparse.ArgumentParser:
+    """The options of ``mexc soak``."""
+    p = CommandParser(
+        prog=prog,
+        description="Run the client against a faulty simulator on a fast clock and check "
+        "everything it delivered against the simulator's truth; exit status 0 when every "
+        "check passed, 1 when one failed (docs/reliability.rst).",
+    )
+    p.add_argument("--duration", type=positive_float, required=True, help="seconds the faults run")
+    p.add_argument(
+        "--symbols", type=positive_int, default=3, help="pairs watched and traded (default 3)"
+    )
+    p.add_argument(
+        "--faults",
+        default="all",
+        help=f"fault profile: {', '.join(SOAK_PROFILES)} (default all)",
+    )
+    p.add_argument(
+        "--speed",
+        type=positive_float,
+        default=10.0,
+        help="simulated seconds per second (default 10)",
+    )
+    p.add_argument("--seed", default="soak", help="seed of the market and the faults")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    add_debug_argument(p)
+    return p
+
+
 #: The subcommands of ``mexc`` this distribution implements: name, options, action.
 COMMANDS: dict[
     str,
@@ -320,11 +398,12 @@ COMMANDS: dict[
 ] = {
     "sim": (build_sim_parser, _cmd_sim),
     "demo": (build_demo_parser, _cmd_demo),
+    "soak": (build_soak_parser, _cmd_soak),
 }
 
 
 def run(command: str, argv: Sequence[str], *, prog: str | None = None) -> int:
-    """Run ``mexc COMMAND ARGV...`` (``sim`` or ``demo``); returns the exit status.
+    """Run ``mexc COMMAND ARGV...`` (``sim``, ``demo`` or ``soak``); returns the exit status.
 
     :raises SystemExit: bad options or ``--help``, as argparse does.
     """

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -53,6 +53,7 @@ async def _turn(
     turn: int,
     resting: deque[tuple[str, str]],
     stats: TradingStats,
+    wall_ms: Callable[[], int],
 ) -> None:
     """One order on ``spec``'s symbol, then cancel the oldest resting ones."""
     depth = await http.request(client.depth(spec.symbol, limit=5))
@@ -69,7 +70,7 @@ async def _turn(
                 spec.symbol,
                 "BUY" if buy else "SELL",
                 "LIMIT",
-                wall_clock_ms(),
+                wall_ms(),
                 quantity=spec.quantity_text(max(1, spec.mean_quantity // 5)),
                 price=price,
             )
@@ -79,7 +80,7 @@ async def _turn(
             resting.append((spec.symbol, order.order_id))
     while len(resting) > OPEN_ORDERS:
         symbol, order_id = resting.popleft()
-        await http.request(client.cancel_order(symbol, wall_clock_ms(), order_id=order_id))
+        await http.request(client.cancel_order(symbol, wall_ms(), order_id=order_id))
         stats.cancelled += 1
 
 
@@ -91,17 +92,25 @@ async def trade(
     stats: TradingStats,
     *,
     interval: float = 1.0,
+    wall_ms: Callable[[], int] = wall_clock_ms,
 ) -> None:
-    """Place and cancel orders on ``markets`` until cancelled; counts in ``stats``."""
+    """Place and cancel orders on ``markets`` until cancelled; counts in ``stats``.
+
+    :param interval: seconds (of the event loop) between two orders.
+    :param wall_ms: the clock requests are signed with, ms since the epoch (the
+        simulator's exchange time when it runs faster than the wall clock).
+    """
     client = rest.RestClient(rest.Credentials(api_key, api_secret))
     resting: deque[tuple[str, str]] = deque()
     async with HttpClient(rest_url) as http:
-        sent = wall_clock_ms()
+        sent = wall_ms()
         server = await http.request(client.server_time())
-        client.sync_time(server.server_time, sent, wall_clock_ms())
+        client.sync_time(server.server_time, sent, wall_ms())
         for turn in itertools.count():
             try:
-                await _turn(http, client, markets[turn % len(markets)], turn, resting, stats)
+                await _turn(
+                    http, client, markets[turn % len(markets)], turn, resting, stats, wall_ms
+                )
             except MexcError as exc:
                 # refused (filled before the cancel, the balance ran out, a REST
                 # fault of the demo's fault profile): the demo goes on

@@ -63,7 +63,18 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Final, final
 
-__all__ = ("DRIFT_KINDS", "PROFILES", "RANDOM_KINDS", "Faults", "RestFaults", "profile")
+__all__ = (
+    "DRIFT_KINDS",
+    "PROFILES",
+    "RANDOM_KINDS",
+    "SOAK_PERIOD",
+    "SOAK_PROFILES",
+    "STRAY_KINDS",
+    "Faults",
+    "RestFaults",
+    "profile",
+    "soak_plans",
+)
 
 #: The push faults ``random_rate`` draws from.
 RANDOM_KINDS: Final = (
@@ -229,3 +240,66 @@ def profile(name: str, *, seed: int | str = 0) -> Faults:
     except KeyError:
         raise KeyError(f"unknown fault profile {name!r}; profiles: {', '.join(PROFILES)}") from None
     return replace(plan, seed=f"{seed}/{plan.seed}")
+
+
+#: Simulator seconds each plan of a soak profile stays the default of new connections.
+SOAK_PERIOD: Final = 30.0
+
+#: Network faults, one plan per period: resets, clean closes, half-open links
+#: (found by the keepalive), short-lived connections, and a calm period in which
+#: the client's reconnect backoff starts over.
+_NETWORK_PLANS: Final = (
+    Faults(reset_after=20.0),
+    Faults(close_after=25.0),
+    Faults(blackhole_after=15.0),
+    Faults(close_after=5.0),
+    Faults(),
+)
+#: The random kinds that replace a push by one of a topic the connection does not
+#: hold (an unknown channel, a symbol not subscribed): the client reports a stray
+#: push, but no gap on the topic whose push was replaced (the soak profile
+#: ``strays``; ``docs/reliability.rst``, "Known limits").
+STRAY_KINDS: Final = ("unknown_channel", "unheld_topic")
+#: Protocol faults on every push (garbage, truncated frames, unknown bodies and
+#: fields, foreign bodies, skipped and duplicated diffs) and a swapped pair of
+#: diffs every 97 depth pushes. Listen-key invalidation is no connection fault:
+#: ``mexc soak`` expires the key itself.
+_PROTOCOL: Final = Faults(
+    random_rate=0.004,
+    random_kinds=tuple(k for k in RANDOM_KINDS if k not in STRAY_KINDS),
+    depth_reorder_at=frozenset(range(40, 1_000_000, 97)),
+    seed="protocol",
+)
+
+#: The fault plans of ``mexc soak --faults NAME``: the soak makes each the plan of
+#: new connections in turn, for :data:`SOAK_PERIOD` simulator seconds each, and
+#: starts over (``docs/reliability.rst``).
+SOAK_PROFILES: Final[dict[str, tuple[Faults, ...]]] = {
+    "none": (Faults(),),
+    "network": _NETWORK_PLANS,
+    "protocol": (_PROTOCOL,),
+    "all": tuple(
+        replace(
+            _PROTOCOL,
+            reset_after=plan.reset_after,
+            close_after=plan.close_after,
+            blackhole_after=plan.blackhole_after,
+        )
+        for plan in _NETWORK_PLANS
+    ),
+    "strays": (Faults(random_rate=0.004, random_kinds=STRAY_KINDS, seed="strays"),),
+}
+
+
+def soak_plans(name: str, *, seed: int | str = 0) -> tuple[Faults, ...]:
+    """The plans of soak profile ``name``, reseeded.
+
+    :raises KeyError: no such profile (the message lists them).
+    """
+    try:
+        plans = SOAK_PROFILES[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown soak fault profile {name!r}; profiles: {', '.join(SOAK_PROFILES)}"
+        ) from None
+    return tuple(replace(plan, seed=f"{seed}/{plan.seed}/{n}") for n, plan in enumerate(plans))

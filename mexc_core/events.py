@@ -667,6 +667,10 @@ class GapCause(enum.Enum):
     #: or another channel's message type, :class:`StrayPushReceived`): that push
     #: is lost to the topic.
     BODY_MISMATCH = "body_mismatch"
+    #: A push on the topic's connection named a channel outside the registry
+    #: (:class:`StrayPushReceived`, ``UNKNOWN_CHANNEL``): nothing was subscribed
+    #: under that name, so it stands for a push lost to any topic of the link.
+    UNKNOWN_CHANNEL = "unknown_channel"
     #: The topic sent nothing for longer than its silence limit while its
     #: connection lived (:class:`TopicSilent`); the connection was replaced.
     SILENCE = "silence"

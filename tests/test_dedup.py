@@ -129,6 +129,17 @@ def test_one_push_far_ahead_is_one_break_not_a_break_on_every_push_after_it() ->
     assert dedup.admit(depth("9000000")) is None  # still a duplicate
 
 
+def test_a_trade_recovered_elsewhere_is_a_duplicate_when_its_push_comes() -> None:
+    topic = "spot@private.deals.v3.api.pb"
+    dedup = Deduplicator()
+    dedup.remember_trade(topic, "")  # no id: nothing to remember
+    dedup.remember_trade(topic, "T1")
+    late = Push(channel=topic, body=PrivateDealsV3Api(trade_id="T1"))
+    assert dedup.admit(late) is None
+    fresh = Push(channel=topic, body=PrivateDealsV3Api(trade_id="T2"))
+    assert dedup.admit(fresh) is fresh
+
+
 def test_an_interruption_starts_a_new_run() -> None:
     dedup = Deduplicator()
     dedup.admit(depth("1", to="5"))

@@ -154,6 +154,19 @@ def test_a_mismatched_body_on_a_carried_topic_is_a_gap_and_an_unheld_topic_is_no
     assert [(g.topics, g.cause) for g in gaps(loop)] == [((DEALS[0],), GapCause.BODY_MISMATCH)] * 2
 
 
+def test_a_push_on_an_unknown_channel_is_a_gap_of_every_topic_its_link_carries() -> None:
+    loop = Loop(pool_config(), sim_config(faults=Faults(unknown_channel_at={12})))
+    loop.subscribe(DEALS[:2])
+    loop.run_for(60.0)
+    strays = [e for e in loop.events if isinstance(e, StrayPushReceived)]
+    assert [e.reason for e in strays] == [StrayReason.UNKNOWN_CHANNEL]
+    found = gaps(loop)
+    assert [(sorted(g.topics), g.cause) for g in found] == [
+        (sorted(DEALS[:2]), GapCause.UNKNOWN_CHANNEL)
+    ]
+    assert loop.events.index(found[0]) == loop.events.index(strays[0]) + 1
+
+
 def test_signals_of_one_outage_are_folded_until_data_flows_again() -> None:
     # three bad frames in a row on one topic, then data, then one more
     loop = Loop(pool_config(), sim_config(faults=Faults(truncate_at={5, 6, 7, 15})))

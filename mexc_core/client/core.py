@@ -112,6 +112,7 @@ from mexc_core.events import (
     SubscribeFailure,
     TopicsRejected,
     TopicsSubscribed,
+    TradeRecovered,
 )
 from mexc_core.listenkey import ListenKeyConfig, ListenKeyIntent, ListenKeyManager, ListenKeyState
 from mexc_core.messages import PublicAggreDepthsV3Api
@@ -254,6 +255,8 @@ _CORE_TRANSITIONS: Final = frozen_table(
 
 #: Where the private channels' topics start.
 _PRIVATE: Final = "spot@private."
+#: The account's fills: a fill recovered over REST is remembered there (dedup).
+_PRIVATE_DEALS: Final = "spot@private.deals.v3.api.pb"
 
 _KEY_CLOSING: Final = frozenset({ListenKeyState.CLOSING, ListenKeyState.CLOSED})
 
@@ -667,7 +670,11 @@ class ClientCore:
                 if self._check_private:
                     self._check_private = False
                     reconciler.listening(now, carried=self._private_carried())
-                out.extend(reconciler.events())
+                for event in reconciler.events():
+                    if type(event) is TradeRecovered:
+                        # its push may still come, late: then it is a duplicate
+                        pool.dedup.remember_trade(_PRIVATE_DEALS, event.trade_id)
+                    out.append(event)
                 for fetch in reconciler.intents():
                     self._call(_ReconcileCall(fetch), fetch)
         if self._wanting:

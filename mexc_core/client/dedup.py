@@ -195,6 +195,12 @@ class Deduplicator:
         if ranges is not None:
             ranges.fresh = True
 
+    def remember_trade(self, topic: str, trade_id: str) -> None:
+        """A trade of ``topic`` reached the consumer another way (recovered over
+        REST): a push carrying it later is a duplicate, and is dropped."""
+        if trade_id:
+            self._window(topic, self.window).add(trade_id)
+
     @property
     def breaks(self) -> bool:
         """Whether breaks wait to be taken (a cheap check after each push)."""

@@ -1590,6 +1590,10 @@ class ConnectionPool:
         name = event.push.channel
         if event.reason in _LOST_BODY and name in link.carried:
             self._gap_seen((name,), GapCause.BODY_MISMATCH, now)
+        elif event.reason is StrayReason.UNKNOWN_CHANNEL and link.carried:
+            # nothing was subscribed under that name: it may stand for a push of
+            # any topic the link carries (as a frame that cannot be read)
+            self._gap_seen(sorted(link.carried), GapCause.UNKNOWN_CHANNEL, now)
 
     def _on_rejected(self, link: Link, event: FrameRejected, now: float) -> None:
         # The frame may have carried any topic of this link: the one its readable

@@ -190,10 +190,17 @@ async def test_connection_refused() -> None:
 def test_listen_key_lives_through_hours_with_expiry_and_recreation(
     anyio_backend: str,
 ) -> None:
-    """Six simulated hours: keepalives every 30 min, a forced expiry, a new key."""
+    """Six simulated hours: keepalives every 30 min, a forced expiry, a new key.
+
+    Virtual time moves in steps while the requests cross real sockets: a request
+    signed in one step may reach the simulator a step or two later, so the signer
+    allows MEXC's longest window (60 s, three steps of 20 s)."""
     time = SteppedTime()
     with serve_in_thread(SimConfig(), clock=ScaledClock(1.0, source=time.now)) as sim:
-        client, wall_ms = signer(sim)
+        _, wall_ms = signer(sim)
+        client = rest.RestClient(
+            rest.Credentials(sim.api_key, sim.api_secret), recv_window=rest.MAX_RECV_WINDOW
+        )
         seen: list[events.Event] = []
 
         async def scenario() -> None:
@@ -203,11 +210,11 @@ def test_listen_key_lives_through_hours_with_expiry_and_recreation(
                 )
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(keeper.run)
-                    await time.advance(2.2 * 3600, sim, step=60.0)
+                    await time.advance(2.2 * 3600, sim, step=20.0)
                     first = keeper.key
                     assert first is not None, seen
                     sim.call(lambda: sim.server.exchange.expire_listen_key(first, time.now()))
-                    await time.advance(3.8 * 3600, sim, step=60.0)
+                    await time.advance(3.8 * 3600, sim, step=20.0)
                     second = keeper.key
                     assert second is not None
                     assert second != first, seen
